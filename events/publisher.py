@@ -1,0 +1,202 @@
+"""Event publication into Redis Streams: one atomic, idempotent write per event, with a local spool so an event
+accepted while Redis is down is delivered when it is back.
+
+The write is a Lua script: ``SET event:<id> NX`` (the event JSON, with the retention TTL) and, only if that set
+succeeded, ``XADD`` to the firehose and to each routed center stream. Replaying an event id that already landed
+is a no-op, so the spool may replay freely (at least once in, exactly once per stream).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from events.routing import Router
+from sharpeyes import metrics
+from sharpeyes.keys import CENTER_GROUP, Keys
+from sharpeyes.schema import Event
+from sharpeyes.supervisor import RestartPolicy, Worker
+
+log = logging.getLogger(__name__)
+
+_PUBLISH_LUA = """
+-- KEYS[1] event key, KEYS[2] firehose, KEYS[3..] center streams
+-- ARGV[1] event json, ARGV[2] ttl s, ARGV[3] maxlen, ARGV[4] id, ARGV[5] type, ARGV[6] severity, ARGV[7] camera,
+-- ARGV[8] centers csv
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) == false then
+  return 0
+end
+for i = 2, #KEYS do
+  redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[4], 'type', ARGV[5], 'severity', ARGV[6],
+             'camera_id', ARGV[7], 'centers', ARGV[8], 'event', ARGV[1])
+end
+return 1
+"""
+
+
+class Spool:
+    """Durable FIFO of event JSON (SQLite, synchronous=FULL). Survives a crash of the hub."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS spool"
+            " (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, body TEXT NOT NULL)"
+        )
+        self._lock = threading.Lock()
+
+    def append(self, event: Event) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO spool (id, body) VALUES (?, ?)", (event.id, event.to_json()))
+
+    def peek(self, n: int = 100) -> list[tuple[int, str]]:
+        with self._lock:
+            return list(self._db.execute("SELECT seq, body FROM spool ORDER BY seq LIMIT ?", (n,)))
+
+    def remove_upto(self, seq: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM spool WHERE seq <= ?", (seq,))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class EventPublisher:
+    """Routes and writes events. ``publish`` never raises for a Redis outage: the event goes to the spool."""
+
+    def __init__(self, client: redis.Redis, router: Router, keys: Keys, spool: Spool, *, ttl_s: int,
+                 maxlen: int) -> None:
+        self.client = client
+        self.router = router
+        self.keys = keys
+        self.spool = spool
+        self.ttl_s = ttl_s
+        self.maxlen = maxlen
+        self._script = client.register_script(_PUBLISH_LUA)
+        self._lock = threading.Lock()
+        self._groups: set[str] = set()
+        self.listeners: list[Callable[[Event], None]] = []
+        metrics.EVENTS_SPOOLED.set(len(spool))
+
+    def ensure_group(self, stream: str) -> None:
+        if stream in self._groups:
+            return
+        try:
+            self.client.xgroup_create(stream, CENTER_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._groups.add(stream)
+
+    def _write(self, event: Event) -> bool:
+        centers = self.router.centers_for(event)
+        streams = [self.keys.center_stream(c) for c in centers]
+        for s in streams:
+            self.ensure_group(s)
+        written = self._script(
+            keys=[self.keys.event(event.id), self.keys.firehose, *streams],
+            args=[event.to_json(), self.ttl_s, self.maxlen, event.id, event.type.value, event.severity.value,
+                  event.camera_id, ",".join(centers)],
+        )
+        if written:
+            metrics.EVENTS_PUBLISHED.labels(event.type.value, event.severity.value).inc()
+        return bool(written)
+
+    def publish(self, event: Event) -> None:
+        """Accept ``event``: written to Redis now, or spooled and written by :meth:`drain` later (order kept)."""
+        with self._lock:
+            if len(self.spool) == 0:
+                try:
+                    self._write(event)
+                    self._notify(event)
+                    return
+                except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+                    log.warning("redis unavailable (%s): spooling event %s", exc, event.id)
+            self.spool.append(event)
+            metrics.EVENTS_SPOOLED.set(len(self.spool))
+
+    def drain(self, batch: int = 200) -> int:
+        """Replay spooled events in order; returns how many were delivered. Stops at the first Redis error."""
+        delivered = 0
+        with self._lock:
+            while True:
+                rows = self.spool.peek(batch)
+                if not rows:
+                    break
+                last = None
+                try:
+                    for seq, body in rows:
+                        event = Event.from_json(body)
+                        self._write(event)
+                        self._notify(event)
+                        last = seq
+                        delivered += 1
+                except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+                    if last is not None:
+                        self.spool.remove_upto(last)
+                    break
+                self.spool.remove_upto(rows[-1][0])
+            metrics.EVENTS_SPOOLED.set(len(self.spool))
+        return delivered
+
+    def _notify(self, event: Event) -> None:
+        for fn in self.listeners:
+            try:
+                fn(event)
+            except Exception:  # a listener must not stop delivery
+                log.exception("event listener failed")
+
+    def get_event(self, event_id: str) -> Event | None:
+        raw = self.client.get(self.keys.event(event_id))
+        return Event.from_json(raw) if raw else None
+
+
+class SpoolDrainer(Worker):
+    """Replays the spool whenever it is not empty."""
+
+    def __init__(self, publisher: EventPublisher, interval_s: float = 1.0) -> None:
+        super().__init__("events:spool", RestartPolicy(mode="always"))
+        self.publisher = publisher
+        self.interval_s = interval_s
+
+    def run(self) -> None:
+        while not self.sleep(self.interval_s):
+            self.beat()
+            if len(self.publisher.spool):
+                n = self.publisher.drain()
+                if n:
+                    log.info("spool: replayed %d event(s), %d left", n, len(self.publisher.spool))
+
+
+def decode_entry(fields: Mapping[Any, Any]) -> Event:
+    """Parse a stream entry's fields into an :class:`Event`."""
+    raw = fields.get(b"event", fields.get("event"))
+    if raw is None:
+        raise ValueError("stream entry has no 'event' field")
+    return Event.from_json(raw)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+

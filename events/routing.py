@@ -1,0 +1,69 @@
+"""Routing policy (data, not code): which centers receive an event, by severity and type.
+
+A camera's path is [county, township, village]; each tier maps to the node of that tier on the path, or, when
+that node hosts no center, to the nearest ancestor that does.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sharpeyes.schema import Event, EventType, Severity
+
+Tier = Literal["village", "township", "county"]
+_TIER_LEN: dict[str, tuple[int, ...]] = {"county": (6,), "township": (9,), "village": (12, 15)}
+
+
+class RoutingPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    severity_tiers: dict[Severity, list[Tier]] = Field(description="Tiers receiving events of each severity.")
+    type_tiers: dict[EventType, list[Tier]] = Field(
+        default_factory=dict, description="Overrides by event type (take precedence over severity)."
+    )
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> RoutingPolicy:
+        if path is None:
+            text = (resources.files("events") / "routing.yaml").read_text(encoding="utf-8")
+            where = "events/routing.yaml"
+        else:
+            text, where = path.read_text(encoding="utf-8"), str(path)
+        try:
+            return cls.model_validate(yaml.safe_load(text) or {})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"{where}: {loc}: {first['msg']}") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{where}: YAML syntax error: {exc}") from None
+
+    def tiers(self, event_type: EventType, severity: Severity) -> list[Tier]:
+        if event_type in self.type_tiers:
+            return self.type_tiers[event_type]
+        return self.severity_tiers.get(severity, ["village"])
+
+
+class Router:
+    """Resolves an event to center codes, given which jurisdiction nodes host a center."""
+
+    def __init__(self, policy: RoutingPolicy, center_codes: set[str]) -> None:
+        self.policy = policy
+        self.center_codes = set(center_codes)
+
+    def centers_for(self, event: Event) -> list[str]:
+        path = event.civil_codes
+        out: list[str] = []
+        for tier in self.policy.tiers(event.type, event.severity):
+            # deepest node of this tier's level or above
+            idx = max((i for i, c in enumerate(path) if len(c) <= max(_TIER_LEN[tier])), default=-1)
+            while idx >= 0 and path[idx] not in self.center_codes:
+                idx -= 1
+            if idx >= 0 and path[idx] not in out:
+                out.append(path[idx])
+        return out

@@ -1,0 +1,186 @@
+"""One ffmpeg sampler per stream (ffmpeg-python builds the command): RTSP over TCP, ``fps`` or ``keyframes`` mode,
+BGR frames as numpy arrays.
+
+Sampling uses ``select`` on the stream's own timestamps, passed through without frame-rate conversion, so a
+frame is never emitted twice (``fps`` filter would duplicate frames when keyframes are sparser than the sampling
+interval). The URL is validated before it reaches ffmpeg and is always the argument of ``-i``; a protocol
+whitelist keeps ffmpeg off files and other local protocols.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import ffmpeg
+import numpy as np
+
+from registry.config import validate_stream_url
+from sharpeyes.proc import spawn, terminate
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_WHITELIST = "tcp,udp,rtp,srtp,rtsp,rtsps,tls,http,https,httpproxy,crypto"
+
+
+class StreamError(RuntimeError):
+    """The stream could not be opened or read; the message is safe to show (no credentials)."""
+
+
+@dataclass
+class Frame:
+    camera_id: str
+    image: np.ndarray  # H×W×3 BGR uint8
+    captured_at: datetime  # wall clock (UTC) when the frame left ffmpeg
+    seq: int
+    monotonic: float = field(default_factory=time.monotonic)
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+
+def _input_options(url: str, timeout_s: float, mode: str) -> dict[str, Any]:
+    scheme = urlsplit(url).scheme.lower()
+    # RTSP's SDP already names the codec; a short analysis keeps the first frame fresh (default is 5 s)
+    opts: dict[str, Any] = {"protocol_whitelist": PROTOCOL_WHITELIST, "analyzeduration": "1000000",
+                            "probesize": "1000000"}
+    if scheme in ("rtsp", "rtsps"):
+        opts["rtsp_transport"] = "tcp"
+        opts["timeout"] = str(int(timeout_s * 1_000_000))  # socket I/O timeout, µs
+    else:
+        opts["rw_timeout"] = str(int(timeout_s * 1_000_000))
+    if mode == "keyframes":
+        opts["skip_frame"] = "nokey"
+    return opts
+
+
+def probe_stream(url: str, timeout_s: float = 10.0) -> dict[str, Any]:
+    """ffprobe the first video stream: width, height, codec, avg fps. Raises :class:`StreamError`."""
+    validate_stream_url(url)
+    args = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams", "-of", "json"]
+    for key, value in _input_options(url, timeout_s, "fps").items():
+        args += [f"-{key}", str(value)]
+    args += ["-i", url]
+    try:
+        proc = subprocess.run(args, capture_output=True, timeout=timeout_s + 5, check=False)
+    except subprocess.TimeoutExpired:
+        raise StreamError(f"no answer from stream within {timeout_s + 5:.0f}s") from None
+    except FileNotFoundError:
+        raise StreamError("ffprobe not found: install the Debian package ffmpeg") from None
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise StreamError(f"cannot open stream: {err[-1] if err else f'ffprobe exited with {proc.returncode}'}")
+    try:
+        info = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise StreamError("ffprobe returned unreadable output") from None
+    streams = info.get("streams") or []
+    if not streams:
+        raise StreamError("stream has no video track")
+    v = streams[0]
+    num, _, den = str(v.get("avg_frame_rate") or v.get("r_frame_rate") or "0/1").partition("/")
+    fps = float(num) / float(den) if den and float(den) else 0.0
+    return {"width": int(v["width"]), "height": int(v["height"]), "codec": v.get("codec_name"), "fps": fps}
+
+
+def build_command(url: str, *, fps: float, mode: Literal["fps", "keyframes"], timeout_s: float,
+                  ffmpeg_bin: str = "ffmpeg") -> list[str]:
+    """The ffmpeg argv for sampling ``url``. ``url`` must already be validated."""
+    validate_stream_url(url)
+    interval = 1.0 / fps
+    # keep a frame when none was kept yet or at least `interval` seconds of stream time passed since the last
+    select = f"isnan(prev_selected_t)+gte(t-prev_selected_t,{interval:.6f})"
+    stream = (
+        ffmpeg.input(url, **_input_options(url, timeout_s, mode))
+        .video.filter("select", select)
+        .output("pipe:", format="rawvideo", pix_fmt="bgr24", fps_mode="passthrough")
+        .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
+    )
+    return list(stream.compile(cmd=ffmpeg_bin))
+
+
+class FfmpegSampler:
+    """Runs one ffmpeg process and yields frames from its stdout until it ends or :meth:`close` is called."""
+
+    def __init__(self, camera_id: str, url: str, *, fps: float = 1.0, mode: Literal["fps", "keyframes"] = "fps",
+                 timeout_s: float = 10.0, stall_timeout_s: float = 15.0) -> None:
+        validate_stream_url(url)
+        self.camera_id = camera_id
+        self.url = url
+        self.fps = fps
+        self.mode = mode
+        self.timeout_s = timeout_s
+        self.stall_timeout_s = stall_timeout_s
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+        self._last_frame = time.monotonic()
+        self._closed = threading.Event()
+        self.seq = 0
+
+    def frames(self) -> Iterator[Frame]:
+        """Probe, start ffmpeg and yield frames. Raises :class:`StreamError` when the stream fails."""
+        info = probe_stream(self.url, self.timeout_s)
+        width, height = info["width"], info["height"]
+        frame_bytes = width * height * 3
+        cmd = build_command(self.url, fps=self.fps, mode=self.mode, timeout_s=self.timeout_s)
+        self.proc = spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes)
+        threading.Thread(target=self._drain_stderr, name=f"ffmpeg-stderr-{self.camera_id}", daemon=True).start()
+        self._last_frame = time.monotonic()
+        threading.Thread(target=self._watchdog, name=f"ffmpeg-watchdog-{self.camera_id}", daemon=True).start()
+        assert self.proc.stdout is not None
+        try:
+            while not self._closed.is_set():
+                buf = self.proc.stdout.read(frame_bytes)
+                if len(buf) < frame_bytes:
+                    break
+                self._last_frame = time.monotonic()
+                self.seq += 1
+                image = np.frombuffer(buf, np.uint8).reshape(height, width, 3)
+                yield Frame(self.camera_id, image, datetime.now(UTC), self.seq)
+        finally:
+            user_closed = self._closed.is_set()
+            self.close()
+        if user_closed:
+            return
+        if self._stalled:
+            raise StreamError(f"no frame for {self.stall_timeout_s:.0f}s")
+        reason = self.stderr_tail[-1] if self.stderr_tail else f"ffmpeg exited with {self.proc.returncode}"
+        raise StreamError(f"stream ended: {reason}")
+
+    _stalled = False
+
+    def _watchdog(self) -> None:
+        while not self._closed.wait(1.0):
+            if time.monotonic() - self._last_frame > self.stall_timeout_s:
+                log.warning("camera %s: no frame for %.0fs, restarting ffmpeg", self.camera_id, self.stall_timeout_s)
+                self._stalled = True
+                terminate(self.proc, timeout=2)
+                return
+
+    def _drain_stderr(self) -> None:
+        proc = self.proc
+        if proc is None or proc.stderr is None:
+            return
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace").strip()
+            if line:
+                self.stderr_tail.append(line)
+                log.debug("ffmpeg[%s]: %s", self.camera_id, line)
+
+    def close(self) -> None:
+        self._closed.set()
+        terminate(self.proc, timeout=3)

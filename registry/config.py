@@ -1,0 +1,320 @@
+"""Declarative camera YAML (``camera_configs/*.yaml``): pydantic models and a loader whose errors name file, line
+and field.
+
+A file holds optional ``jurisdictions`` (village/grid nodes below the seeded townships; demo ones must be
+``synthetic: true``) and ``cameras``. Rules are configured per camera with zones as polygons in normalised
+coordinates (0..1, origin top-left), tested against a box's bottom centre.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+
+from registry.gb28181 import InvalidDeviceId, parse_device_id
+
+ALLOWED_STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
+_UNSAFE_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def validate_stream_url(url: str) -> str:
+    """Accept only network sources ffmpeg may open safely; anything else is a clear ``ValueError``."""
+    if not isinstance(url, str) or not url:
+        raise ValueError("stream URL must be a non-empty string")
+    if url.startswith("-"):
+        raise ValueError(f"stream URL {url!r} starts with '-': it would be read as an ffmpeg option")
+    if _UNSAFE_URL_CHARS.search(url):
+        raise ValueError("stream URL must not contain whitespace or control characters")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ALLOWED_STREAM_SCHEMES:
+        raise ValueError(
+            f"stream URL scheme {parts.scheme or '(none)'!r} not allowed; "
+            f"use one of {', '.join(ALLOWED_STREAM_SCHEMES)}"
+        )
+    if not parts.hostname:
+        raise ValueError(f"stream URL {url!r} has no host")
+    if parts.username or parts.password:
+        raise ValueError("stream URL must not carry credentials; they are never stored in clear")
+    return url
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Point = Annotated[list[float], Field(min_length=2, max_length=2, description="[x, y], normalised 0..1")]
+
+
+def _check_polygon(points: list[list[float]]) -> list[list[float]]:
+    if len(points) < 3:
+        raise ValueError("a zone polygon needs at least 3 points")
+    for x, y in points:
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(f"zone point [{x}, {y}] is outside the normalised frame 0..1")
+    return points
+
+
+class ZoneIntrusionRule(_Strict):
+    type: Literal["zone_intrusion"]
+    name: str = Field(description="Rule name, shown in events.")
+    zone: list[Point] = Field(description="Polygon, normalised coordinates.")
+    classes: list[str] = Field(default_factory=lambda: ["person"], description="Canonical classes watched.")
+    min_duration_s: float = Field(1.0, ge=0.0, description="Time an object must stay inside before firing.")
+    severity: Literal["info", "minor", "major", "critical"] = Field("minor", description="Event severity.")
+
+    _poly = field_validator("zone")(_check_polygon)
+
+
+class CrowdGatheringRule(_Strict):
+    type: Literal["crowd_gathering"]
+    name: str = Field(description="Rule name, shown in events.")
+    zone: list[Point] = Field(description="Polygon, normalised coordinates.")
+    min_count: int = Field(ge=2, description="Persons in the zone at or above which it is a crowd.")
+    min_duration_s: float = Field(5.0, ge=0.0, description="How long the count must hold before firing.")
+    clear_after_s: float = Field(
+        10.0, ge=0.0, description="The incident ends after the count stays below min_count this long."
+    )
+    severity: Literal["info", "minor", "major", "critical"] = Field("major", description="Event severity.")
+
+    _poly = field_validator("zone")(_check_polygon)
+
+
+RuleConfig = Annotated[ZoneIntrusionRule | CrowdGatheringRule, Field(discriminator="type")]
+_RULE_TAGS = frozenset({"zone_intrusion", "crowd_gathering"})
+
+
+class Position(_Strict):
+    longitude: float = Field(ge=-180, le=180, description="WGS-84 longitude.")
+    latitude: float = Field(ge=-90, le=90, description="WGS-84 latitude.")
+
+
+class Sampling(_Strict):
+    mode: Literal["fps", "keyframes"] = Field(
+        "fps", description="Decode every frame and sample N fps, or decode keyframes only."
+    )
+    fps: float = Field(1.0, gt=0.0, le=30.0, description="Frames per second handed to analytics.")
+
+
+class CameraConfig(_Strict):
+    id: str = Field(description="GB/T 28181 20-digit device ID.")
+    name: str = Field(min_length=1, max_length=200, description="Camera name.")
+    jurisdiction: str = Field(description="Civil code of the village/grid (or township) the camera belongs to.")
+    stream: str = Field(description="rtsp://, rtsps:// or http(s):// source, without credentials.")
+    position: Position | None = Field(None, description="WGS-84 position.")
+    heading_deg: float | None = Field(None, ge=0, lt=360, description="Optical axis bearing, degrees from north.")
+    fov_deg: float | None = Field(None, gt=0, le=360, description="Horizontal field of view.")
+    range_m: float | None = Field(None, gt=0, description="Useful viewing range in metres.")
+    sampling: Sampling = Field(default_factory=Sampling, description="Frame sampling.")  # type: ignore[arg-type]
+    rules: list[RuleConfig] = Field(default_factory=list, description="Analytics rules.")
+    enabled: bool = Field(True, description="Disabled cameras stay registered but are not sampled.")
+
+    @field_validator("id")
+    @classmethod
+    def _gb_id(cls, v: str) -> str:
+        try:
+            parse_device_id(v)
+        except InvalidDeviceId as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not re.fullmatch(r"\d{6}|\d{9}|\d{12}", v):
+            raise ValueError("jurisdiction must be a 6, 9 or 12-digit civil code")
+        return v
+
+    @field_validator("stream")
+    @classmethod
+    def _stream(cls, v: str) -> str:
+        return validate_stream_url(v)
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> CameraConfig:
+        names = [r.name for r in self.rules]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"rule names must be unique per camera: {sorted(dup)}")
+        return self
+
+
+class JurisdictionConfig(_Strict):
+    code: str = Field(pattern=r"^\d{12}$", description="12-digit village/community or grid code.")
+    name: str = Field(min_length=1, description="Name.")
+    parent: str = Field(pattern=r"^\d{9}$", description="9-digit township code it belongs to.")
+    level: Literal["village", "grid"] = Field("village", description="Node level.")
+    center: bool = Field(True, description="Whether this node hosts a comprehensive-governance center (综治中心).")
+    synthetic: bool = Field(description="True for made-up demo/test nodes (not real statistical codes).")
+
+    @model_validator(mode="after")
+    def _prefix(self) -> JurisdictionConfig:
+        if not self.code.startswith(self.parent):
+            raise ValueError(f"code {self.code} does not start with its parent's code {self.parent}")
+        return self
+
+
+class CameraFile(_Strict):
+    jurisdictions: list[JurisdictionConfig] = Field(default_factory=list)
+    cameras: list[CameraConfig] = Field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------------- loading
+
+
+@dataclass
+class ConfigIssue:
+    file: Path
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else str(self.file)
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class CameraConfigError(ValueError):
+    """One or more problems in camera YAML files; ``issues`` lists each with file, line and field."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        super().__init__("invalid camera configuration:\n" + "\n".join(f"  {i}" for i in issues))
+
+
+@dataclass
+class LoadedConfigs:
+    jurisdictions: list[tuple[Path, JurisdictionConfig]] = field(default_factory=list)
+    cameras: list[tuple[Path, CameraConfig]] = field(default_factory=list)
+
+
+def _node_at(node: yaml.Node | None, loc: Iterable[Any]) -> yaml.Node | None:
+    """Follow a pydantic error location through the composed YAML tree, as deep as it goes."""
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
+                    nxt = v
+                    break
+            if nxt is None:
+                if part in _RULE_TAGS:  # discriminator tag in the location, not a key
+                    continue
+                return node
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return node
+            node = node.value[part]
+        else:
+            # discriminator tags like 'zone_intrusion' in the loc: skip
+            continue
+    return node
+
+
+def _fmt_loc(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in _RULE_TAGS:
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def load_camera_file(path: Path) -> CameraFile:
+    """Parse and validate one YAML file. Raises :class:`CameraConfigError` with file/line/field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CameraConfigError([ConfigIssue(path, None, "", f"cannot read: {exc}")]) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CameraConfigError([ConfigIssue(path, line, "", f"YAML syntax error: {problem}")]) from None
+    if data is None:
+        return CameraFile()
+    if not isinstance(data, dict):
+        raise CameraConfigError([ConfigIssue(path, 1, "", "top level must be a mapping with 'cameras:'")])
+    try:
+        return CameraFile.model_validate(data)
+    except ValidationError as exc:
+        issues = []
+        for err in exc.errors(include_url=False):
+            node = _node_at(root, err["loc"])
+            line = node.start_mark.line + 1 if node is not None else None
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (not allowed here)"
+            issues.append(ConfigIssue(path, line, _fmt_loc(err["loc"]), msg))
+        raise CameraConfigError(issues) from None
+
+
+def load_camera_configs(directory: Path, known_codes: set[str]) -> LoadedConfigs:
+    """Load every ``*.yaml``/``*.yml`` in ``directory`` and cross-check them.
+
+    ``known_codes`` are the jurisdiction codes already in the tree (seeded county/townships). All problems from all
+    files are collected and raised together.
+    """
+    issues: list[ConfigIssue] = []
+    loaded = LoadedConfigs()
+    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]) if directory.is_dir() else []
+    for path in files:
+        try:
+            cf = load_camera_file(path)
+        except CameraConfigError as exc:
+            issues.extend(exc.issues)
+            continue
+        loaded.jurisdictions.extend((path, j) for j in cf.jurisdictions)
+        loaded.cameras.extend((path, c) for c in cf.cameras)
+
+    codes = set(known_codes)
+    for path, j in loaded.jurisdictions:
+        if j.parent not in codes:
+            issues.append(ConfigIssue(path, _line_of(path, j.code), "jurisdictions.parent",
+                                      f"unknown township code {j.parent}"))
+        codes.add(j.code)
+    seen: dict[str, Path] = {}
+    for path, cam in loaded.cameras:
+        line = _line_of(path, cam.id)
+        if cam.id in seen:
+            issues.append(
+                ConfigIssue(path, line, "cameras.id", f"duplicate camera id {cam.id} (also in {seen[cam.id]})")
+            )
+        seen[cam.id] = path
+        if cam.jurisdiction not in codes:
+            issues.append(ConfigIssue(path, line, "cameras.jurisdiction",
+                                      f"unknown jurisdiction {cam.jurisdiction} for camera {cam.id}"))
+        elif cam.id[:6] != cam.jurisdiction[:6]:
+            issues.append(ConfigIssue(path, line, "cameras.id",
+                                      f"camera id {cam.id} encodes county {cam.id[:6]} but its jurisdiction "
+                                      f"{cam.jurisdiction} is in county {cam.jurisdiction[:6]}"))
+    if issues:
+        raise CameraConfigError(issues)
+    return loaded
+
+
+def _line_of(path: Path, needle: str) -> int | None:
+    try:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if needle in line:
+                return n
+    except OSError:
+        return None
+    return None
+
+
+TypeAdapterRules: TypeAdapter[list[RuleConfig]] = TypeAdapter(list[RuleConfig])
+"""Validates rule dicts stored in the database back into rule models."""

@@ -1,0 +1,74 @@
+"""SQL tables of the registry: the jurisdiction tree, cameras and their availability ledger (SQLAlchemy 2)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Jurisdiction(Base):
+    """A node of the tree: county (6 digits) → township (9) → village/community or grid (12)."""
+
+    __tablename__ = "jurisdictions"
+
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(20))  # province/city/county/township/village/grid
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("jurisdictions.code"), nullable=True, index=True)
+    has_center: Mapped[bool] = mapped_column(Boolean, default=False)
+    synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(200), default="")
+
+    cameras: Mapped[list[Camera]] = relationship(back_populates="jurisdiction")
+
+    @property
+    def center_name(self) -> str:
+        return f"{self.name}综治中心"
+
+
+class Camera(Base):
+    """One camera (一机一档 record)."""
+
+    __tablename__ = "cameras"
+
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)  # GB/T 28181
+    name: Mapped[str] = mapped_column(String(200))
+    jurisdiction_code: Mapped[str] = mapped_column(ForeignKey("jurisdictions.code"), index=True)
+    stream_url: Mapped[str] = mapped_column(Text)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    heading_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    fov_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    range_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sample_mode: Mapped[str] = mapped_column(String(20), default="fps")
+    sample_fps: Mapped[float] = mapped_column(Float, default=1.0)
+    rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    source_file: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+    jurisdiction: Mapped[Jurisdiction] = relationship(back_populates="cameras")
+
+
+class AvailabilityRecord(Base):
+    """Availability ledger: one row per online/offline transition of a camera's stream."""
+
+    __tablename__ = "camera_availability"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(10))  # online / offline
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")

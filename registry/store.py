@@ -1,0 +1,183 @@
+"""Registry database access: engine, schema, jurisdiction seed, YAML sync and the queries downstream needs."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.orm import sessionmaker
+
+from registry.config import CameraConfig, load_camera_configs
+from registry.models import AvailabilityRecord, Base, Camera, Jurisdiction
+
+log = logging.getLogger(__name__)
+
+SEED_FILE = "jurisdictions-140429.csv"
+# Levels seeded from the CSV that host a comprehensive-governance center.
+CENTER_LEVELS = frozenset({"county", "township"})
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Registry:
+    """Owns the registry's SQL database. Thread-safe: every call opens its own session."""
+
+    def __init__(self, database_url: str) -> None:
+        self.engine = make_engine(database_url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def init(self) -> None:
+        Base.metadata.create_all(self.engine)
+        self.seed_jurisdictions()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---------------------------------------------------------------------------------------- jurisdictions
+    def seed_jurisdictions(self) -> int:
+        """Insert the real county/township codes shipped in ``registry/data`` (idempotent)."""
+        ref = resources.files("registry") / "data" / SEED_FILE
+        rows = list(csv.DictReader(ref.read_text(encoding="utf-8").splitlines()))
+        added = 0
+        with self.sessions.begin() as s:
+            existing = set(s.scalars(select(Jurisdiction.code)))
+            for row in rows:  # parents come before children in the file
+                if row["code"] in existing:
+                    continue
+                s.add(
+                    Jurisdiction(
+                        code=row["code"],
+                        name=row["name"],
+                        level=row["level"],
+                        parent_code=row["parent_code"] or None,
+                        has_center=row["level"] in CENTER_LEVELS,
+                        synthetic=False,
+                        source=row["source"],
+                    )
+                )
+                s.flush()
+                added += 1
+        return added
+
+    def jurisdiction_codes(self) -> set[str]:
+        with self.sessions() as s:
+            return set(s.scalars(select(Jurisdiction.code)))
+
+    def jurisdiction_path(self, code: str) -> list[Jurisdiction]:
+        """Nodes from the county down to ``code`` (province and city above the county are left out)."""
+        with self.sessions() as s:
+            path: list[Jurisdiction] = []
+            node = s.get(Jurisdiction, code)
+            while node is not None:
+                path.append(node)
+                if node.level == "county":
+                    break
+                node = s.get(Jurisdiction, node.parent_code) if node.parent_code else None
+            return list(reversed(path))
+
+    def centers(self) -> list[Jurisdiction]:
+        with self.sessions() as s:
+            return list(s.scalars(select(Jurisdiction).where(Jurisdiction.has_center).order_by(Jurisdiction.code)))
+
+    def get_jurisdiction(self, code: str) -> Jurisdiction | None:
+        with self.sessions() as s:
+            return s.get(Jurisdiction, code)
+
+    # ---------------------------------------------------------------------------------------- cameras
+    def sync_camera_configs(self, directory: Path) -> list[str]:
+        """Load ``directory``'s YAML and make the DB match it for YAML-sourced cameras.
+
+        Raises :class:`registry.config.CameraConfigError` (nothing written) when any file is invalid.
+        Returns the ids of the cameras defined by the files.
+        """
+        loaded = load_camera_configs(directory, self.jurisdiction_codes())
+        with self.sessions.begin() as s:
+            for path, j in loaded.jurisdictions:
+                node = s.get(Jurisdiction, j.code) or Jurisdiction(code=j.code)
+                node.name, node.level, node.parent_code = j.name, j.level, j.parent
+                node.has_center, node.synthetic, node.source = j.center, j.synthetic, path.name
+                s.merge(node)
+            s.flush()
+            ids = []
+            for path, cfg in loaded.cameras:
+                s.merge(camera_from_config(cfg, source_file=str(path.name)))
+                ids.append(cfg.id)
+            stale = s.scalars(select(Camera).where(Camera.source_file.is_not(None), Camera.id.not_in(ids)))
+            for cam in stale:
+                log.info("camera %s no longer in %s: removed", cam.id, cam.source_file)
+                s.delete(cam)
+        log.info("registry: %d camera(s) from %s", len(ids), directory)
+        return ids
+
+    def upsert_camera(self, cfg: CameraConfig, source_file: str | None = None) -> None:
+        if cfg.jurisdiction not in self.jurisdiction_codes():
+            raise ValueError(f"unknown jurisdiction {cfg.jurisdiction}")
+        with self.sessions.begin() as s:
+            s.merge(camera_from_config(cfg, source_file=source_file))
+
+    def cameras(self, *, enabled_only: bool = False) -> list[Camera]:
+        with self.sessions() as s:
+            q = select(Camera).order_by(Camera.id)
+            if enabled_only:
+                q = q.where(Camera.enabled)
+            return list(s.scalars(q))
+
+    def get_camera(self, camera_id: str) -> Camera | None:
+        with self.sessions() as s:
+            return s.get(Camera, camera_id)
+
+    def record_availability(self, camera_id: str, state: str, reason: str = "") -> None:
+        with self.sessions.begin() as s:
+            s.add(AvailabilityRecord(camera_id=camera_id, state=state, reason=reason))
+
+
+def camera_from_config(cfg: CameraConfig, source_file: str | None) -> Camera:
+    return Camera(
+        id=cfg.id,
+        name=cfg.name,
+        jurisdiction_code=cfg.jurisdiction,
+        stream_url=cfg.stream,
+        longitude=cfg.position.longitude if cfg.position else None,
+        latitude=cfg.position.latitude if cfg.position else None,
+        heading_deg=cfg.heading_deg,
+        fov_deg=cfg.fov_deg,
+        range_m=cfg.range_m,
+        sample_mode=cfg.sampling.mode,
+        sample_fps=cfg.sampling.fps,
+        rules=[r.model_dump() for r in cfg.rules],
+        enabled=cfg.enabled,
+        source_file=source_file,
+    )
+
+
+@dataclass(frozen=True)
+class CameraPlace:
+    """What downstream stages need to know about where a camera sits."""
+
+    camera_id: str
+    camera_name: str
+    civil_codes: list[str]  # county → township → village
+
+
+def camera_place(registry: Registry, cam: Camera) -> CameraPlace:
+    path = registry.jurisdiction_path(cam.jurisdiction_code)
+    return CameraPlace(cam.id, cam.name, [n.code for n in path])

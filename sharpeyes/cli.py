@@ -1,0 +1,131 @@
+"""``sharpeyes`` command line: run the hub, check configuration, export models, list cameras."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from sharpeyes.settings import Settings
+
+log = logging.getLogger("sharpeyes")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if getattr(args, "demo", False):
+        overrides["demo"] = {"enabled": True}
+    if getattr(args, "port", None) is not None:
+        overrides["api"] = {"port": args.port}
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    for noisy in ("uvicorn.access", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from sharpeyes.hub import Hub
+
+    settings = _settings(args)
+    _setup_logging(settings.log_level)
+    hub = Hub(settings)
+    try:
+        hub.start()
+        assert hub.registry is not None and hub.redis is not None
+        app = create_app(hub.registry, hub.redis, hub.keys, settings.snapshot_dir, hub.supervisor)
+        config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="warning",
+                                access_log=False)
+        server = uvicorn.Server(config)
+        log.info("hub ready: web UI http://%s:%d/  API docs http://%s:%d/docs (Ctrl-C stops)",
+                 settings.api.host, settings.api.port, settings.api.host, settings.api.port)
+        server.run()  # returns on SIGINT/SIGTERM
+    finally:
+        hub.stop()
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from registry.store import Registry
+
+    settings = _settings(args)
+    _setup_logging("WARNING")
+    reg = Registry("sqlite://")
+    reg.init()
+    ids = reg.sync_camera_configs(settings.camera_configs)
+    print(f"{settings.camera_configs}: {len(ids)} camera(s) valid")
+    return 0
+
+
+def cmd_model_export(args: argparse.Namespace) -> int:
+    from analytics.detector import export_model
+
+    settings = _settings(args)
+    _setup_logging(settings.log_level)
+    formats = args.format or None
+    out = export_model(settings.detector, settings.model_dir, formats)
+    for fmt, path in out.items():
+        print(f"{fmt}: {path}")
+    return 0
+
+
+def cmd_cameras(args: argparse.Namespace) -> int:
+    from registry.store import Registry
+
+    settings = _settings(args)
+    _setup_logging("WARNING")
+    reg = Registry(settings.effective_database_url)
+    reg.init()
+    for cam in reg.cameras():
+        print(f"{cam.id}  {cam.jurisdiction_code:<12}  {cam.sample_mode}@{cam.sample_fps:g}  {cam.name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sharpeyes", description="Sharp Eyes Hub")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the hub (registry, ingest, analytics, events, API)")
+    run.add_argument("--demo", action="store_true", help="serve the demo footage over a local RTSP server")
+    run.add_argument("--port", type=int, help="HTTP port (default 8000)")
+    run.set_defaults(func=cmd_run)
+    chk = sub.add_parser("check-config", help="validate camera_configs/*.yaml")
+    chk.set_defaults(func=cmd_check)
+    model = sub.add_parser("model", help="detector models")
+    msub = model.add_subparsers(dest="model_command", required=True)
+    exp = msub.add_parser("export", help="export the configured model to the fastest available backend (offline)")
+    exp.add_argument("--format", action="append", choices=["openvino", "onnx"], help="format(s) to export")
+    exp.set_defaults(func=cmd_model_export)
+    cams = sub.add_parser("cameras", help="list registered cameras")
+    cams.set_defaults(func=cmd_cameras)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from registry.config import CameraConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CameraConfigError as exc:
+        print(f"sharpeyes: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        print(f"sharpeyes: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    except (RuntimeError, ValueError, OSError) as exc:
+        print(f"sharpeyes: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

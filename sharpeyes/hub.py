@@ -1,0 +1,154 @@
+"""The composition root: wires registry → ingest → analytics → events for ``sharpeyes run``.
+
+This is the one module of the core that imports the stage packages; the stages never import it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import redis
+
+from analytics.detector import Detector
+from analytics.pipeline import AnalyticsWorker, CameraAnalytics
+from events.publisher import EventPublisher, Spool, SpoolDrainer
+from events.routing import Router, RoutingPolicy
+from ingest.worker import CameraIngest, State
+from registry.config import TypeAdapterRules
+from registry.store import Registry, camera_place
+from sharpeyes import metrics
+from sharpeyes.keys import Keys
+from sharpeyes.proc import EmbeddedRedis
+from sharpeyes.schema import Event
+from sharpeyes.settings import Settings
+from sharpeyes.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+
+def redis_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15)
+
+
+class Hub:
+    """Everything one machine runs. ``start()`` returns once workers are started (not necessarily connected)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self.supervisor = Supervisor()
+        self.embedded_redis: EmbeddedRedis | None = None
+        self.demo_server: object | None = None
+        self.registry: Registry | None = None
+        self.redis: redis.Redis | None = None
+        self.publisher: EventPublisher | None = None
+        self.analytics: AnalyticsWorker | None = None
+        self.redis_url = settings.redis_url
+
+    # ------------------------------------------------------------------------------------------ start/stop
+    def start(self, *, with_cameras: bool = True) -> Hub:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.redis_url:
+            self.embedded_redis = EmbeddedRedis(directory=s.data_dir / "redis").start()
+            self.redis_url = self.embedded_redis.url
+        self.redis = redis_client(self.redis_url)
+        self.redis.ping()
+
+        self.registry = Registry(s.effective_database_url)
+        self.registry.init()
+        self.registry.sync_camera_configs(s.camera_configs)
+
+        router = Router(RoutingPolicy.load(s.routing_policy), {c.code for c in self.registry.centers()})
+        self.publisher = EventPublisher(self.redis, router, self.keys, Spool(s.data_dir / "spool.db"),
+                                        ttl_s=s.event_ttl_s, maxlen=s.stream_maxlen)
+        for code in router.center_codes:
+            self.publisher.ensure_group(self.keys.center_stream(code))
+        self.supervisor.add(SpoolDrainer(self.publisher))
+
+        if s.demo.enabled:
+            self._start_demo()
+
+        self.analytics = AnalyticsWorker(lambda: Detector(s.detector, s.model_dir), s.snapshot_dir,
+                                         self.publisher.publish)
+        self.supervisor.add(self.analytics)
+        if with_cameras:
+            for cam in self.registry.cameras(enabled_only=True):
+                self.start_camera(cam.id)
+        return self
+
+    def _start_demo(self) -> None:
+        from ingest.testing import RtspServer, transcode_to_h264
+
+        demo = self.settings.demo
+        if not demo.source.exists():
+            raise RuntimeError(f"demo footage {demo.source} not found (Debian package opencv-doc)")
+        clip = transcode_to_h264(demo.source, self.settings.data_dir / "demo" / "vtest-h264.mp4")
+        server = RtspServer({m: clip for m in demo.mounts}, port=demo.rtsp_port)
+        server.start()
+        self.demo_server = server
+        log.info("demo RTSP server: %s", ", ".join(server.url(m) for m in demo.mounts))
+
+    def start_camera(self, camera_id: str) -> None:
+        assert self.registry is not None and self.analytics is not None and self.publisher is not None
+        cam = self.registry.get_camera(camera_id)
+        if cam is None:
+            raise KeyError(camera_id)
+        place = camera_place(self.registry, cam)
+        rules = TypeAdapterRules.validate_python(cam.rules)
+        self.analytics.add_camera(CameraAnalytics.build(cam.id, cam.name, place.civil_codes, rules))
+        self.supervisor.add(
+            CameraIngest(
+                camera_id=cam.id,
+                camera_name=cam.name,
+                civil_codes=place.civil_codes,
+                url=cam.stream_url,
+                fps=cam.sample_fps,
+                mode="keyframes" if cam.sample_mode == "keyframes" else "fps",
+                settings=self.settings.ingest,
+                on_frame=self.analytics.submit,
+                on_event=self.publisher.publish,
+                on_state=self._camera_state,
+                initial_state=self._last_state(cam.id),
+            )
+        )
+
+    def _last_state(self, camera_id: str) -> State:
+        assert self.redis is not None
+        try:
+            state = self.redis.hget(self.keys.camera_status(camera_id), "state")
+        except redis.RedisError:
+            return "unknown"
+        if state == b"online":
+            return "online"
+        return "offline" if state == b"offline" else "unknown"
+
+    def _camera_state(self, camera_id: str, state: str, reason: str) -> None:
+        assert self.redis is not None and self.registry is not None
+        metrics.CAMERA_ONLINE.labels(camera_id).set(1 if state == "online" else 0)
+        try:
+            self.redis.hset(self.keys.camera_status(camera_id),
+                            mapping={"state": state, "since": datetime.now(UTC).isoformat(), "reason": reason[:300]})
+        except redis.RedisError as exc:
+            log.warning("camera %s: state not written to redis: %s", camera_id, exc)
+        self.registry.record_availability(camera_id, state, reason[:300])
+
+    def stop(self) -> None:
+        log.info("stopping hub")
+        self.supervisor.stop_all()
+        if self.demo_server is not None:
+            self.demo_server.stop()  # type: ignore[attr-defined]
+        if self.publisher is not None:
+            self.publisher.spool.close()
+        if self.registry is not None:
+            self.registry.close()
+        if self.embedded_redis is not None:
+            self.embedded_redis.stop()
+        log.info("hub stopped")
+
+    def emit(self, event: Event) -> None:
+        assert self.publisher is not None
+        self.publisher.publish(event)
+
+

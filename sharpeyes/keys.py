@@ -1,0 +1,37 @@
+"""Redis key names: the only place they are spelled out. Everything else asks this module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key builder bound to a prefix (default ``sharpeyes``)."""
+
+    prefix: str = "sharpeyes"
+
+    def center_stream(self, civil_code: str) -> str:
+        """Stream of events routed to the governance center hosted by jurisdiction ``civil_code``."""
+        return f"{self.prefix}:center:{civil_code}:events"
+
+    @property
+    def firehose(self) -> str:
+        """Every event once, for the archive and the live page."""
+        return f"{self.prefix}:events:all"
+
+    def event(self, event_id: str) -> str:
+        """JSON of one event, with a TTL of the retention period."""
+        return f"{self.prefix}:event:{event_id}"
+
+    def camera_status(self, camera_id: str) -> str:
+        """Hash: state (online/offline), since, last_frame_at, heartbeat of the camera's sampler."""
+        return f"{self.prefix}:camera:{camera_id}:status"
+
+    def worker_heartbeat(self, name: str) -> str:
+        """String with a TTL, refreshed by each supervised worker."""
+        return f"{self.prefix}:worker:{name}:heartbeat"
+
+
+CENTER_GROUP = "center"
+"""Default consumer group name created on every center stream."""

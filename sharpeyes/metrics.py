@@ -1,0 +1,22 @@
+"""Prometheus metrics of the hub, defined once here and updated by each stage; served at ``GET /metrics``."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+FRAMES_SAMPLED = Counter("sharpeyes_frames_sampled_total", "Frames delivered by ffmpeg samplers", ["camera"])
+FRAMES_DROPPED = Counter(
+    "sharpeyes_frames_dropped_total", "Sampled frames replaced by a newer one before detection", ["camera"]
+)
+FRAMES_DETECTED = Counter("sharpeyes_frames_detected_total", "Frames run through the detector", ["camera"])
+DETECT_SECONDS = Histogram(
+    "sharpeyes_detect_seconds", "Detector latency per frame",
+    buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0),
+)
+FRAME_TO_EVENT_SECONDS = Histogram(
+    "sharpeyes_frame_to_event_seconds", "From frame capture to the event in its streams",
+    buckets=(0.05, 0.1, 0.2, 0.5, 1.0, 1.5, 2.0, 5.0, 10.0),
+)
+EVENTS_PUBLISHED = Counter("sharpeyes_events_published_total", "Events written to Redis", ["type", "severity"])
+EVENTS_SPOOLED = Gauge("sharpeyes_events_pending_publish", "Events accepted but not yet in Redis")
+CAMERA_ONLINE = Gauge("sharpeyes_camera_online", "1 when the camera's stream delivers frames", ["camera"])

@@ -1,0 +1,99 @@
+"""The event contract (DESIGN.md §3): one JSON object per event, identical on every stream and in the archive.
+
+Producers build :class:`Event`; consumers parse it with :meth:`Event.from_json`, which rejects unknown fields and
+other schema versions. Consumers must be idempotent by ``id`` (delivery is at least once).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from ulid import ULID
+
+SCHEMA_VERSION = 1
+
+
+class EventType(StrEnum):
+    ZONE_INTRUSION = "zone_intrusion"
+    CROWD_GATHERING = "crowd_gathering"
+    CAMERA_OFFLINE = "camera_offline"
+    CAMERA_ONLINE = "camera_online"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+
+Box = Annotated[list[float], Field(min_length=4, max_length=4, description="x1, y1, x2, y2 in pixels")]
+
+
+class EventObject(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cls: str = Field(description="Canonical class name, e.g. 'person'.")
+    confidence: float = Field(ge=0.0, le=1.0, description="Detector confidence.")
+    box: Box
+    track_id: int | None = Field(None, description="Tracker id, stable across frames of one camera.")
+
+
+class SnapshotRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ref: str = Field(description="Path of the JPEG relative to the snapshot root; served at /snapshots/<ref>.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the JPEG bytes.")
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+
+
+class Event(BaseModel):
+    """One incident or camera-state change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(default_factory=lambda: str(ULID()), description="ULID: unique and time-sortable.")
+    schema_version: int = Field(SCHEMA_VERSION, description="Version of this contract.")
+    type: EventType
+    severity: Severity
+    camera_id: str = Field(pattern=r"^\d{20}$", description="GB/T 28181 20-digit device ID.")
+    camera_name: str = Field("", description="Human-readable camera name at the time of the event.")
+    civil_codes: list[str] = Field(
+        description="Civil codes of the camera's jurisdiction path, county first (county, township, village/grid)."
+    )
+    occurred_at: datetime = Field(description="UTC time of the frame that triggered the event (ms precision).")
+    objects: list[EventObject] = Field(default_factory=list)
+    zone: str | None = Field(None, description="Name of the rule zone involved, if any.")
+    rule: str | None = Field(None, description="Name of the rule that fired, if any.")
+    snapshot: SnapshotRef | None = None
+    detail: dict[str, float | int | str] = Field(default_factory=dict, description="Rule-specific figures.")
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, v: int) -> int:
+        if v != SCHEMA_VERSION:
+            raise ValueError(f"unsupported schema_version {v} (this hub speaks {SCHEMA_VERSION})")
+        return v
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc_ms(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("occurred_at must be timezone-aware (UTC)")
+        v = v.astimezone(UTC)
+        return v.replace(microsecond=(v.microsecond // 1000) * 1000)
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Event:
+        return cls.model_validate_json(data)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

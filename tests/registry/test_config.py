@@ -1,0 +1,134 @@
+"""Camera YAML: valid files load; each kind of bad input is a clear error naming file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from registry.config import CameraConfigError, load_camera_configs, load_camera_file, validate_stream_url
+from registry.store import Registry
+from sharpeyes.settings import PROJECT_ROOT
+
+GOOD = """\
+jurisdictions:
+  - code: "140429100901"
+    name: 测试村
+    parent: "140429100"
+    synthetic: true
+cameras:
+  - id: "14042900001325000101"
+    name: test camera
+    jurisdiction: "140429100901"
+    stream: rtsp://127.0.0.1:8554/cam
+    sampling: {mode: keyframes, fps: 1}
+    rules:
+      - type: crowd_gathering
+        name: crowd
+        zone: [[0, 0], [1, 0], [1, 1]]
+        min_count: 3
+"""
+
+KNOWN = {"140429", "140429100", "140429101"}
+
+
+def write(tmp_path: Path, text: str, name: str = "cams.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def only_issue(exc: CameraConfigError) -> str:
+    assert len(exc.issues) == 1, exc.issues
+    return str(exc.issues[0])
+
+
+def test_good_file_loads(tmp_path: Path) -> None:
+    write(tmp_path, GOOD)
+    loaded = load_camera_configs(tmp_path, KNOWN)
+    (path, cam), = loaded.cameras
+    assert cam.id == "14042900001325000101" and cam.sampling.mode == "keyframes"
+    assert cam.rules[0].type == "crowd_gathering" and cam.rules[0].min_count == 3
+    assert loaded.jurisdictions[0][1].synthetic is True
+
+
+def test_shipped_demo_config_is_valid() -> None:
+    reg = Registry("sqlite://")
+    reg.init()
+    ids = reg.sync_camera_configs(PROJECT_ROOT / "camera_configs")
+    assert len(ids) >= 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "field", "words"),
+    [
+        ("fps: 1}", "fps: fast}", 11, "cameras[0].sampling.fps", "valid number"),
+        ("    name: test camera\n", "    name: test camera\n    colour: red\n", 9, "cameras[0].colour", "unknown key"),
+        ('"14042900001325000101"', '"14042900001395000101"', 7, "cameras[0].id", "digits 11-13"),
+        ('"14042900001325000101"', '"1404290000132500010"', 7, "cameras[0].id", "20 digits"),
+        ("rtsp://127.0.0.1:8554/cam", "file:///etc/passwd", 10, "cameras[0].stream", "scheme 'file' not allowed"),
+        ("rtsp://127.0.0.1:8554/cam", "-i /etc/passwd", 10, "cameras[0].stream", "ffmpeg option"),
+        ("rtsp://127.0.0.1:8554/cam", "rtsp://admin:12345@10.0.0.1/x", 10, "cameras[0].stream", "credentials"),
+        ("min_count: 3", "min_count: 1", 16, "cameras[0].rules[0].min_count", "greater than or equal to 2"),
+        ("[[0, 0], [1, 0], [1, 1]]", "[[0, 0], [1, 0]]", 15, "cameras[0].rules[0].zone", "at least 3"),
+    ],
+)
+def test_bad_input_names_file_line_field(tmp_path: Path, old: str, new: str, line: int, field: str,
+                                         words: str) -> None:
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new))
+    with pytest.raises(CameraConfigError) as info:
+        load_camera_file(path)
+    msg = only_issue(info.value)
+    assert msg.startswith(f"{path}:{line}: {field}: "), msg
+    assert words in msg
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("    name: test camera", "    name: [unclosed"))
+    with pytest.raises(CameraConfigError) as info:
+        load_camera_file(path)
+    msg = only_issue(info.value)
+    assert msg.startswith(f"{path}:") and "YAML syntax error" in msg
+    assert info.value.issues[0].line is not None and 8 <= info.value.issues[0].line <= 11
+
+
+def test_cross_file_checks(tmp_path: Path) -> None:
+    write(tmp_path, GOOD, "a.yaml")
+    write(tmp_path, GOOD.split("cameras:")[0].replace("140429100901", "140429100902") + "cameras:\n"
+          + GOOD.split("cameras:")[1], "b.yaml")
+    with pytest.raises(CameraConfigError) as info:
+        load_camera_configs(tmp_path, KNOWN)
+    text = str(info.value)
+    assert "duplicate camera id 14042900001325000101" in text and "b.yaml:8" in text
+
+
+def test_unknown_jurisdiction_and_county_mismatch(tmp_path: Path) -> None:
+    write(tmp_path, GOOD.replace('jurisdiction: "140429100901"', 'jurisdiction: "140429100777"'))
+    with pytest.raises(CameraConfigError, match="unknown jurisdiction 140429100777"):
+        load_camera_configs(tmp_path, KNOWN)
+    write(tmp_path, GOOD.replace('"14042900001325000101"', '"14042200001325000101"'))
+    with pytest.raises(CameraConfigError, match="encodes county 140422"):
+        load_camera_configs(tmp_path, KNOWN)
+
+
+def test_invalid_file_writes_nothing(tmp_path: Path) -> None:
+    reg = Registry("sqlite://")
+    reg.init()
+    write(tmp_path, GOOD, "a.yaml")
+    write(tmp_path, "cameras:\n  - id: nope\n", "b.yaml")
+    with pytest.raises(CameraConfigError):
+        reg.sync_camera_configs(tmp_path)
+    assert reg.cameras() == []
+
+
+@pytest.mark.parametrize("url", ["rtsp://h/x", "rtsps://h:322/x", "http://h/a.flv", "https://h/a.m3u8"])
+def test_allowed_urls(url: str) -> None:
+    assert validate_stream_url(url) == url
+
+
+@pytest.mark.parametrize("url", ["", "file:/x", "concat:a|b", "rtsp:///x", "rtsp://h/x y", "-f lavfi",
+                                 "udp://h:1234", "subfile,,start,0,end,0,,:/etc/passwd"])
+def test_refused_urls(url: str) -> None:
+    with pytest.raises(ValueError):
+        validate_stream_url(url)
