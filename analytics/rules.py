@@ -69,6 +69,8 @@ class ZoneIntrusion(Rule):
     def update(self, dets: Detections, t: float, width: int, height: int) -> list[Incident]:
         watched = dets.of_classes(self.classes)
         inside = watched[self.zone.contains(watched.anchors(), width, height)]
+        if inside.tracker_id is None:  # untracked: dwell time cannot be measured, nothing is inside for us
+            inside = Detections()
         ids = [] if inside.tracker_id is None else [int(i) for i in inside.tracker_id]
         self.entered = {i: self.entered.get(i, t) for i in ids}
         for i, box in zip(ids, inside.xyxy, strict=True):

@@ -179,9 +179,7 @@ def _load_clip(Gst, path: str) -> Clip:
             msg = bus.pop_filtered(Gst.MessageType.ERROR)
             if msg is not None:
                 err, _dbg = msg.parse_error()
-                raise ServerError(
-                    f"{path}: cannot demux as H.264 MP4 (is the video track H.264?): {err.message}"
-                )
+                raise ServerError(f"{path}: cannot demux as H.264 MP4 (is the video track H.264?): {err.message}")
             if sink.get_property("eos"):
                 break
             if Gst.util_get_timestamp() > deadline:
@@ -232,10 +230,8 @@ class StreamFeeder:
     """Feeds one media's appsrc from a Clip, looping forever with increasing timestamps."""
 
     def __init__(self, Gst, clip: Clip, appsrc) -> None:
-        self._Gst = Gst
         self._clip = clip
-        self._appsrc = appsrc
-        self._n = 0
+        self._n = 0  # frames pushed so far
         self._copy_flags = Gst.BufferCopyFlags.FLAGS | Gst.BufferCopyFlags.MEMORY | Gst.BufferCopyFlags.META
         appsrc.connect("need-data", self._on_need_data)
 
@@ -259,14 +255,16 @@ def _make_factory(Gst, GstRtspServer, clip: Clip, shared: bool, feeders: set):
         "! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )"
     )
     factory.set_shared(shared)
-    # Nothing to seek in a live loop; keep the media from being suspended between clients.
+    # A live loop has nothing to preroll again: never suspend the media.
     factory.set_suspend_mode(GstRtspServer.RTSPSuspendMode.NONE)
 
     def on_media_configure(_factory, media) -> None:
         appsrc = media.get_element().get_by_name_recurse_up("src")
         appsrc.set_property("caps", clip.caps)
-        appsrc.set_property("max-bytes", 0)
-        appsrc.set_property("max-buffers", 2)
+        if appsrc.find_property("max-buffers") is not None:  # GStreamer >= 1.20
+            # Queue at most a couple of frames; the sinks' clock sync does the pacing.
+            appsrc.set_property("max-buffers", 2)
+            appsrc.set_property("max-bytes", 0)
         feeder = StreamFeeder(Gst, clip, appsrc)
         feeders.add(feeder)  # keep it alive as long as the media is
         media.connect("unprepared", lambda _m: feeders.discard(feeder))
@@ -309,9 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     mounts = server.get_mount_points()
     feeders: set = set()
     for name, path in args.streams.items():
-        mounts.add_factory(
-            f"/{name}", _make_factory(Gst, GstRtspServer, clips[path], not args.unshared, feeders)
-        )
+        mounts.add_factory(f"/{name}", _make_factory(Gst, GstRtspServer, clips[path], not args.unshared, feeders))
 
     try:
         source = server.create_source(None)  # binds and listens; raises GLib.Error on failure
@@ -320,17 +316,14 @@ def main(argv: list[str] | None = None) -> int:
     source.attach(None)
 
     loop = GLib.MainLoop()
-    exit_code = 0
 
     def on_signal(*_a) -> bool:
         loop.quit()
         return GLib.SOURCE_REMOVE
 
     def check_parent() -> bool:
-        nonlocal exit_code
         if os.getppid() != parent_pid:
             _log("parent process gone, exiting")
-            exit_code = 0
             loop.quit()
             return GLib.SOURCE_REMOVE
         return GLib.SOURCE_CONTINUE
@@ -363,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     source.destroy()
-    return exit_code
+    return 0
 
 
 if __name__ == "__main__":

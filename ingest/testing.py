@@ -254,9 +254,7 @@ class RtspServer:
             threading.Thread(
                 target=self._pump_stdout, args=(proc.stdout, ready), name="rtsp-server-stdout", daemon=True
             ),
-            threading.Thread(
-                target=self._pump_stderr, args=(proc.stderr,), name="rtsp-server-stderr", daemon=True
-            ),
+            threading.Thread(target=self._pump_stderr, args=(proc.stderr,), name="rtsp-server-stderr", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
@@ -267,8 +265,7 @@ class RtspServer:
                 self._join_pumps()
                 self._proc = None
                 raise RuntimeError(
-                    f"RTSP test server exited with status {proc.returncode} before it was ready:\n"
-                    f"{self.stderr_tail()}"
+                    f"RTSP test server exited with status {proc.returncode} before it was ready:\n{self.stderr_tail()}"
                 )
             if time.monotonic() > deadline:
                 self.stop()

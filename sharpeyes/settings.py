@@ -39,7 +39,9 @@ class DetectorSettings(_Section):
     device: str = Field("cpu", description="Device for PyTorch/ONNX backends: 'cpu' or 'cuda:0'.")
     imgsz: int = Field(640, ge=160, le=1920, description="Square inference size in pixels (multiple of 32).")
     confidence: float = Field(0.35, gt=0.0, lt=1.0, description="Minimum detection confidence kept.")
-    iou: float = Field(0.5, gt=0.0, lt=1.0, description="NMS IoU threshold.")
+    iou: float = Field(
+        0.7, gt=0.0, lt=1.0, description="NMS IoU threshold (ultralytics' default; 0.5 merges people standing close)."
+    )
 
 
 class IngestSettings(_Section):
@@ -121,7 +123,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _YamlSource(settings_cls))
+        return (init_settings, env_settings, _YamlSource(settings_cls), _UnknownEnvSource(settings_cls))
 
     # Derived paths -------------------------------------------------------------------------------
     @property
@@ -156,3 +158,24 @@ class _YamlSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return dict(self._data)
+
+
+class _UnknownEnvSource(PydanticBaseSettingsSource):
+    """Passes on ``SHARPEYES_<NAME>`` variables that name no setting, so that ``extra="forbid"`` refuses them (the
+    environment source alone silently ignores them: a typo such as ``SHARPEYES_REDIS_URLL`` would go unnoticed)."""
+
+    _PREFIX = "SHARPEYES_"
+    _NOT_SETTINGS = frozenset({"config"})  # SHARPEYES_CONFIG names the YAML file
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        known = set(self.settings_cls.model_fields) | self._NOT_SETTINGS
+        out: dict[str, Any] = {}
+        for var, value in os.environ.items():
+            if var.upper().startswith(self._PREFIX):
+                key = var[len(self._PREFIX):].split("__", 1)[0].lower()
+                if key not in known:
+                    out[key] = value
+        return out

@@ -133,5 +133,5 @@ def test_bad_policy_names_file_and_field(tmp_path: Path, text: str, field: str) 
 def test_policy_yaml_syntax_error_names_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("severity_tiers: [village\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="broken.yaml"):
+    with pytest.raises(ValueError, match=r"broken\.yaml"):
         RoutingPolicy.load(path)

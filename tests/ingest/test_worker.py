@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -60,7 +61,7 @@ def test_keyframes_mode_never_duplicates(rtsp: RtspServer) -> None:
     # the clip has a keyframe every 2 s; asking for 2 fps must not repeat keyframes to fill the rate
     frames = take(FfmpegSampler(CAM, rtsp.url("cam2"), fps=2, mode="keyframes"), 3)
     assert len(frames) == 3
-    for a, b in zip(frames, frames[1:], strict=False):
+    for a, b in itertools.pairwise(frames):
         assert not np.array_equal(a.image, b.image)
 
 

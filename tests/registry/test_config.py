@@ -46,7 +46,7 @@ def only_issue(exc: CameraConfigError) -> str:
 def test_good_file_loads(tmp_path: Path) -> None:
     write(tmp_path, GOOD)
     loaded = load_camera_configs(tmp_path, KNOWN)
-    (path, cam), = loaded.cameras
+    (_path, cam), = loaded.cameras
     assert cam.id == "14042900001325000101" and cam.sampling.mode == "keyframes"
     assert cam.rules[0].type == "crowd_gathering" and cam.rules[0].min_count == 3
     assert loaded.jurisdictions[0][1].synthetic is True

@@ -1,0 +1,278 @@
+"""The HTTP API over a real registry (SQLite) and a real redis-server, through FastAPI's TestClient."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from ulid import ULID
+
+from api.app import create_app
+from events.publisher import EventPublisher, Spool
+from events.routing import Router, RoutingPolicy
+from registry.store import Registry
+from sharpeyes.keys import Keys
+from sharpeyes.schema import Event, EventType, Severity
+
+VILLAGE = "140429100001"
+VILLAGE_NO_CENTER = "140429101001"
+CAM1, CAM2 = "14042900001325000001", "14042900001325000002"
+
+CAMERA_YAML = f"""\
+jurisdictions:
+  - code: "{VILLAGE}"
+    name: 示范社区（合成）
+    parent: "140429100"
+    level: village
+    center: true
+    synthetic: true
+  - code: "{VILLAGE_NO_CENTER}"
+    name: 示范村（合成，无综治中心）
+    parent: "140429101"
+    level: village
+    center: false
+    synthetic: true
+cameras:
+  - id: "{CAM1}"
+    name: 示范社区 校园路口 1
+    jurisdiction: "{VILLAGE}"
+    stream: rtsp://127.0.0.1:9/x
+    position: {{longitude: 112.8640, latitude: 36.8372}}
+    heading_deg: 90
+    fov_deg: 70
+    range_m: 40
+    sampling: {{mode: fps, fps: 1}}
+    rules:
+      - type: zone_intrusion
+        name: 草坪禁入区
+        zone: [[0.0, 0.55], [0.35, 0.55], [0.35, 1.0], [0.0, 1.0]]
+        min_duration_s: 2
+        severity: minor
+  - id: "{CAM2}"
+    name: 示范村 村委会门口
+    jurisdiction: "{VILLAGE_NO_CENTER}"
+    stream: rtsp://127.0.0.1:9/x
+    sampling: {{mode: keyframes, fps: 1}}
+"""
+
+
+@dataclass
+class Env:
+    http: TestClient
+    registry: Registry
+    publisher: EventPublisher
+    snapshots: Path
+
+
+@pytest.fixture()
+def env(tmp_path: Path, redis_client: redis.Redis) -> Iterator[Env]:
+    configs = tmp_path / "cams"
+    configs.mkdir()
+    (configs / "cams.yaml").write_text(CAMERA_YAML, encoding="utf-8")
+    registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    registry.init()
+    registry.sync_camera_configs(configs)
+    keys = Keys()
+    router = Router(RoutingPolicy.load(), {c.code for c in registry.centers()})
+    publisher = EventPublisher(redis_client, router, keys, Spool(tmp_path / "spool.db"), ttl_s=30 * 24 * 3600,
+                               maxlen=1000)
+    snapshots = tmp_path / "snapshots"
+    app = create_app(registry, redis_client, keys, snapshots)
+    with TestClient(app) as http:
+        yield Env(http, registry, publisher, snapshots)
+    publisher.spool.close()
+    registry.close()
+
+
+def make_event(n: int, camera: str = CAM1, path: tuple[str, ...] = ("140429", "140429100", VILLAGE)) -> Event:
+    return Event(
+        type=EventType.ZONE_INTRUSION,
+        severity=Severity.MINOR,
+        camera_id=camera,
+        civil_codes=list(path),
+        occurred_at=datetime(2025, 6, 1, 8, 0, tzinfo=UTC) + timedelta(seconds=n),
+        zone="草坪禁入区",
+    )
+
+
+def test_health_reports_redis(env: Env) -> None:
+    r = env.http.get("/api/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["redis"] is True
+    assert body["status"] == "ok"
+    assert body["workers"] == []
+
+
+def test_cameras(env: Env) -> None:
+    r = env.http.get("/api/cameras")
+    assert r.status_code == 200
+    assert "password" not in r.text.lower()
+    cams = {c["id"]: c for c in r.json()}
+    assert set(cams) == {CAM1, CAM2}
+    c1 = cams[CAM1]
+    assert c1["name"] == "示范社区 校园路口 1"
+    assert c1["jurisdiction_code"] == VILLAGE
+    assert c1["civil_codes"] == ["140429", "140429100", VILLAGE]
+    assert c1["stream_url"] == "rtsp://127.0.0.1:9/x"
+    assert (c1["longitude"], c1["latitude"]) == (112.864, 36.8372)
+    assert (c1["heading_deg"], c1["fov_deg"], c1["range_m"]) == (90, 70, 40)
+    assert c1["sample_mode"] == "fps"
+    assert c1["enabled"] is True
+    assert c1["state"] == "unknown"
+    assert c1["id_info"] == {
+        "industry": "social order (public security)",
+        "type": "IPC",
+        "network": "public-security network",
+        "county": "140429",
+        "serial": "000001",
+    }
+    assert [rule["name"] for rule in c1["rules"]] == ["草坪禁入区"]
+    assert cams[CAM2]["sample_mode"] == "keyframes"
+    assert cams[CAM2]["civil_codes"] == ["140429", "140429101", VILLAGE_NO_CENTER]
+    assert cams[CAM2]["longitude"] is None
+
+
+def test_camera_state_comes_from_redis(env: Env, redis_client: redis.Redis) -> None:
+    redis_client.hset(Keys().camera_status(CAM1), mapping={"state": "online"})
+    cams = {c["id"]: c for c in env.http.get("/api/cameras").json()}
+    assert cams[CAM1]["state"] == "online"
+    assert cams[CAM2]["state"] == "unknown"
+
+
+def test_centers(env: Env) -> None:
+    r = env.http.get("/api/centers")
+    assert r.status_code == 200
+    centers = {c["code"]: c for c in r.json()}
+    county = centers["140429"]
+    assert county["tier"] == "county"
+    assert county["synthetic"] is False
+    assert county["name"] == "武乡县综治中心"
+    assert county["stream"] == "sharpeyes:center:140429:events"
+    townships = [c for c in centers.values() if len(c["code"]) == 9]
+    assert len(townships) >= 10
+    assert all(t["tier"] == "township" and t["parent_code"] == "140429" and not t["synthetic"] for t in townships)
+    village = centers[VILLAGE]
+    assert village["tier"] == "village"
+    assert village["synthetic"] is True
+    assert village["parent_code"] == "140429100"
+    assert VILLAGE_NO_CENTER not in centers
+    # province and city nodes are seeded but host no center here
+    assert "14" not in centers and "1404" not in centers
+
+
+def test_center_events_newest_first_and_paged(env: Env) -> None:
+    events = [make_event(i) for i in range(3)]
+    for e in events:
+        env.publisher.publish(e)
+    # an event elsewhere in the county must not show up in this center
+    env.publisher.publish(make_event(9, CAM2, ("140429", "140429101", VILLAGE_NO_CENTER)))
+    newest_first = [e.id for e in reversed(events)]
+
+    r = env.http.get(f"/api/centers/{VILLAGE}/events")
+    assert r.status_code == 200
+    page = r.json()
+    assert [e["id"] for e in page["items"]] == newest_first
+    assert page["next_before"] is None
+    assert Event.model_validate(page["items"][0]) == events[2]
+
+    r1 = env.http.get(f"/api/centers/{VILLAGE}/events", params={"limit": 2})
+    p1 = r1.json()
+    assert [e["id"] for e in p1["items"]] == newest_first[:2]
+    assert p1["next_before"]
+    r2 = env.http.get(f"/api/centers/{VILLAGE}/events", params={"limit": 2, "before": p1["next_before"]})
+    p2 = r2.json()
+    assert [e["id"] for e in p2["items"]] == newest_first[2:]
+    assert p2["next_before"] is None
+
+    # the firehose has all four; the township of the no-center village got its event
+    assert len(env.http.get("/api/events").json()["items"]) == 4
+    township = env.http.get("/api/centers/140429101/events").json()["items"]
+    assert [e["camera_id"] for e in township] == [CAM2]
+
+
+def test_center_events_errors(env: Env) -> None:
+    assert env.http.get("/api/centers/140429999999/events").status_code == 404
+    assert env.http.get(f"/api/centers/{VILLAGE_NO_CENTER}/events").status_code == 404  # exists, no center
+    assert env.http.get(f"/api/centers/{VILLAGE}/events", params={"limit": 0}).status_code == 422
+    assert env.http.get(f"/api/centers/{VILLAGE}/events", params={"before": "abc"}).status_code == 422
+    # a center with no events yet: an empty page, not an error
+    empty = env.http.get("/api/centers/140429102/events")
+    assert empty.status_code == 200
+    assert empty.json() == {"items": [], "next_before": None}
+
+
+def test_get_event_by_id(env: Env) -> None:
+    event = make_event(0)
+    env.publisher.publish(event)
+    r = env.http.get(f"/api/events/{event.id}")
+    assert r.status_code == 200
+    assert Event.model_validate(r.json()) == event
+    assert env.http.get(f"/api/events/{ULID()}").status_code == 404
+    assert env.http.get("/api/events/not-a-ulid").status_code == 422
+    assert env.http.get(f"/api/events/{event.id}x").status_code == 422
+
+
+def test_snapshots_served_and_traversal_refused(env: Env, tmp_path: Path) -> None:
+    ref = f"{CAM1}/2025-06-01/abc.jpg"
+    target = env.snapshots / ref
+    target.parent.mkdir(parents=True)
+    payload = b"\xff\xd8\xff\xe0 not really a jpeg \xff\xd9"
+    target.write_bytes(payload)
+    (tmp_path / "secret.txt").write_text("root:x:0:0:secret", encoding="utf-8")
+
+    r = env.http.get(f"/snapshots/{ref}")
+    assert r.status_code == 200
+    assert r.content == payload
+    assert r.headers["content-type"] == "image/jpeg"
+    assert env.http.get("/snapshots/missing.jpg").status_code == 404
+
+    for bad in ("/snapshots/../../etc/passwd", "/snapshots/..%2F..%2Fetc%2Fpasswd",
+                "/snapshots/%2e%2e/%2e%2e/etc/passwd", "/snapshots/../secret.txt", "/snapshots/%2e%2e/secret.txt",
+                "/snapshots//etc/passwd"):
+        resp = env.http.get(bad)
+        assert not (resp.status_code == 200 and b"root:" in resp.content), bad
+
+
+def test_metrics(env: Env) -> None:
+    env.publisher.publish(make_event(0))
+    r = env.http.get("/metrics")
+    assert r.status_code == 200
+    assert "sharpeyes_events_published_total" in r.text
+    assert 'sharpeyes_events_published_total{severity="minor",type="zone_intrusion"}' in r.text
+    assert "sharpeyes_events_pending_publish" in r.text
+
+
+def test_index_and_openapi(env: Env) -> None:
+    r = env.http.get("/")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert "<html" in r.text.lower()
+
+    spec = env.http.get("/openapi.json").json()
+    paths = set(spec["paths"])
+    assert {"/api/health", "/api/cameras", "/api/centers", "/api/centers/{code}/events", "/api/events",
+            "/api/events/{event_id}"} <= paths
+    assert "/metrics" not in paths
+    assert spec["info"]["license"]["identifier"] == "AGPL-3.0-or-later"
+
+
+def test_health_degraded_when_redis_down(tmp_path: Path) -> None:
+    registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    registry.init()
+    from sharpeyes.proc import free_port
+
+    dead = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        with TestClient(create_app(registry, dead, Keys(), tmp_path / "snap")) as http:
+            body = http.get("/api/health").json()
+            assert body["redis"] is False
+            assert body["status"] == "degraded"
+            assert http.get(f"/api/events/{ULID()}").status_code == 503
+    finally:
+        registry.close()
