@@ -53,8 +53,8 @@ class Rule:
 class ZoneIntrusion(Rule):
     """An object of a watched class stays in the zone ≥ ``min_duration_s`` → one incident per intruder.
 
-    A track that fragments (new id for the same object) is not a new incident while its box overlaps the box of
-    an intruder already reported within the last ``dedupe_window_s``.
+    A track that fragments (new id for the same object) is not a new incident while its box overlaps the last box
+    of an intruder reported within the last ``dedupe_window_s`` and no longer seen.
     """
 
     def __init__(self, cfg: ZoneIntrusionRule, *, dedupe_window_s: float = 30.0) -> None:
@@ -84,7 +84,11 @@ class ZoneIntrusion(Rule):
         if not new:
             return []
         fresh = []
-        recent_boxes = np.stack([b for _, b in self.reported.values()]) if self.reported else np.zeros((0, 4))
+        # a fragment replaces a track that is no longer seen: compare only with reported intruders absent now,
+        # so a second person next to a visible intruder is still a new incident
+        current = set(ids)
+        lost = [b for i, (_, b) in self.reported.items() if i not in current]
+        recent_boxes = np.stack(lost) if lost else np.zeros((0, 4))
         for k in new:
             box = inside.xyxy[k]
             duplicate = len(recent_boxes) and float(iou_matrix(box[None], recent_boxes).max()) >= 0.3

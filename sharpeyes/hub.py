@@ -5,6 +5,7 @@ This is the one module of the core that imports the stage packages; the stages n
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 
@@ -22,13 +23,36 @@ from sharpeyes.keys import Keys
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.schema import Event
 from sharpeyes.settings import Settings
-from sharpeyes.supervisor import Supervisor
+from sharpeyes.supervisor import RestartPolicy, Supervisor, Worker
 
 log = logging.getLogger(__name__)
 
 
 def redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15)
+
+
+class HeartbeatPublisher(Worker):
+    """Writes every worker's status to Redis (``sharpeyes:worker:<name>:heartbeat``, JSON, short TTL), so other
+    hub processes and operators see which parts are alive."""
+
+    def __init__(self, supervisor: Supervisor, client: redis.Redis, keys: Keys, interval_s: float = 5.0) -> None:
+        super().__init__("heartbeats", RestartPolicy(mode="always"))
+        self.supervisor, self.client, self.keys, self.interval_s = supervisor, client, keys, interval_s
+
+    def run(self) -> None:
+        while True:
+            self.beat()
+            try:
+                pipe = self.client.pipeline(transaction=False)
+                for status in self.supervisor.status():
+                    key = self.keys.worker_heartbeat(str(status["name"]))
+                    pipe.set(key, json.dumps(status), ex=int(self.interval_s * 3))
+                pipe.execute()
+            except redis.RedisError as exc:
+                log.debug("heartbeats not written: %s", exc)
+            if self.sleep(self.interval_s):
+                return
 
 
 class Hub:
@@ -66,6 +90,7 @@ class Hub:
         for code in router.center_codes:
             self.publisher.ensure_group(self.keys.center_stream(code))
         self.supervisor.add(SpoolDrainer(self.publisher))
+        self.supervisor.add(HeartbeatPublisher(self.supervisor, self.redis, self.keys))
 
         if s.demo.enabled:
             self._start_demo()

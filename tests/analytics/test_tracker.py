@@ -132,10 +132,27 @@ def test_one_track_is_matched_to_one_detection_only() -> None:
     assert got[0] != a
 
 
-def test_below_iou_threshold_is_not_matched() -> None:
-    tr = IouTracker(iou_threshold=0.5)
+def test_below_iou_threshold_is_not_matched_by_iou() -> None:
+    tr = IouTracker(iou_threshold=0.5, max_relative_distance=0.0)
     (a,) = ids(tr.update(dets((0, 0, 100, 100)), 0.0))
     (b,) = ids(tr.update(dets((40, 0, 140, 100)), 1.0))  # IoU 60/140 ≈ 0.43
+    assert b != a
+
+
+def test_sparse_sampling_walker_matched_by_distance() -> None:
+    """At 1 fps a walker (40×100 px box) moves ~45 px: no overlap left, same person by relative distance."""
+    tr = IouTracker()
+    (a,) = ids(tr.update(dets((100, 100, 140, 200)), 0.0))
+    (b,) = ids(tr.update(dets((145, 102, 185, 202)), 1.0))  # IoU 0, centre 45 px, size 63 px → 0.71
+    assert b == a
+    (c,) = ids(tr.update(dets((260, 100, 300, 200)), 2.0))  # 115 px away → 1.8 sizes: someone else
+    assert c != a
+
+
+def test_distance_match_requires_similar_size() -> None:
+    tr = IouTracker()
+    (a,) = ids(tr.update(dets((100, 100, 140, 200)), 0.0))
+    (b,) = ids(tr.update(dets((150, 100, 250, 300)), 1.0))  # 5× the area: not the same object
     assert b != a
 
 

@@ -114,3 +114,7 @@ def test_person_crowd_event_reaches_township_and_api(hub: Hub) -> None:
         assert health["redis"] is True
         ingest = next(w for w in health["workers"] if w["name"] == f"ingest:{CAM}")
         assert ingest["state"] == "online" and ingest["frames"] > 0
+
+    # workers' heartbeats are visible in Redis for other processes and operators
+    beat = hub.redis.get(hub.keys.worker_heartbeat("analytics"))
+    assert beat is not None and b'"alive": true' in beat
