@@ -5,22 +5,28 @@ Nothing imports this package; the CLI serves it.
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+from collections.abc import Iterator
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import redis
-from fastapi import FastAPI, HTTPException, Query, Response
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Header, HTTPException, Query, Response
+from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
+from events.archive import Archive, ArchivedEvent, EventNotFound
+from events.escalation import AlreadyEscalated, Escalator, NoHigherTier
 from events.publisher import decode_entry
 from registry.gb28181 import parse_device_id
 from registry.store import Registry
-from sharpeyes.keys import Keys
+from sharpeyes.keys import CENTER_GROUP, Keys
 from sharpeyes.schema import Event
 from sharpeyes.supervisor import Supervisor
 
@@ -58,13 +64,42 @@ class CameraOut(BaseModel):
     rules: list[dict[str, Any]]
 
 
+ULID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+
+
+class EventOut(Event):
+    """An event as archived: the contract's fields plus its handling state."""
+
+    centers: list[str] = Field(description="Centers the event was delivered to (escalations included).")
+    status: Literal["new", "acknowledged", "resolved"] = Field(description="Handling state.")
+    escalated_to: str | None = Field(description="Center it was escalated to ('-' when none is higher).")
+    hold: bool = Field(description="On hold: exempt from retention purge.")
+    updated_at: datetime
+
+
+class EventDetail(EventOut):
+    actions: list[dict[str, str]] = Field(description="Action log: action, center, user, reason, at.")
+
+
 class EventPage(BaseModel):
-    items: list[Event]
+    items: list[EventOut]
     next_before: str | None = Field(description="Pass as ?before= for the next (older) page; null at the end.")
 
 
-def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir: Path,
-               supervisor: Supervisor | None = None) -> FastAPI:
+class ActionIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    center: str = Field(pattern=r"^\d{6}(\d{3})?(\d{3})?$", description="Code of the center taking the action.")
+    user: str = Field(min_length=1, max_length=100, description="Who acts (name or staff number).")
+    reason: str = Field(min_length=1, max_length=2000, description="Why: required for the access log.")
+
+
+def _out(item: ArchivedEvent) -> EventOut:
+    return EventOut.model_validate(item.to_dict())
+
+
+def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir: Path, archive: Archive,
+               supervisor: Supervisor | None = None, escalator: Escalator | None = None) -> FastAPI:
     app = FastAPI(
         title="Sharp Eyes Hub",
         version="0.1.0",
@@ -74,24 +109,14 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/snapshots", StaticFiles(directory=str(snapshot_dir), check_dir=False), name="snapshots")
 
-    def _page(stream: str, limit: int, before: str | None) -> EventPage:
-        start = f"({before}" if before else "+"
-        try:
-            entries = client.xrevrange(stream, max=start, min="-", count=limit)
-        except redis.ResponseError as exc:
-            raise HTTPException(400, f"bad paging cursor: {exc}") from None
-        except redis.RedisError as exc:
-            raise HTTPException(503, f"event store unavailable: {exc}") from None
-        entries = entries or []
-        items = []
-        for _entry_id, fields in entries:
-            try:
-                items.append(decode_entry(fields or {}))
-            except ValueError as exc:
-                log.warning("skipping unreadable entry in %s: %s", stream, exc)
-        last_id = entries[-1][0] if entries else None
-        nxt = last_id.decode() if isinstance(last_id, bytes) and len(entries) == limit else None
-        return EventPage(items=items, next_before=nxt)
+    def _page(limit: int, before: str | None, **filters: Any) -> EventPage:
+        items = [_out(i) for i in archive.search(limit=limit, before=before, **filters)]
+        return EventPage(items=items, next_before=items[-1].id if len(items) == limit else None)
+
+    def _center(code: str) -> None:
+        node = registry.get_jurisdiction(code)
+        if node is None or not node.has_center:
+            raise HTTPException(404, f"no center at {code}")
 
     @app.get("/api/health", summary="Liveness and worker status")
     def health() -> dict[str, Any]:
@@ -136,29 +161,133 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
         ]
 
     @app.get("/api/centers/{code}/events", response_model=EventPage, summary="A center's events, newest first")
-    def center_events(code: str, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                      before: Annotated[str | None, Query(pattern=r"^\d+-\d+$")] = None) -> EventPage:
-        node = registry.get_jurisdiction(code)
-        if node is None or not node.has_center:
-            raise HTTPException(404, f"no center at {code}")
-        return _page(keys.center_stream(code), limit, before)
+    def center_events(
+        code: str,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        before: Annotated[str | None, Query(pattern=ULID_PATTERN, description="id of the last event seen")] = None,
+        type: str | None = None,
+        camera_id: str | None = None,
+        status: Literal["new", "acknowledged", "resolved"] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> EventPage:
+        _center(code)
+        return _page(limit, before, center=code, type=type, camera_id=camera_id, status=status, since=since,
+                     until=until)
 
-    @app.get("/api/events", response_model=EventPage, summary="All events (firehose), newest first")
-    def all_events(limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                   before: Annotated[str | None, Query(pattern=r"^\d+-\d+$")] = None) -> EventPage:
-        return _page(keys.firehose, limit, before)
+    @app.get("/api/events", response_model=EventPage, summary="All archived events, newest first, filterable")
+    def all_events(
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        before: Annotated[str | None, Query(pattern=ULID_PATTERN)] = None,
+        center: str | None = None,
+        type: str | None = None,
+        camera_id: str | None = None,
+        status: Literal["new", "acknowledged", "resolved"] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> EventPage:
+        return _page(limit, before, center=center, type=type, camera_id=camera_id, status=status, since=since,
+                     until=until)
 
-    @app.get("/api/events/{event_id}", response_model=Event, summary="One event by id")
-    def get_event(event_id: str) -> Event:
-        if not event_id.isalnum() or len(event_id) != 26:
+    @app.get("/api/events/{event_id}", response_model=EventDetail, summary="One event with its action log")
+    def get_event(event_id: str) -> EventDetail:
+        if len(event_id) != 26 or not event_id.isalnum():
             raise HTTPException(422, "event id must be a 26-character ULID")
+        item = archive.get(event_id)
+        if item is None:
+            raise HTTPException(404, f"event {event_id} not found")
+        return EventDetail.model_validate({**item.to_dict(), "actions": archive.actions(event_id)})
+
+    def _act(event_id: str, action: Literal["ack", "resolve"], body: ActionIn) -> EventDetail:
+        item = archive.get(event_id)
+        if item is None:
+            raise HTTPException(404, f"event {event_id} not found")
+        if body.center not in item.centers:
+            raise HTTPException(403, f"event {event_id} was not delivered to center {body.center}")
         try:
-            raw = client.get(keys.event(event_id))
+            archive.act(event_id, action, center=body.center, user=body.user, reason=body.reason)
+        except EventNotFound:
+            raise HTTPException(404, f"event {event_id} not found") from None
+        if action == "ack":
+            stream = keys.center_stream(body.center)
+            try:
+                entry = client.hget(keys.event_entries(event_id), stream)
+                if entry:
+                    client.xack(stream, CENTER_GROUP, entry)
+            except redis.RedisError as exc:
+                log.warning("event %s acknowledged in the archive, XACK postponed: %s", event_id, exc)
+        return get_event(event_id)
+
+    @app.post("/api/events/{event_id}/ack", response_model=EventDetail, summary="Acknowledge (with a reason)")
+    def ack(event_id: str, body: ActionIn) -> EventDetail:
+        return _act(event_id, "ack", body)
+
+    @app.post("/api/events/{event_id}/resolve", response_model=EventDetail, summary="Resolve (with a reason)")
+    def resolve(event_id: str, body: ActionIn) -> EventDetail:
+        return _act(event_id, "resolve", body)
+
+    @app.post("/api/events/{event_id}/escalate", response_model=EventDetail,
+              summary="Escalate one tier up (with a reason)")
+    def escalate(event_id: str, body: ActionIn) -> EventDetail:
+        if escalator is None:
+            raise HTTPException(503, "escalation is not running in this process")
+        item = archive.get(event_id)
+        if item is None:
+            raise HTTPException(404, f"event {event_id} not found")
+        if body.center not in item.centers:
+            raise HTTPException(403, f"event {event_id} was not delivered to center {body.center}")
+        try:
+            escalator.escalate(item, user=body.user, reason=body.reason)
+        except (AlreadyEscalated, NoHigherTier) as exc:
+            raise HTTPException(409, str(exc)) from None
         except redis.RedisError as exc:
             raise HTTPException(503, f"event store unavailable: {exc}") from None
-        if raw is None:
-            raise HTTPException(404, f"event {event_id} not found")
-        return Event.from_json(raw)
+        return get_event(event_id)
+
+    @app.get("/api/centers/{code}/events/stream", summary="Live events of a center (Server-Sent Events)")
+    def center_stream(
+        code: str,
+        heartbeat_s: Annotated[float, Query(gt=0, le=60)] = 15.0,
+        last_event_id: Annotated[str | None, Header(pattern=r"^\d+-\d+$",
+                                                    description="Resume after this stream entry id")] = None,
+    ) -> StreamingResponse:
+        _center(code)
+        stream = keys.center_stream(code)
+        if last_event_id is None:
+            # pin "now" to a concrete entry id before answering, so nothing added after the client connected is
+            # missed (with "$", entries added before the first XREAD would be)
+            try:
+                newest: Any = client.xrevrange(stream, count=1)
+            except redis.RedisError as exc:
+                raise HTTPException(503, f"event store unavailable: {exc}") from None
+            start = newest[0][0].decode() if newest else "0-0"
+        else:
+            start = last_event_id
+
+        def gen() -> Iterator[bytes]:
+            last = start
+            yield b": connected\n\n"
+            while True:
+                try:
+                    resp: Any = client.xread({stream: last}, count=100, block=int(heartbeat_s * 1000))
+                except redis.RedisError as exc:
+                    yield f"event: error\ndata: {json.dumps(str(exc))}\n\n".encode()
+                    time.sleep(heartbeat_s)
+                    continue
+                if not resp:
+                    yield b": keep-alive\n\n"
+                    continue
+                for _name, entries in resp:
+                    for entry_id, fields in entries:
+                        last = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+                        try:
+                            ev = decode_entry(fields)
+                        except ValueError:
+                            continue
+                        yield f"id: {last}\nevent: {ev.type.value}\ndata: {ev.to_json()}\n\n".encode()
+
+        return StreamingResponse(gen(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.get("/metrics", include_in_schema=False)
     def prom() -> Response:

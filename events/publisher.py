@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +27,18 @@ from sharpeyes.supervisor import RestartPolicy, Worker
 log = logging.getLogger(__name__)
 
 _PUBLISH_LUA = """
--- KEYS[1] event key, KEYS[2] firehose, KEYS[3..] center streams
+-- KEYS[1] event key, KEYS[2] entries hash (stream -> entry id), KEYS[3] firehose, KEYS[4..] center streams
 -- ARGV[1] event json, ARGV[2] ttl s, ARGV[3] maxlen, ARGV[4] id, ARGV[5] type, ARGV[6] severity, ARGV[7] camera,
 -- ARGV[8] centers csv
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) == false then
   return 0
 end
-for i = 2, #KEYS do
-  redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[4], 'type', ARGV[5], 'severity', ARGV[6],
-             'camera_id', ARGV[7], 'centers', ARGV[8], 'event', ARGV[1])
+for i = 3, #KEYS do
+  local entry = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[4], 'type', ARGV[5],
+                           'severity', ARGV[6], 'camera_id', ARGV[7], 'centers', ARGV[8], 'event', ARGV[1])
+  redis.call('HSET', KEYS[2], KEYS[i], entry)
 end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 1
 """
 
@@ -80,13 +82,14 @@ class EventPublisher:
     """Routes and writes events. ``publish`` never raises for a Redis outage: the event goes to the spool."""
 
     def __init__(self, client: redis.Redis, router: Router, keys: Keys, spool: Spool, *, ttl_s: int,
-                 maxlen: int) -> None:
+                 maxlen: int, max_event_bytes: int = 64 * 1024) -> None:
         self.client = client
         self.router = router
         self.keys = keys
         self.spool = spool
         self.ttl_s = ttl_s
         self.maxlen = maxlen
+        self.max_event_bytes = max_event_bytes
         self._script = client.register_script(_PUBLISH_LUA)
         self._lock = threading.Lock()
         self._groups: set[str] = set()
@@ -103,22 +106,38 @@ class EventPublisher:
                 raise
         self._groups.add(stream)
 
-    def _write(self, event: Event) -> bool:
+    def _call(self, event: Event, client: Any = None) -> Any:
+        """Run the publish script for ``event`` (on ``client``: a pipeline, or None for the connection)."""
         centers = self.router.centers_for(event)
         streams = [self.keys.center_stream(c) for c in centers]
         for s in streams:
             self.ensure_group(s)
-        written = self._script(
-            keys=[self.keys.event(event.id), self.keys.firehose, *streams],
+        return self._script(
+            keys=[self.keys.event(event.id), self.keys.event_entries(event.id), self.keys.firehose, *streams],
             args=[event.to_json(), self.ttl_s, self.maxlen, event.id, event.type.value, event.severity.value,
                   event.camera_id, ",".join(centers)],
+            client=client,
         )
+
+    def _write(self, event: Event) -> bool:
+        written = self._call(event)
         if written:
             metrics.EVENTS_PUBLISHED.labels(event.type.value, event.severity.value).inc()
         return bool(written)
 
+    def check_size(self, event: Event) -> None:
+        """Raise ``ValueError`` (and log it) when the event's JSON exceeds ``max_event_bytes``: consumers refuse
+        oversized entries, so such an event must not enter a stream or the spool."""
+        size = len(event.to_json().encode("utf-8"))
+        if size > self.max_event_bytes:
+            reason = f"event {event.id} refused: its JSON is {size} bytes, over max_event_bytes={self.max_event_bytes}"
+            log.error("%s", reason)
+            raise ValueError(reason)
+
     def publish(self, event: Event) -> None:
-        """Accept ``event``: written to Redis now, or spooled and written by :meth:`drain` later (order kept)."""
+        """Accept ``event``: written to Redis now, or spooled and written by :meth:`drain` later (order kept).
+        Raises ``ValueError`` for an event over ``max_event_bytes`` (nothing written, nothing spooled)."""
+        self.check_size(event)
         with self._lock:
             if len(self.spool) == 0:
                 try:
@@ -130,27 +149,58 @@ class EventPublisher:
             self.spool.append(event)
             metrics.EVENTS_SPOOLED.set(len(self.spool))
 
+    def publish_many(self, events: Sequence[Event], batch: int = 500) -> None:
+        """Accept ``events`` in order, like :meth:`publish` each, but with one pipelined (non-transactional)
+        round trip of script calls per ``batch``. If Redis is unreachable, the failed batch and the rest are
+        spooled (a batch that partly landed is replayed harmlessly: the script is idempotent). Raises
+        ``ValueError`` before writing anything if any event is over ``max_event_bytes``."""
+        for event in events:
+            self.check_size(event)
+        with self._lock:
+            start = 0
+            if len(self.spool) == 0:
+                while start < len(events):
+                    chunk = events[start:start + batch]
+                    try:
+                        self._write_many(chunk)
+                    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+                        log.warning("redis unavailable (%s): spooling %d event(s)", exc, len(events) - start)
+                        break
+                    for event in chunk:
+                        self._notify(event)
+                    start += len(chunk)
+            for event in events[start:]:
+                self.spool.append(event)
+            metrics.EVENTS_SPOOLED.set(len(self.spool))
+
+    def _write_many(self, events: Sequence[Event]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for event in events:
+            self._call(event, pipe)
+        for event, written in zip(events, pipe.execute(), strict=True):
+            if written:
+                metrics.EVENTS_PUBLISHED.labels(event.type.value, event.severity.value).inc()
+
     def drain(self, batch: int = 200) -> int:
-        """Replay spooled events in order; returns how many were delivered. Stops at the first Redis error."""
+        """Replay spooled events in order, one pipelined round trip per ``batch``; returns how many were
+        delivered. Stops at the first Redis error (a batch that partly landed is replayed harmlessly later: the
+        publish script is idempotent by event id)."""
         delivered = 0
         with self._lock:
             while True:
                 rows = self.spool.peek(batch)
                 if not rows:
                     break
-                last = None
+                events = [Event.from_json(body) for _seq, body in rows]
                 try:
-                    for seq, body in rows:
-                        event = Event.from_json(body)
-                        self._write(event)
-                        self._notify(event)
-                        last = seq
-                        delivered += 1
-                except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-                    if last is not None:
-                        self.spool.remove_upto(last)
+                    self._write_many(events)
+                except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+                    log.info("spool replay paused, redis unavailable: %s", exc)
                     break
                 self.spool.remove_upto(rows[-1][0])
+                for event in events:
+                    self._notify(event)
+                delivered += len(events)
             metrics.EVENTS_SPOOLED.set(len(self.spool))
         return delivered
 

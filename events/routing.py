@@ -26,6 +26,10 @@ class RoutingPolicy(BaseModel):
     type_tiers: dict[EventType, list[Tier]] = Field(
         default_factory=dict, description="Overrides by event type (take precedence over severity)."
     )
+    sla_s: dict[Severity, float] = Field(
+        default_factory=dict,
+        description="Seconds an event may stay unacknowledged before it is escalated one tier up (once).",
+    )
 
     @classmethod
     def load(cls, path: Path | None = None) -> RoutingPolicy:
@@ -67,3 +71,14 @@ class Router:
             if idx >= 0 and path[idx] not in out:
                 out.append(path[idx])
         return out
+
+    def escalation_target(self, event: Event, reached: list[str]) -> str | None:
+        """The center one tier above the highest center ``reached`` on the event's path, or None at the top."""
+        path = event.civil_codes
+        indices = [path.index(c) for c in reached if c in path]
+        if not indices:
+            return None
+        idx = min(indices) - 1
+        while idx >= 0 and path[idx] not in self.center_codes:
+            idx -= 1
+        return path[idx] if idx >= 0 else None

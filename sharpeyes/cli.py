@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from sharpeyes.keys import CENTER_GROUP
 from sharpeyes.settings import Settings
 
 log = logging.getLogger("sharpeyes")
@@ -40,8 +41,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     hub = Hub(settings)
     try:
         hub.start()
-        assert hub.registry is not None and hub.redis is not None
-        app = create_app(hub.registry, hub.redis, hub.keys, settings.snapshot_dir, hub.supervisor)
+        assert hub.registry is not None and hub.redis is not None and hub.archive is not None
+        app = create_app(hub.registry, hub.redis, hub.keys, settings.snapshot_dir, hub.archive, hub.supervisor,
+                         hub.escalator)
         config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="warning",
                                 access_log=False)
         server = uvicorn.Server(config)
@@ -89,6 +91,63 @@ def cmd_cameras(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return value
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    """Print (and ack) the events of one center's stream as a consumer of its group."""
+    import signal
+    import threading
+
+    import redis
+
+    from events.consumer import CenterConsumer
+    from sharpeyes.keys import Keys
+    from sharpeyes.schema import Event
+
+    settings = _settings(args)
+    _setup_logging("WARNING")
+    if not settings.redis_url:
+        print("sharpeyes consume: REDIS_URL is not set: point it at the hub's Redis (the embedded one is private "
+              "to `sharpeyes run`)", file=sys.stderr)
+        return 2
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        print(f"sharpeyes consume: cannot reach Redis at {settings.redis_url}: {exc}", file=sys.stderr)
+        return 1
+
+    def show(event: Event) -> None:
+        when = event.occurred_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        extra = "".join(f" {k}={v}" for k, v in (("zone", event.zone), ("rule", event.rule)) if v)
+        print(f"{when} {event.type.value} {event.severity.value} {event.camera_id} {event.id}{extra}", flush=True)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set():  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        stop.set()  # first: finish the entry at hand (printed and acked), then exit
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    consumer = CenterConsumer(client, args.center, show, keys=Keys(settings.key_prefix), group=args.group,
+                              consumer=args.consumer, block_ms=500)
+    try:
+        consumer.run(stop, max_handled=args.count)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        client.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sharpeyes", description="Sharp Eyes Hub")
     sub = p.add_subparsers(dest="command", required=True)
@@ -105,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     exp.set_defaults(func=cmd_model_export)
     cams = sub.add_parser("cameras", help="list registered cameras")
     cams.set_defaults(func=cmd_cameras)
+    con = sub.add_parser("consume", help="print and ack one center's events (a consumer of its group)")
+    con.add_argument("--center", required=True, metavar="CODE", help="civil code of the center's jurisdiction")
+    con.add_argument("--group", default=CENTER_GROUP, help=f"consumer group (default: {CENTER_GROUP})")
+    con.add_argument("--consumer", help="consumer name (default: <hostname>-<pid>)")
+    con.add_argument("--count", type=_positive_int, metavar="N", help="exit after N events")
+    con.set_defaults(func=cmd_consume)
     return p
 
 

@@ -13,13 +13,17 @@ import redis
 
 from analytics.detector import Detector
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics
+from events.archive import Archive
+from events.consumer import CenterConsumer, CenterConsumerWorker
+from events.escalation import Escalator, SlaEscalationWorker
 from events.publisher import EventPublisher, Spool, SpoolDrainer
+from events.retention import RetentionWorker
 from events.routing import Router, RoutingPolicy
 from ingest.worker import CameraIngest, State
 from registry.config import TypeAdapterRules
 from registry.store import Registry, camera_place
 from sharpeyes import metrics
-from sharpeyes.keys import Keys
+from sharpeyes.keys import ARCHIVE_GROUP, Keys
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.schema import Event
 from sharpeyes.settings import Settings
@@ -68,6 +72,9 @@ class Hub:
         self.redis: redis.Redis | None = None
         self.publisher: EventPublisher | None = None
         self.analytics: AnalyticsWorker | None = None
+        self.archive: Archive | None = None
+        self.escalator: Escalator | None = None
+        self.router: Router | None = None
         self.redis_url = settings.redis_url
 
     # ------------------------------------------------------------------------------------------ start/stop
@@ -84,12 +91,28 @@ class Hub:
         self.registry.init()
         self.registry.sync_camera_configs(s.camera_configs)
 
-        router = Router(RoutingPolicy.load(s.routing_policy), {c.code for c in self.registry.centers()})
+        policy = RoutingPolicy.load(s.routing_policy)
+        router = self.router = Router(policy, {c.code for c in self.registry.centers()})
         self.publisher = EventPublisher(self.redis, router, self.keys, Spool(s.data_dir / "spool.db"),
                                         ttl_s=s.event_ttl_s, maxlen=s.stream_maxlen)
         for code in router.center_codes:
             self.publisher.ensure_group(self.keys.center_stream(code))
         self.supervisor.add(SpoolDrainer(self.publisher))
+
+        # archive: a consumer group on the firehose writes every event to SQL once
+        archive = self.archive = Archive(s.effective_database_url)
+        archive.init()
+        self.supervisor.add(CenterConsumerWorker(CenterConsumer(
+            self.redis, "all", lambda ev: archive.record(ev, router.centers_for(ev)), keys=self.keys,
+            group=ARCHIVE_GROUP, stream=self.keys.firehose, consumer="archiver", claim_idle_ms=10_000,
+        ), name="events:archiver"))
+        self.escalator = Escalator(self.redis, self.keys, router, archive, ttl_s=s.event_ttl_s,
+                                   maxlen=s.stream_maxlen)
+        self.supervisor.add(SlaEscalationWorker(self.escalator, {k.value: v for k, v in policy.sla_s.items()}))
+        self.supervisor.add(RetentionWorker(
+            self.redis, self.keys, archive, s.snapshot_dir, days=s.retention_days,
+            streams=lambda: [self.keys.firehose, *(self.keys.center_stream(c) for c in router.center_codes)],
+        ))
         self.supervisor.add(HeartbeatPublisher(self.supervisor, self.redis, self.keys))
 
         if s.demo.enabled:
@@ -168,6 +191,8 @@ class Hub:
             self.publisher.spool.close()
         if self.registry is not None:
             self.registry.close()
+        if self.archive is not None:
+            self.archive.close()
         if self.embedded_redis is not None:
             self.embedded_redis.stop()
         log.info("hub stopped")

@@ -20,9 +20,22 @@ class Keys:
         """Every event once, for the archive and the live page."""
         return f"{self.prefix}:events:all"
 
+    @property
+    def deadletter(self) -> str:
+        """Stream of entries a consumer refused (poison): their raw fields plus ``reason``, never retried."""
+        return f"{self.prefix}:deadletter"
+
     def event(self, event_id: str) -> str:
         """JSON of one event, with a TTL of the retention period."""
         return f"{self.prefix}:event:{event_id}"
+
+    def escalation(self, event_id: str) -> str:
+        """Marker set once when an event has been escalated (so it is escalated once)."""
+        return f"{self.prefix}:escalated:{event_id}"
+
+    def event_entries(self, event_id: str) -> str:
+        """Hash: center stream key → entry id of this event in that stream (for XACK by event id)."""
+        return f"{self.prefix}:event:{event_id}:entries"
 
     def camera_status(self, camera_id: str) -> str:
         """Hash: state (online/offline), since, last_frame_at, heartbeat of the camera's sampler."""
@@ -32,6 +45,9 @@ class Keys:
         """String with a TTL, refreshed by each supervised worker."""
         return f"{self.prefix}:worker:{name}:heartbeat"
 
+
+ARCHIVE_GROUP = "archive"
+"""Consumer group on the firehose that writes the SQL archive."""
 
 CENTER_GROUP = "center"
 """Default consumer group name created on every center stream."""

@@ -71,6 +71,9 @@ class Event(BaseModel):
     rule: str | None = Field(None, description="Name of the rule that fired, if any.")
     snapshot: SnapshotRef | None = None
     detail: dict[str, float | int | str] = Field(default_factory=dict, description="Rule-specific figures.")
+    escalated_from: str | None = Field(
+        None, description="Set on a copy delivered one tier up: the center code it was escalated from."
+    )
 
     @field_validator("schema_version")
     @classmethod

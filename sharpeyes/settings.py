@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     event_ttl_s: int = Field(
         30 * 24 * 3600, ge=30 * 24 * 3600, description="How long event records are kept (>= 30 days by law)."
     )
+    retention_days: float = Field(
+        30, ge=30, description="Events, stream entries and snapshots older than this are deleted (≥ 30 days by law)."
+    )
     models_dir: Path | None = Field(None, description="Exported models folder. Unset: data_dir/models.")
     log_level: str = Field("INFO", description="Python logging level.")
     detector: DetectorSettings = Field(default_factory=DetectorSettings, description="Person detector.")  # type: ignore[arg-type]

@@ -102,11 +102,20 @@ def test_person_crowd_event_reaches_township_and_api(hub: Hub) -> None:
     crowd = [e for e in read_group(hub.redis, stream, timeout_s=1) if e.type == EventType.CROWD_GATHERING]
     assert crowd == []
 
-    app = create_app(hub.registry, hub.redis, hub.keys, hub.settings.snapshot_dir, hub.supervisor)
+    assert hub.archive is not None
+    app = create_app(hub.registry, hub.redis, hub.keys, hub.settings.snapshot_dir, hub.archive, hub.supervisor,
+                     hub.escalator)
     with TestClient(app) as http:
-        page = http.get(f"/api/centers/{TOWNSHIP}/events").json()
-        assert ev.id in [item["id"] for item in page["items"]]
+        # the API's lists read the archive, which the hub's archive consumer fills from the firehose
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            page = http.get(f"/api/centers/{TOWNSHIP}/events").json()
+            if ev.id in [item["id"] for item in page["items"]]:
+                break
+            time.sleep(0.2)
+        assert ev.id in [item["id"] for item in page["items"]], page
         got = http.get(f"/api/events/{ev.id}").json()
+        assert got["status"] == "new" and got["centers"] == [VILLAGE, TOWNSHIP]
         assert got["snapshot"]["sha256"] == ev.snapshot.sha256
         img = http.get(f"/snapshots/{ev.snapshot.ref}")
         assert img.status_code == 200 and hashlib.sha256(img.content).hexdigest() == ev.snapshot.sha256

@@ -1,0 +1,252 @@
+"""The event archive: every event once in SQL, searchable, with its handling state and an action log.
+
+Rows are written by the archive consumer (a consumer group on the firehose), so the archive can run in any hub
+process. Acknowledge / resolve / escalate are recorded here with who, which center and why (全程可控); the
+SLA escalator reads the unacknowledged events from here. Retention purges old rows except those on hold.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from registry.store import make_engine
+from sharpeyes.schema import Event
+
+log = logging.getLogger(__name__)
+
+Status = Literal["new", "acknowledged", "resolved"]
+Action = Literal["ack", "resolve", "escalate", "sla_escalate", "hold", "release"]
+
+
+class ArchiveBase(DeclarativeBase):
+    pass
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+class EventRecord(ArchiveBase):
+    __tablename__ = "events"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    severity: Mapped[str] = mapped_column(String(10), index=True)
+    camera_id: Mapped[str] = mapped_column(String(20), index=True)
+    civil_codes: Mapped[str] = mapped_column(String(100))  # "county,township,village"
+    centers: Mapped[str] = mapped_column(String(400), default="")  # ",code,code," for LIKE search
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    escalated_to: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    snapshot_ref: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    body: Mapped[str] = mapped_column(Text)
+    archived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class EventAction(ArchiveBase):
+    """Who did what to an event, for which center, and why."""
+
+    __tablename__ = "event_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    center: Mapped[str] = mapped_column(String(20))
+    user: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+
+
+@dataclass(frozen=True)
+class ArchivedEvent:
+    event: Event
+    centers: list[str]
+    status: str
+    escalated_to: str | None
+    hold: bool
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.event.model_dump(mode="json"),
+            "centers": self.centers,
+            "status": self.status,
+            "escalated_to": self.escalated_to,
+            "hold": self.hold,
+            "updated_at": _utc(self.updated_at).isoformat(),
+        }
+
+
+def _view(row: EventRecord) -> ArchivedEvent:
+    return ArchivedEvent(
+        event=Event.from_json(row.body),
+        centers=[c for c in row.centers.split(",") if c],
+        status=row.status,
+        escalated_to=row.escalated_to,
+        hold=row.hold,
+        updated_at=row.updated_at,
+    )
+
+
+class EventNotFound(KeyError):
+    pass
+
+
+class Archive:
+    """SQL archive of events. Thread-safe (a session per call)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.engine = make_engine(database_url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def init(self) -> None:
+        ArchiveBase.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------------------------------ writing
+    def record(self, event: Event, centers: list[str]) -> bool:
+        """Insert ``event`` once; a replay of the same id is a no-op (returns False)."""
+        row = EventRecord(
+            id=event.id, type=event.type.value, severity=event.severity.value, camera_id=event.camera_id,
+            civil_codes=",".join(event.civil_codes), centers="," + ",".join(centers) + ",",
+            occurred_at=event.occurred_at, snapshot_ref=event.snapshot.ref if event.snapshot else None,
+            body=event.to_json(), escalated_to=None,
+        )
+        try:
+            with self.sessions.begin() as s:
+                if s.get(EventRecord, event.id) is not None:
+                    return False
+                s.add(row)
+        except IntegrityError:  # another archiver won the race
+            return False
+        return True
+
+    def act(self, event_id: str, action: Action, *, center: str, user: str, reason: str,
+            escalated_to: str | None = None) -> ArchivedEvent:
+        """Apply a handling action and log it. ``ack`` → acknowledged, ``resolve`` → resolved."""
+        if not reason.strip():
+            raise ValueError("a reason is required")
+        with self.sessions.begin() as s:
+            row = s.get(EventRecord, event_id)
+            if row is None:
+                raise EventNotFound(event_id)
+            if action == "ack" and row.status == "new":
+                row.status = "acknowledged"
+            elif action == "resolve":
+                row.status = "resolved"
+            elif action in ("escalate", "sla_escalate") and escalated_to:
+                row.escalated_to = escalated_to
+                if escalated_to not in row.centers.split(","):
+                    row.centers = row.centers + escalated_to + ","
+            elif action == "hold":
+                row.hold = True
+            elif action == "release":
+                row.hold = False
+            row.updated_at = _now()
+            s.add(EventAction(event_id=event_id, action=action, center=center, user=user, reason=reason))
+            s.flush()
+            return _view(row)
+
+    def claim_escalation(self, event_id: str, to_center: str) -> bool:
+        """Atomically mark ``event_id`` escalated; False if it already was (so escalation happens once)."""
+        values: dict[str, Any] = {"escalated_to": to_center, "updated_at": _now()}
+        if to_center != "-":  # "-": nowhere higher to go, recorded so the SLA scan skips it
+            values["centers"] = EventRecord.centers + to_center + ","
+        with self.sessions.begin() as s:
+            res = s.execute(
+                update(EventRecord)
+                .where(EventRecord.id == event_id, EventRecord.escalated_to.is_(None))
+                .values(**values)
+            )
+            return bool(res.rowcount)  # type: ignore[attr-defined]
+
+    def unclaim_escalation(self, event_id: str, to_center: str) -> None:
+        """Undo :meth:`claim_escalation` when the delivery failed, so a later attempt can escalate."""
+        with self.sessions.begin() as s:
+            row = s.get(EventRecord, event_id)
+            if row is None or row.escalated_to != to_center:
+                return
+            row.escalated_to = None
+            row.centers = row.centers.replace(f",{to_center},", ",")
+            row.updated_at = _now()
+
+    # ------------------------------------------------------------------------------------------ reading
+    def get(self, event_id: str) -> ArchivedEvent | None:
+        with self.sessions() as s:
+            row = s.get(EventRecord, event_id)
+            return _view(row) if row else None
+
+    def actions(self, event_id: str) -> list[dict[str, Any]]:
+        with self.sessions() as s:
+            rows = s.scalars(select(EventAction).where(EventAction.event_id == event_id).order_by(EventAction.id))
+            return [{"action": a.action, "center": a.center, "user": a.user, "reason": a.reason,
+                     "at": _utc(a.at).isoformat()} for a in rows]
+
+    def search(self, *, center: str | None = None, type: str | None = None, camera_id: str | None = None,
+               status: str | None = None, since: datetime | None = None, until: datetime | None = None,
+               before: str | None = None, limit: int = 50) -> list[ArchivedEvent]:
+        """Newest first (ULIDs sort by time); page with ``before`` = the last id of the previous page."""
+        q = select(EventRecord)
+        if center:
+            q = q.where(EventRecord.centers.contains(f",{center},"))
+        if type:
+            q = q.where(EventRecord.type == type)
+        if camera_id:
+            q = q.where(EventRecord.camera_id == camera_id)
+        if status:
+            q = q.where(EventRecord.status == status)
+        if since:
+            q = q.where(EventRecord.occurred_at >= since)
+        if until:
+            q = q.where(EventRecord.occurred_at < until)
+        if before:
+            q = q.where(EventRecord.id < before)
+        q = q.order_by(EventRecord.id.desc()).limit(limit)
+        with self.sessions() as s:
+            return [_view(r) for r in s.scalars(q)]
+
+    def overdue(self, sla_s: dict[str, float], now: datetime | None = None) -> list[ArchivedEvent]:
+        """Unacknowledged, not yet escalated events older than their severity's SLA."""
+        now = now or _now()
+        out: list[ArchivedEvent] = []
+        with self.sessions() as s:
+            for severity, seconds in sla_s.items():
+                cutoff = datetime.fromtimestamp(now.timestamp() - seconds, UTC)
+                q = select(EventRecord).where(
+                    EventRecord.status == "new", EventRecord.escalated_to.is_(None),
+                    EventRecord.severity == severity, EventRecord.occurred_at <= cutoff,
+                ).order_by(EventRecord.id).limit(500)
+                out.extend(_view(r) for r in s.scalars(q))
+        return out
+
+    # ------------------------------------------------------------------------------------------ retention
+    def purge(self, older_than: datetime) -> list[str]:
+        """Delete events that occurred before ``older_than`` and are not on hold; returns their snapshot refs."""
+        with self.sessions.begin() as s:
+            rows = list(s.scalars(select(EventRecord).where(
+                EventRecord.occurred_at < older_than, or_(EventRecord.hold.is_(False), EventRecord.hold.is_(None)))))
+            refs = [r.snapshot_ref for r in rows if r.snapshot_ref]
+            for r in rows:
+                s.delete(r)
+        if rows:
+            log.info("archive: purged %d event(s) older than %s", len(rows), older_than.isoformat())
+        return refs
+
+    def held_snapshot_refs(self) -> set[str]:
+        with self.sessions() as s:
+            return {r for r in s.scalars(select(EventRecord.snapshot_ref).where(EventRecord.hold.is_(True))) if r}
