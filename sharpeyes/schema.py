@@ -6,6 +6,9 @@ other schema versions. Consumers must be idempotent by ``id`` (delivery is at le
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
@@ -14,6 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ulid import ULID
 
 SCHEMA_VERSION = 1
+
+_id_lock = threading.Lock()
+_last_id = 0
+
+
+def new_event_id() -> str:
+    """A ULID, strictly increasing within this process (same millisecond: random part + 1), so ids sort in
+    creation order — the archive pages and lists by id."""
+    global _last_id
+    with _id_lock:
+        candidate = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+        if candidate <= _last_id:
+            candidate = _last_id + 1
+        _last_id = candidate
+    return str(ULID.from_int(candidate))
 
 
 class EventType(StrEnum):
@@ -56,7 +74,7 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(default_factory=lambda: str(ULID()), description="ULID: unique and time-sortable.")
+    id: str = Field(default_factory=lambda: new_event_id(), description="ULID: unique and time-sortable.")
     schema_version: int = Field(SCHEMA_VERSION, description="Version of this contract.")
     type: EventType
     severity: Severity

@@ -1,0 +1,139 @@
+"""SLA escalation against a real redis-server and a SQLite archive: an event nobody acknowledged within its SLA
+is delivered one tier up once, with ``escalated_from``; an acknowledged one is not; the top tier stops there."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
+
+import pytest
+import redis
+
+from events.archive import Archive
+from events.consumer import CenterConsumer
+from events.escalation import Escalator, SlaEscalationWorker
+from events.publisher import EventPublisher, Spool, wait_for
+from events.routing import Router, RoutingPolicy
+from sharpeyes.keys import ARCHIVE_GROUP, Keys
+from sharpeyes.schema import Event, EventType, Severity
+from sharpeyes.supervisor import Supervisor
+
+COUNTY, TOWNSHIP, VILLAGE = "140429", "140429100", "140429100001"
+CAM = "14042900001325000001"
+SLA = {"minor": 2.0, "major": 2.0, "critical": 2.0}
+
+
+@dataclass
+class Env:
+    client: redis.Redis
+    keys: Keys
+    publisher: EventPublisher
+    archive: Archive
+    archiver: CenterConsumer
+    escalator: Escalator
+
+    def publish(self, *events: Event) -> None:
+        for e in events:
+            self.publisher.publish(e)
+        while self.archiver.poll_once(block_ms=0):
+            pass
+
+    def stream(self, center: str) -> list[Event]:
+        rows = cast(list[tuple[bytes, dict[bytes, bytes]]], self.client.xrange(self.keys.center_stream(center)))
+        return [Event.from_json(f[b"event"]) for _i, f in rows]
+
+
+@pytest.fixture()
+def env(redis_client: redis.Redis, tmp_path: Path) -> Iterator[Env]:
+    redis_client.flushall()
+    keys = Keys()
+    router = Router(RoutingPolicy.load(), {COUNTY, TOWNSHIP, VILLAGE})
+    publisher = EventPublisher(redis_client, router, keys, Spool(tmp_path / "spool.db"), ttl_s=30 * 24 * 3600,
+                               maxlen=10_000)
+    archive = Archive(f"sqlite:///{tmp_path / 'archive.db'}")
+    archive.init()
+    archiver = CenterConsumer(redis_client, "all", lambda ev: archive.record(ev, router.centers_for(ev)), keys=keys,
+                              group=ARCHIVE_GROUP, stream=keys.firehose, consumer="archiver")
+    escalator = Escalator(redis_client, keys, router, archive, ttl_s=30 * 24 * 3600, maxlen=10_000)
+    yield Env(redis_client, keys, publisher, archive, archiver, escalator)
+    publisher.spool.close()
+    archive.close()
+
+
+def make_event(severity: Severity, age_s: float) -> Event:
+    return Event(type=EventType.ZONE_INTRUSION, severity=severity, camera_id=CAM,
+                 civil_codes=[COUNTY, TOWNSHIP, VILLAGE], occurred_at=datetime.now(UTC) - timedelta(seconds=age_s))
+
+
+def test_unacknowledged_event_goes_one_tier_up_once_acked_does_not(env: Env) -> None:
+    unacked, acked, fresh = (make_event(Severity.MINOR, 10), make_event(Severity.MINOR, 10),
+                             make_event(Severity.MINOR, 0))
+    env.publish(unacked, acked, fresh)
+    env.archive.act(acked.id, "ack", center=VILLAGE, user="王工", reason="on it")
+    assert env.stream(TOWNSHIP) == []  # minor: village only
+
+    worker = SlaEscalationWorker(env.escalator, SLA)
+    assert worker.scan_once() == 1
+    up = env.stream(TOWNSHIP)
+    assert [e.id for e in up] == [unacked.id]
+    assert up[0].escalated_from == VILLAGE
+    assert up[0].model_copy(update={"escalated_from": None}) == unacked
+
+    # once: later scans (and a second process' scan) do not deliver it again, not even to the county
+    assert worker.scan_once() == 0
+    assert SlaEscalationWorker(env.escalator, SLA).scan_once() == 0
+    assert len(env.stream(TOWNSHIP)) == 1 and env.stream(COUNTY) == []
+    item = env.archive.get(unacked.id)
+    assert item is not None and item.escalated_to == TOWNSHIP and item.centers == [VILLAGE, TOWNSHIP]
+    assert [a["action"] for a in env.archive.actions(unacked.id)] == ["sla_escalate"]
+    assert env.archive.actions(unacked.id)[0]["user"] == "system"
+
+    # the fresh one escalates when its SLA has passed
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    assert worker.scan_once(now=later) == 1
+    assert [e.id for e in env.stream(TOWNSHIP)] == [unacked.id, fresh.id]
+    assert env.archive.get(acked.id).escalated_to is None  # type: ignore[union-attr]
+
+
+def test_major_event_goes_from_township_to_county(env: Env) -> None:
+    major = make_event(Severity.MAJOR, 10)  # village + township
+    env.publish(major)
+    assert SlaEscalationWorker(env.escalator, SLA).scan_once() == 1
+    assert [e.escalated_from for e in env.stream(COUNTY)] == [TOWNSHIP]
+
+
+def test_top_tier_is_not_escalated_and_not_rescanned(env: Env) -> None:
+    critical = make_event(Severity.CRITICAL, 10)  # already at village, township and county
+    env.publish(critical)
+    worker = SlaEscalationWorker(env.escalator, SLA)
+    assert worker.scan_once() == 0
+    assert env.archive.overdue(SLA) == []  # recorded as "nowhere higher"
+    assert len(env.stream(COUNTY)) == 1
+
+
+def test_escalation_worker_runs_under_the_supervisor(env: Env) -> None:
+    event = make_event(Severity.MINOR, 10)
+    env.publish(event)
+    sup = Supervisor()
+    sup.add(SlaEscalationWorker(env.escalator, SLA, interval_s=0.1))
+    try:
+        assert wait_for(lambda: len(env.stream(TOWNSHIP)) == 1, 10)
+    finally:
+        sup.stop_all()
+    assert env.stream(TOWNSHIP)[0].escalated_from == VILLAGE
+
+
+def test_redis_down_during_escalation_leaves_it_for_later(env: Env, tmp_path: Path) -> None:
+    event = make_event(Severity.MINOR, 10)
+    env.publish(event)
+    item = env.archive.get(event.id)
+    assert item is not None
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    broken = Escalator(dead, env.keys, env.escalator.router, env.archive, ttl_s=60, maxlen=10)
+    with pytest.raises(redis.ConnectionError):
+        broken.escalate(item, user="system", reason="test")
+    assert env.archive.get(event.id).escalated_to is None  # type: ignore[union-attr]  # claim rolled back
+    assert SlaEscalationWorker(env.escalator, SLA).scan_once() == 1  # a later scan delivers it
