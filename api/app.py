@@ -18,10 +18,11 @@ import redis
 from fastapi import FastAPI, Header, HTTPException, Query, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 
 from events.archive import Archive, ArchivedEvent, EventNotFound
+from events.backlog import StreamBacklogCollector, stream_backlog
 from events.escalation import AlreadyEscalated, Escalator, NoHigherTier
 from events.publisher import decode_entry
 from registry.gb28181 import parse_device_id
@@ -198,7 +199,7 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
             raise HTTPException(404, f"event {event_id} not found")
         return EventDetail.model_validate({**item.to_dict(), "actions": archive.actions(event_id)})
 
-    def _act(event_id: str, action: Literal["ack", "resolve"], body: ActionIn) -> EventDetail:
+    def _act(event_id: str, action: Literal["ack", "resolve", "hold", "release"], body: ActionIn) -> EventDetail:
         item = archive.get(event_id)
         if item is None:
             raise HTTPException(404, f"event {event_id} not found")
@@ -225,6 +226,16 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
     @app.post("/api/events/{event_id}/resolve", response_model=EventDetail, summary="Resolve (with a reason)")
     def resolve(event_id: str, body: ActionIn) -> EventDetail:
         return _act(event_id, "resolve", body)
+
+    @app.post("/api/events/{event_id}/hold", response_model=EventDetail,
+              summary="Put on hold (kept past the retention period, e.g. as evidence; with a reason)")
+    def hold(event_id: str, body: ActionIn) -> EventDetail:
+        return _act(event_id, "hold", body)
+
+    @app.post("/api/events/{event_id}/release", response_model=EventDetail,
+              summary="Release a hold (purged by retention again; with a reason)")
+    def release(event_id: str, body: ActionIn) -> EventDetail:
+        return _act(event_id, "release", body)
 
     @app.post("/api/events/{event_id}/escalate", response_model=EventDetail,
               summary="Escalate one tier up (with a reason)")
@@ -289,9 +300,22 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
         return StreamingResponse(gen(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
+    backlog = CollectorRegistry(auto_describe=False)
+    backlog.register(StreamBacklogCollector(client, keys, lambda: [c.code for c in registry.centers()]))
+
     @app.get("/metrics", include_in_schema=False)
     def prom() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest() + generate_latest(backlog), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/api/streams", summary="Backlog of each event stream: length, pending and lag per consumer group")
+    def streams() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        try:
+            for name in [keys.firehose, keys.deadletter, *(keys.center_stream(c.code) for c in registry.centers())]:
+                out[name] = stream_backlog(client, name)
+        except redis.RedisError as exc:
+            raise HTTPException(503, f"event store unavailable: {exc}") from None
+        return out
 
     index_html = (resources.files("api") / "static" / "index.html").read_text(encoding="utf-8")
 

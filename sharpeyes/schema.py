@@ -118,3 +118,14 @@ class Event(BaseModel):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def json_schema_text() -> str:
+    """The JSON Schema of :class:`Event`, as published in ``docs/event.schema.json``."""
+    import json
+
+    return json.dumps(Event.model_json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":  # python -m sharpeyes.schema > docs/event.schema.json
+    print(json_schema_text(), end="")

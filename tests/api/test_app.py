@@ -266,6 +266,14 @@ def test_metrics(env: Env) -> None:
     assert "sharpeyes_events_published_total" in r.text
     assert 'sharpeyes_events_published_total{severity="minor",type="zone_intrusion"}' in r.text
     assert "sharpeyes_events_pending_publish" in r.text
+    # per-center backlog, read from Redis at scrape time: the village stream has 1 entry, unread by its group
+    assert f'sharpeyes_stream_length{{stream="{VILLAGE}"}} 1.0' in r.text
+    assert f'sharpeyes_stream_lag{{group="center",stream="{VILLAGE}"}} 1.0' in r.text
+    assert f'sharpeyes_stream_pending{{group="center",stream="{VILLAGE}"}} 0.0' in r.text
+    assert 'sharpeyes_stream_length{stream="firehose"} 1.0' in r.text
+    backlog = env.http.get("/api/streams").json()
+    assert backlog[Keys().center_stream(VILLAGE)] == {
+        "length": 1, "groups": {"center": {"pending": 0, "lag": 1, "consumers": 0}}}
 
 
 def test_index_and_openapi(env: Env) -> None:
@@ -397,3 +405,13 @@ def test_sse_stream_delivers_new_events_and_resumes(env: Env) -> None:
     with env.http.stream("GET", url, params={"heartbeat_s": 0.5}, headers={"Last-Event-ID": entry_id}) as resp:
         assert first_data(resp)[1] == later
     assert env.http.get(url, headers={"Last-Event-ID": "nonsense"}).status_code == 422
+
+
+def test_hold_and_release_are_logged(env: Env) -> None:
+    event = make_event(0)
+    env.publish(event)
+    r = act(env, event.id, "hold", VILLAGE, reason="evidence for case 2026-17", user="审计员")
+    assert r.status_code == 200 and r.json()["hold"] is True
+    r = act(env, event.id, "release", VILLAGE, reason="case closed", user="审计员")
+    assert r.json()["hold"] is False
+    assert [a["action"] for a in r.json()["actions"]] == ["hold", "release"]
