@@ -52,6 +52,8 @@ lint: venv
 
 bench: setup
 	$(BIN)/python bench/detect.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/queue.py
 
 clean:
 	rm -rf $(VENV) $(DATA)
