@@ -35,7 +35,7 @@ from typing import Any, cast
 import pydantic
 import redis
 
-from events.publisher import decode_entry
+from events.publisher import create_group, decode_entry
 from sharpeyes.keys import CENTER_GROUP, Keys
 from sharpeyes.schema import Event
 from sharpeyes.supervisor import RestartPolicy, Worker
@@ -118,12 +118,8 @@ class CenterConsumer:
     # -- group ----------------------------------------------------------------------------------------
     def ensure_group(self) -> None:
         """Create the group (from the start of the stream, creating the stream) unless it exists."""
-        try:
-            self.client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        if create_group(self.client, self.stream, self.group):
             log.info("created consumer group %s on %s", self.group, self.stream)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
         self._group_ready = True
 
     # -- the loop -------------------------------------------------------------------------------------

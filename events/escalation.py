@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import redis
 
 from events.archive import Archive, ArchivedEvent
+from events.publisher import create_group
 from events.routing import Router
 from sharpeyes.keys import CENTER_GROUP, Keys
 from sharpeyes.schema import Event
@@ -73,11 +74,7 @@ class Escalator:
         copy: Event = item.event.model_copy(update={"escalated_from": from_center})
         stream = self.keys.center_stream(target)
         try:
-            try:
-                self.client.xgroup_create(stream, CENTER_GROUP, id="0", mkstream=True)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+            create_group(self.client, stream, CENTER_GROUP)
             written = self._script(
                 keys=[self.keys.escalation(copy.id), self.keys.event_entries(copy.id), stream],
                 args=[copy.to_json(), self.ttl_s, self.maxlen, copy.id, copy.type.value, copy.severity.value,

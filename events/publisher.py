@@ -99,11 +99,7 @@ class EventPublisher:
     def ensure_group(self, stream: str) -> None:
         if stream in self._groups:
             return
-        try:
-            self.client.xgroup_create(stream, CENTER_GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        create_group(self.client, stream, CENTER_GROUP)
         self._groups.add(stream)
 
     def _call(self, event: Event, client: Any = None) -> Any:
@@ -231,6 +227,17 @@ class SpoolDrainer(Worker):
                 n = self.publisher.drain()
                 if n:
                     log.info("spool: replayed %d event(s), %d left", n, len(self.publisher.spool))
+
+
+def create_group(client: redis.Redis, stream: str, group: str) -> bool:
+    """Create consumer ``group`` on ``stream`` from its first entry (creating the stream); False if it existed."""
+    try:
+        client.xgroup_create(stream, group, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+        return False
+    return True
 
 
 def decode_entry(fields: Mapping[Any, Any]) -> Event:
