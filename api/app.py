@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
+from api.cameras import create_cameras_router
 from events.publisher import decode_entry
 from registry.gb28181 import parse_device_id
 from registry.store import Registry
@@ -73,6 +74,7 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
     )
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/snapshots", StaticFiles(directory=str(snapshot_dir), check_dir=False), name="snapshots")
+    app.include_router(create_cameras_router(registry))
 
     def _page(stream: str, limit: int, before: str | None) -> EventPage:
         start = f"({before}" if before else "+"

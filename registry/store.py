@@ -166,7 +166,33 @@ def camera_from_config(cfg: CameraConfig, source_file: str | None) -> Camera:
         rules=[r.model_dump() for r in cfg.rules],
         enabled=cfg.enabled,
         source_file=source_file,
+        **{f: getattr(cfg, f) for f in CATALOG_COLUMNS},
+        onvif_host=cfg.onvif.host if cfg.onvif else None,
+        onvif_port=cfg.onvif.port if cfg.onvif else None,
+        onvif_profile=cfg.onvif.profile if cfg.onvif else None,
+        snapshot_url=cfg.snapshot,
     )
+
+
+CATALOG_COLUMNS = ("manufacturer", "model", "firmware", "serial_number", "owner", "address", "ptz_type",
+                   "position_type", "room_type", "use_type", "direction", "resolution")
+"""Catalog fields whose name is the same in :class:`CameraConfig` and the ``cameras`` table."""
+
+
+def config_from_camera(cam: Camera) -> CameraConfig:
+    """The YAML model of a stored camera (the inverse of :func:`camera_from_config`)."""
+    data: dict[str, Any] = {
+        "id": cam.id, "name": cam.name, "jurisdiction": cam.jurisdiction_code, "stream": cam.stream_url,
+        "heading_deg": cam.heading_deg, "fov_deg": cam.fov_deg, "range_m": cam.range_m,
+        "sampling": {"mode": cam.sample_mode, "fps": cam.sample_fps}, "rules": cam.rules, "enabled": cam.enabled,
+        "snapshot": cam.snapshot_url,
+        **{f: getattr(cam, f) for f in CATALOG_COLUMNS},
+    }
+    if cam.longitude is not None and cam.latitude is not None:
+        data["position"] = {"longitude": cam.longitude, "latitude": cam.latitude}
+    if cam.onvif_host:
+        data["onvif"] = {"host": cam.onvif_host, "port": cam.onvif_port or 80, "profile": cam.onvif_profile}
+    return CameraConfig.model_validate(data)
 
 
 @dataclass(frozen=True)

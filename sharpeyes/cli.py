@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.set_defaults(func=cmd_model_export)
     cams = sub.add_parser("cameras", help="list registered cameras")
     cams.set_defaults(func=cmd_cameras)
+    from registry.cli import register_camera_commands  # sharpeyes camera probe|add|list|show|remove|import|export
+
+    register_camera_commands(sub)
     return p
 
 

@@ -17,7 +17,9 @@ from events.publisher import EventPublisher, Spool, SpoolDrainer
 from events.routing import Router, RoutingPolicy
 from ingest.worker import CameraIngest, State
 from registry.config import TypeAdapterRules
+from registry.service import CameraService
 from registry.store import Registry, camera_place
+from registry.vault import Vault
 from sharpeyes import metrics
 from sharpeyes.keys import Keys
 from sharpeyes.proc import EmbeddedRedis
@@ -65,6 +67,7 @@ class Hub:
         self.embedded_redis: EmbeddedRedis | None = None
         self.demo_server: object | None = None
         self.registry: Registry | None = None
+        self.cameras: CameraService | None = None
         self.redis: redis.Redis | None = None
         self.publisher: EventPublisher | None = None
         self.analytics: AnalyticsWorker | None = None
@@ -83,6 +86,7 @@ class Hub:
         self.registry = Registry(s.effective_database_url)
         self.registry.init()
         self.registry.sync_camera_configs(s.camera_configs)
+        self.cameras = CameraService(self.registry, Vault.from_settings(s))
 
         router = Router(RoutingPolicy.load(s.routing_policy), {c.code for c in self.registry.centers()})
         self.publisher = EventPublisher(self.redis, router, self.keys, Spool(s.data_dir / "spool.db"),
@@ -136,6 +140,7 @@ class Hub:
                 on_event=self.publisher.publish,
                 on_state=self._camera_state,
                 initial_state=self._last_state(cam.id),
+                credentials=self.cameras.credentials(cam.id) if self.cameras else None,
             )
         )
 
