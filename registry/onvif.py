@@ -196,7 +196,35 @@ class _Transport(zeep.Transport):
     def post(self, address: str, message: Any, headers: dict[str, str]) -> requests.Response:
         response: requests.Response = super().post(address, message, headers)
         self.last_status = response.status_code
+        kind = _reply_kind(response)
+        if kind is not None:
+            raise _BadReply(kind, response.status_code)
         return response
+
+
+class _BadReply(zeep.exceptions.TransportError):
+    """A reply that is not a SOAP envelope: ``kind`` is 'not-onvif' (HTML, text, other XML) or 'malformed'."""
+
+    def __init__(self, kind: str, status: int) -> None:
+        super().__init__(kind, status_code=status)
+        self.kind = kind
+
+
+def _reply_kind(response: requests.Response) -> str | None:
+    """Classify a reply before zeep sees it (zeep's lenient parser turns some garbage into odd exceptions)."""
+    body = response.content or b""
+    if not body.strip():
+        return None  # zeep reports empty replies by status
+    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:512].lower()
+    ctype = response.headers.get("Content-Type", "").lower()
+    if "html" in ctype or head.startswith((b"<!doctype html", b"<html")):
+        return "not-onvif"
+    try:
+        root = etree.fromstring(body, parser=etree.XMLParser(resolve_entities=False, no_network=True,
+                                                              huge_tree=True))
+    except etree.XMLSyntaxError:
+        return "malformed" if head.startswith(b"<") else "not-onvif"
+    return None if etree.QName(root).localname == "Envelope" else "not-onvif"
 
 
 class _ShiftedUsernameToken(UsernameToken):
@@ -249,12 +277,27 @@ class _Session:
         except requests.exceptions.RequestException as exc:
             raise OnvifUnreachable(f"{self.where}: HTTP request failed ({type(exc).__name__})") from None
         except zeep.exceptions.Fault as exc:
+            if exc.code is None and exc.message == "Unknown fault occured":  # XML, but no SOAP Fault in it
+                raise OnvifProtocolError(
+                    f"{self.where}: not an ONVIF device: {operation} got HTTP {self.transport.last_status} "
+                    "with XML that is not a SOAP envelope") from None
             if self.transport.last_status in (401, 403) or _is_auth_fault(exc):
                 raise OnvifAuthError(
                     f"{self.where}: {operation} refused: not authorised (wrong user name or password"
                     f"{'' if self._username else ', or the device requires credentials'})"
                 ) from None
             raise OnvifFault(f"{self.where}: {operation} returned a SOAP fault: {_short(exc.message)}") from None
+        except _BadReply as exc:
+            if exc.status_code in (401, 403):
+                raise OnvifAuthError(f"{self.where}: {operation} refused with HTTP {exc.status_code} (not authorised)") \
+                    from None
+            if exc.kind == "malformed":
+                raise OnvifProtocolError(
+                    f"{self.where}: {operation}: malformed or truncated XML in the reply (HTTP {exc.status_code})"
+                ) from None
+            raise OnvifProtocolError(
+                f"{self.where}: not an ONVIF device: {operation} got HTTP {exc.status_code} without a SOAP envelope"
+            ) from None
         except zeep.exceptions.TransportError as exc:
             status = exc.status_code
             if status in (401, 403):
@@ -268,7 +311,8 @@ class _Session:
                 f"{self.where}: not an ONVIF device: {operation} got HTTP {status} without a SOAP envelope"
             ) from None
         except (zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError, etree.XMLSyntaxError):
-            raise OnvifProtocolError(f"{self.where}: {operation}: the reply is not a SOAP envelope") from None
+            raise OnvifProtocolError(
+                f"{self.where}: not an ONVIF device: {operation}: the reply is not a SOAP envelope") from None
         except (zeep.exceptions.ValidationError, zeep.exceptions.LookupError) as exc:
             raise OnvifProtocolError(f"{self.where}: {operation}: unexpected reply content ({_short(str(exc))})") \
                 from None

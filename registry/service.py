@@ -352,18 +352,18 @@ class CameraService:
                 issues.append(ConfigIssue(path, None, "jurisdictions.parent", f"unknown township code {j.parent}"))
             codes.add(j.code)
         seen: set[str] = set()
-        for i, cam in enumerate(cf.cameras):
+        for i, spec in enumerate(cf.cameras):
             where = f"cameras[{i}]"
-            if cam.id in seen:
-                issues.append(ConfigIssue(path, None, f"{where}.id", f"duplicate camera id {cam.id}"))
-            seen.add(cam.id)
-            if cam.jurisdiction not in codes:
+            if spec.id in seen:
+                issues.append(ConfigIssue(path, None, f"{where}.id", f"duplicate camera id {spec.id}"))
+            seen.add(spec.id)
+            if spec.jurisdiction not in codes:
                 issues.append(ConfigIssue(path, None, f"{where}.jurisdiction",
-                                          f"unknown jurisdiction {cam.jurisdiction}"))
-            elif cam.id[:6] != cam.jurisdiction[:6] or nodes.get(cam.id[:6]) is None:
+                                          f"unknown jurisdiction {spec.jurisdiction}"))
+            elif spec.id[:6] != spec.jurisdiction[:6] or nodes.get(spec.id[:6]) is None:
                 issues.append(ConfigIssue(path, None, f"{where}.id",
-                                          f"camera id {cam.id}: civil code {cam.id[:6]} is not the county of "
-                                          f"{cam.jurisdiction}"))
+                                          f"camera id {spec.id}: civil code {spec.id[:6]} is not the county of "
+                                          f"{spec.jurisdiction}"))
         if issues:
             raise CameraConfigError(issues)
         result = ImportResult()
