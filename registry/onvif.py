@@ -289,8 +289,8 @@ class _Session:
             raise OnvifFault(f"{self.where}: {operation} returned a SOAP fault: {_short(exc.message)}") from None
         except _BadReply as exc:
             if exc.status_code in (401, 403):
-                raise OnvifAuthError(f"{self.where}: {operation} refused with HTTP {exc.status_code} (not authorised)") \
-                    from None
+                raise OnvifAuthError(
+                    f"{self.where}: {operation} refused with HTTP {exc.status_code} (not authorised)") from None
             if exc.kind == "malformed":
                 raise OnvifProtocolError(
                     f"{self.where}: {operation}: malformed or truncated XML in the reply (HTTP {exc.status_code})"
