@@ -275,6 +275,19 @@ def _fmt_loc(loc: Iterable[Any]) -> str:
     return out
 
 
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built in: ~10x faster
+
+
+def _compose_and_load(text: str) -> tuple[yaml.Node | None, Any]:
+    """Parse once: the node tree (for line numbers) and the data constructed from it."""
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
+    finally:
+        loader.dispose()
+
+
 def load_camera_file(path: Path) -> CameraFile:
     """Parse and validate one YAML file. Raises :class:`CameraConfigError` with file/line/field."""
     try:
@@ -282,8 +295,7 @@ def load_camera_file(path: Path) -> CameraFile:
     except (OSError, UnicodeDecodeError) as exc:
         raise CameraConfigError([ConfigIssue(path, None, "", f"cannot read: {exc}")]) from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = _compose_and_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

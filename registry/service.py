@@ -430,11 +430,12 @@ def _ordered(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style for mappings, flow style for short lists of scalars (points, zones)."""
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Block style for mappings, flow style for short lists of scalars (points, zones); libyaml's emitter when
+    available."""
 
 
-def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+def _represent_list(dumper: Any, data: list[Any]) -> yaml.Node:
     def flat(x: Any) -> bool:
         return not isinstance(x, dict | list) or (isinstance(x, list) and all(not isinstance(y, dict | list)
                                                                                 for y in x))

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, inspect, select
 from sqlalchemy.orm import sessionmaker
 
 from registry.config import CameraConfig, load_camera_configs
@@ -47,7 +47,22 @@ class Registry:
 
     def init(self) -> None:
         Base.metadata.create_all(self.engine)
+        self.check_schema()
         self.seed_jurisdictions()
+
+    def check_schema(self) -> None:
+        """``create_all`` adds missing tables but never columns: a database made by an older release is refused
+        with a clear message instead of failing later on an INSERT (there are no migrations yet)."""
+        inspector = inspect(self.engine)
+        for table in Base.metadata.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            missing = [c.name for c in table.columns if c.name not in have]
+            if missing:
+                raise RuntimeError(
+                    f"database {self.engine.url.render_as_string(hide_password=True)}: table {table.name} lacks "
+                    f"column(s) {', '.join(missing)} (made by an older release; there are no migrations yet): "
+                    "export its cameras with an older release, or move the database away and re-register"
+                )
 
     def close(self) -> None:
         self.engine.dispose()

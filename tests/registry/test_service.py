@@ -286,3 +286,13 @@ def test_password_never_in_clear(tmp_path: Path, device: IpycamDevice, caplog: p
 def test_settings_document_vault_fields() -> None:
     fields = Settings.model_fields
     assert fields["vault_key"].description and fields["vault_key_file"].description
+
+
+def test_old_database_schema_is_a_clear_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:  # the cameras table as the previous release created it
+        conn.execute("CREATE TABLE cameras (id VARCHAR(20) PRIMARY KEY, name VARCHAR(200))")
+    with pytest.raises(RuntimeError, match="lacks column"):
+        Registry(f"sqlite:///{db}").init()
