@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import zeep
@@ -31,6 +31,8 @@ from zeep.wsdl import Document
 from zeep.wsse.username import UsernameToken
 
 log = logging.getLogger(__name__)
+# zeep logs every envelope at DEBUG, WS-Security token (user name, nonce, password digest) included
+logging.getLogger("zeep.transports").setLevel(logging.INFO)
 
 DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
 MEDIA_BINDING = "{http://www.onvif.org/ver10/media/wsdl}MediaBinding"
@@ -130,12 +132,22 @@ class ProbeResult(_Out):
         return next(p for p in self.profiles if p.token == self.selected_profile)
 
 
+HOST_PATTERN = r"^(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[?[0-9A-Fa-f:.]+\]?)$"
+"""A host name, IPv4 or IPv6 address: nothing that could add a scheme, user, port or path to a URL."""
+
+
+def _netloc(target: ProbeTarget) -> str:
+    host = target.host.strip("[]")
+    return f"[{host}]:{target.port}" if ":" in host else f"{host}:{target.port}"
+
+
 class ProbeTarget(BaseModel):
     """Where and how to reach an ONVIF device."""
 
     model_config = ConfigDict(extra="forbid")
 
-    host: str = Field(min_length=1, max_length=253, description="Device host name or IP address.")
+    host: str = Field(min_length=1, max_length=253, pattern=HOST_PATTERN,
+                      description="Device host name or IP address (nothing else: no scheme, path or user).")
     port: int = Field(80, ge=1, le=65535, description="ONVIF HTTP port.")
     username: str = Field("", max_length=128, description="ONVIF user name.")
     password: SecretStr = Field(SecretStr(""), description="ONVIF password (never returned or logged).")
@@ -359,8 +371,7 @@ def probe(target: ProbeTarget) -> ProbeResult:
     """Probe one ONVIF device. Raises an :class:`OnvifError` subclass on any failure."""
     started = time.monotonic()
     session = _Session(target)
-    host = target.host if ":" not in target.host else f"[{target.host}]"
-    device_url = f"http://{host}:{target.port}/onvif/device_service"
+    device_url = f"http://{_netloc(target)}/onvif/device_service"
     try:
         # 1. Clock first, without credentials (ONVIF allows it); a device that insists on auth gets them.
         clock_offset = _clock_offset(session, device_url)
@@ -384,7 +395,7 @@ def probe(target: ProbeTarget) -> ProbeResult:
             _get(caps, "Media", "XAddr"))
         if not media_url:
             raise OnvifProtocolError(f"{session.where}: the device reports no Media service (not a video device)")
-        media = session.service("media.wsdl", MEDIA_BINDING, media_url)
+        media = session.service("media.wsdl", MEDIA_BINDING, _same_host(media_url, target))
         profiles = _profiles(session, media)
         if not profiles:
             raise OnvifProtocolError(f"{session.where}: the device has no media profiles")
@@ -477,6 +488,16 @@ def _profiles(session: _Session, media: Any) -> list[MediaProfile]:
             stream_uri=_strip_userinfo(stream_uri), snapshot_uri=_strip_userinfo(snapshot_uri),
         ))
     return out
+
+
+def _same_host(xaddr: str, target: ProbeTarget) -> str:
+    """Service XAddrs are used only on the host and port that were probed: a device behind NAT advertises its LAN
+    address, and a hostile one could name another host to collect the authenticated requests."""
+    parts = urlsplit(xaddr)
+    netloc = _netloc(target)
+    if parts.netloc != netloc:
+        log.info("onvif %s:%d: service advertised at %s, used at %s", target.host, target.port, parts.netloc, netloc)
+    return urlunsplit(("http", netloc, parts.path or "/", parts.query, ""))
 
 
 def _strip_userinfo(uri: str | None) -> str | None:

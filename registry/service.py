@@ -243,6 +243,9 @@ class CameraService:
             cam = s.get(Camera, camera_id)
             if cam is None:
                 raise UnknownCamera(f"no camera {camera_id}")
+            if cam.source_file and patch:
+                raise RegistrationError(f"camera {camera_id} is defined in {cam.source_file}; change it there "
+                                        "(only its credentials can be set here)")
             current = config_from_camera(cam).model_dump(mode="json", exclude_none=True)
             cred = s.get(CameraCredential, camera_id)
             creds: Credentials | None = None

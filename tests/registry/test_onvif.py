@@ -228,3 +228,23 @@ def test_ffprobe_sees_h264(result: ProbeResult) -> None:
                            "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", uri],
                           capture_output=True, timeout=30, check=False)
     assert proc.stdout.decode().strip() == "h264,320,240"
+
+
+@pytest.mark.parametrize("host", ["evil.example/x?", "user@host", "http://host", "host:80", "h ost", ""])
+def test_probe_target_accepts_only_a_host(host: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        ProbeTarget(host=host)
+
+
+def test_advertised_service_host_is_not_trusted() -> None:
+    """A device behind NAT (or a hostile one) advertising another host: its services are still used on the
+    host and port that were probed."""
+    with IpycamDevice() as dev:
+        dev.camera.config.local_ip = "192.0.2.1"  # TEST-NET-1: unreachable
+        started = time.monotonic()
+        result = probe(target(dev, timeout_s=2))
+        assert time.monotonic() - started < 2
+    assert any(s.xaddr.startswith("http://192.0.2.1:") for s in result.services)  # reported as advertised
+    assert len(result.profiles) == 2  # but the media service was reached on 127.0.0.1

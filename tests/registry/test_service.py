@@ -15,9 +15,16 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.cameras import create_cameras_router
-from registry.onvif import OnvifAuthError, OnvifUnreachable
-from registry.onvif_testing import IpycamDevice, free_port
-from registry.service import CameraService, CameraSpec, DuplicateCamera, InvalidCamera, UnknownCamera
+from registry.onvif import OnvifAuthError, OnvifProtocolError, OnvifUnreachable
+from registry.onvif_testing import IpycamDevice, StubHttpServer, free_port
+from registry.service import (
+    CameraService,
+    CameraSpec,
+    DuplicateCamera,
+    InvalidCamera,
+    RegistrationError,
+    UnknownCamera,
+)
 from registry.store import Registry
 from registry.vault import Vault
 from sharpeyes.cli import main
@@ -296,3 +303,55 @@ def test_old_database_schema_is_a_clear_error(tmp_path: Path) -> None:
         conn.execute("CREATE TABLE cameras (id VARCHAR(20) PRIMARY KEY, name VARCHAR(200))")
     with pytest.raises(RuntimeError, match="lacks column"):
         Registry(f"sqlite:///{db}").init()
+
+
+def _stub(kind: str) -> StubHttpServer:
+    def respond(path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        if kind == "html":
+            return 200, {"Content-Type": "text/html"}, b"<html><body>NVR login</body></html>"
+        if kind == "fault":
+            return 500, {"Content-Type": "application/soap+xml"}, (
+                b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code>'
+                b"<s:Value>s:Receiver</s:Value></s:Code><s:Reason><s:Text>busy</s:Text></s:Reason></s:Fault>"
+                b"</s:Body></s:Envelope>")
+        return 200, {"Content-Type": "application/soap+xml"}, b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/so'
+
+    return StubHttpServer(respond)
+
+
+@pytest.mark.parametrize("kind", ["html", "fault", "truncated"])
+def test_misbehaving_device_registers_nothing(service: CameraService, device: IpycamDevice, kind: str) -> None:
+    with _stub(kind) as stub, pytest.raises(OnvifProtocolError):
+        service.register(spec(device, onvif={"host": "127.0.0.1", "port": stub.port}))
+    assert service.list() == [] and service.completeness().total == 0
+
+
+def test_yaml_managed_camera_takes_only_credentials(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    configs = tmp_path / "camera_configs"
+    configs.mkdir()
+    (configs / "a.yaml").write_text(
+        'cameras:\n  - {id: "14042900001325000031", name: y, jurisdiction: "140429100", '
+        'stream: "rtsp://10.0.0.31/x"}\n', encoding="utf-8")
+    service.registry.sync_camera_configs(configs)
+    with pytest.raises(RegistrationError, match=r"defined in a\.yaml"):
+        service.update("14042900001325000031", {"name": "z"})
+    view = service.update("14042900001325000031", {"username": "op", "password": "Long-Unique-Pass-2"})
+    assert view.has_password and view.source_file == "a.yaml"
+    service.registry.sync_camera_configs(configs)  # the next start keeps the credentials
+    assert service.credentials("14042900001325000031") is not None
+    with pytest.raises(RegistrationError, match=r"defined in a\.yaml"):
+        service.remove("14042900001325000031")
+
+
+def test_cli_list_and_completeness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert main(["camera", "add", "--name", "c", "--jurisdiction", TOWNSHIP,
+                 "--stream", "rtsp://10.0.0.9/x", "--set", "ptz_type=3"]) == 0
+    assert main(["camera", "list"]) == 0 and main(["camera", "completeness"]) == 0
+    out = capsys.readouterr().out
+    assert "14042900001325000001" in out and "0/1 cameras complete" in out and "missing manufacturer" in out
+    assert main(["camera", "remove", "14042900001325000001"]) == 0
+    assert main(["camera", "show", "14042900001325000001"]) == 2
