@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from registry.config import CameraConfigError
 from registry.onvif import OnvifError, ProbeResult, ProbeTarget
@@ -233,6 +233,11 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
             return 2
         except (RegistrationError, VaultError) as exc:
             print(f"sharpeyes camera: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
+        except ValidationError as exc:  # location and message only: the input may hold a password
+            for e in exc.errors(include_url=False):
+                where = ".".join(str(p) for p in e["loc"]) or "camera"
+                print(f"sharpeyes camera: {where}: {e['msg']}", file=sys.stderr)
             return 2
 
     return run

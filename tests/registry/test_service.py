@@ -355,3 +355,15 @@ def test_cli_list_and_completeness(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "14042900001325000001" in out and "0/1 cameras complete" in out and "missing manufacturer" in out
     assert main(["camera", "remove", "14042900001325000001"]) == 0
     assert main(["camera", "show", "14042900001325000001"]) == 2
+
+
+def test_cli_validation_error_is_clear_and_silent_about_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("CAM_PW", "Never-Printed-3")
+    rc = main(["camera", "add", "--name", "c", "--jurisdiction", TOWNSHIP, "--stream", "rtsp://10.0.0.9/x",
+               "--user", "op", "--password-env", "CAM_PW", "--set", "ptz_type=9", "--set", "colour=red"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "ptz_type" in err and "colour" in err and "Never-Printed-3" not in err
+    assert "Traceback" not in err
