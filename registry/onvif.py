@@ -4,7 +4,7 @@ Owns the conversation with one ONVIF device (Device and Media services, SOAP ove
 installed ``onvif-zeep-async`` package, never downloaded). :func:`probe` returns a :class:`ProbeResult` — device
 information, capabilities and services, media profiles with their stream and snapshot URIs, and the device clock
 offset — or raises one of the :class:`OnvifError` subclasses, whose messages are safe to show (no password, no
-traceback). Every request is bounded by ``timeout_s``.
+traceback). Every request is bounded by ``timeout_s`` and the whole probe by ``deadline_s``.
 
 Authentication: WS-Security UsernameToken with PasswordDigest (the ONVIF default), shifted by the device clock offset
 when the device clock is off, plus HTTP Digest when the device challenges for it.
@@ -153,6 +153,7 @@ class ProbeTarget(BaseModel):
     password: SecretStr = Field(SecretStr(""), description="ONVIF password (never returned or logged).")
     profile: str | None = Field(None, description="Profile token or name to select; default: main H.264 profile.")
     timeout_s: float = Field(5.0, gt=0, le=60, description="Timeout of each request to the device, seconds.")
+    deadline_s: float = Field(20.0, gt=0, le=300, description="Time budget of the whole probe, seconds.")
 
 
 # ------------------------------------------------------------------------------------------------- WSDLs
@@ -265,6 +266,7 @@ class _Session:
         password = target.password.get_secret_value()
         auth = HTTPDigestAuth(target.username, password) if target.username else None
         self.transport = _Transport(target.timeout_s, auth)
+        self.deadline = time.monotonic() + target.deadline_s
         self.offset = timedelta(0)
         self.settings = zeep.Settings(strict=False, xml_huge_tree=True, forbid_external=True)
         self._username, self._password = target.username, password
@@ -280,10 +282,15 @@ class _Session:
     def call(self, service: Any, operation: str, **params: Any) -> Any:
         """Call ``operation``; every failure becomes an :class:`OnvifError` with a short, secret-free message."""
         self.transport.last_status = None
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise OnvifTimeout(f"{self.where}: probe took longer than {self.target.deadline_s:g}s (at {operation})")
+        timeout = min(self.target.timeout_s, remaining)
+        self.transport.operation_timeout = timeout
         try:
             return getattr(service, operation)(**params)
         except requests.exceptions.Timeout:
-            raise OnvifTimeout(f"{self.where}: no answer to {operation} within {self.target.timeout_s:g}s") from None
+            raise OnvifTimeout(f"{self.where}: no answer to {operation} within {timeout:g}s") from None
         except requests.exceptions.ConnectionError as exc:
             raise OnvifUnreachable(f"{self.where}: cannot connect ({_reason(exc)})") from None
         except requests.exceptions.RequestException as exc:

@@ -248,3 +248,20 @@ def test_advertised_service_host_is_not_trusted() -> None:
         assert time.monotonic() - started < 2
     assert any(s.xaddr.startswith("http://192.0.2.1:") for s in result.services)  # reported as advertised
     assert len(result.profiles) == 2  # but the media service was reached on 127.0.0.1
+
+
+def test_whole_probe_has_a_deadline() -> None:
+    """A device that answers each request just under the per-request timeout cannot stretch the probe."""
+    import threading
+
+    slow = threading.Event()
+
+    def respond(path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        slow.wait(0.6)
+        return 500, {"Content-Type": "application/soap+xml"}, SOAP_FAULT
+
+    with StubHttpServer(respond) as srv:
+        started = time.monotonic()
+        with pytest.raises(OnvifTimeout, match="within 0.3s"):
+            probe(ProbeTarget(host="127.0.0.1", port=srv.port, timeout_s=1, deadline_s=0.3))
+        assert time.monotonic() - started < 1.5
