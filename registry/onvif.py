@@ -290,7 +290,7 @@ class _Session:
         try:
             return getattr(service, operation)(**params)
         except requests.exceptions.Timeout:
-            raise OnvifTimeout(f"{self.where}: no answer to {operation} within {timeout:g}s") from None
+            raise OnvifTimeout(f"{self.where}: no answer to {operation} within {timeout:.3g}s") from None
         except requests.exceptions.ConnectionError as exc:
             raise OnvifUnreachable(f"{self.where}: cannot connect ({_reason(exc)})") from None
         except requests.exceptions.RequestException as exc:
