@@ -124,6 +124,14 @@ def create_cameras_router(registry: Registry, service: CameraService | None = No
         except RegistrationError as exc:
             raise _http_error(exc) from None
 
+    @router.post("/{camera_id}/probe", response_model=ProbeResult,
+                 summary="Probe a registered camera's ONVIF endpoint with its stored credentials")
+    def reprobe(camera_id: str) -> ProbeResult:
+        try:
+            return svc().reprobe(camera_id)
+        except (RegistrationError, OnvifError) as exc:
+            raise _http_error(exc) from None
+
     @router.patch("/{camera_id}", response_model=CameraView, summary="Change fields (and credentials) of a camera")
     def update(camera_id: str, patch: Annotated[dict[str, Any], Body(
             description="Any camera field (as in POST /api/cameras), plus username/password; id is immutable.",

@@ -79,6 +79,8 @@ def test_register_patch_delete(client: TestClient, device: IpycamDevice) -> None
     assert cam["id"] == "14042900001325000001" and cam["manufacturer"] == "PythonCam" and cam["ptz_type"] == 3
     assert cam["has_password"] and "Api-Secret-55" not in r.text
     assert client.post("/api/cameras", json=body(device, id=cam["id"])).status_code == 409
+    r = client.post(f"/api/cameras/{cam['id']}/probe")  # stored credentials, decrypted for the probe only
+    assert r.status_code == 200 and r.json()["selected_profile"] == "Profile_Main"
     r = client.patch(f"/api/cameras/{cam['id']}", json={"owner": "武乡县公安局", "direction": 4})
     assert r.status_code == 200 and r.json()["owner"] == "武乡县公安局"
     assert client.patch(f"/api/cameras/{cam['id']}", json={"direction": 11}).status_code == 422
@@ -87,6 +89,9 @@ def test_register_patch_delete(client: TestClient, device: IpycamDevice) -> None
     assert report["total"] == 1 and report["complete"] == 0
     assert "address" in report["cameras"][0]["missing"]
     assert "14042900001325000001" in client.get("/api/cameras/export").text
+    assert client.patch(f"/api/cameras/{cam['id']}", json={"password": "changed-on-our-side"}).status_code == 200
+    r = client.post(f"/api/cameras/{cam['id']}/probe")
+    assert r.status_code == 422 and r.json()["detail"]["error"] == "OnvifAuthError"
     assert client.delete(f"/api/cameras/{cam['id']}").status_code == 204
     assert client.get(f"/api/cameras/{cam['id']}").status_code == 404
     assert client.delete(f"/api/cameras/{cam['id']}").status_code == 404

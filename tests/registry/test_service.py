@@ -367,3 +367,18 @@ def test_cli_validation_error_is_clear_and_silent_about_password(tmp_path: Path,
     err = capsys.readouterr().err
     assert rc == 2 and "ptz_type" in err and "colour" in err and "Never-Printed-3" not in err
     assert "Traceback" not in err
+
+
+def test_export_into_camera_configs_round_trips(tmp_path: Path) -> None:
+    """An export dropped into camera_configs/ is what the hub's folder sync loads, and exports back identically."""
+    a = make_service(tmp_path / "a")
+    for i in (1, 2):
+        a.register(CameraSpec(name=f"c{i}", jurisdiction=TOWNSHIP, stream=f"rtsp://10.0.0.{i}/x", ptz_type=1,
+                              heading_deg=45.5, direction=6))
+    text = a.export_yaml()
+    configs = tmp_path / "camera_configs"
+    configs.mkdir()
+    (configs / "registered.yaml").write_text(text, encoding="utf-8")
+    b = make_service(tmp_path / "b")
+    assert b.registry.sync_camera_configs(configs) == ["14042900001325000001", "14042900001325000002"]
+    assert b.export_yaml() == text
