@@ -33,3 +33,13 @@ def test_probe_asks_for_video_transmitters_and_garbage_is_ignored() -> None:
     assert "dn:NetworkVideoTransmitter" in msg and "discovery/Probe<" in msg
     assert parse_probe_matches(b"<not xml", "10.0.0.1") == []
     assert parse_probe_matches(b"<a/>", "10.0.0.1") == []
+
+
+def test_cli_discover_unicast(capsys) -> None:  # type: ignore[no-untyped-def]
+    from sharpeyes.cli import main
+
+    with IpycamDevice() as dev:
+        assert dev.discovery is not None
+        assert main(["camera", "discover", "--timeout", "0.5", "--target", f"127.0.0.1:{dev.discovery.port}"]) == 0
+    out = capsys.readouterr().out
+    assert f"http://127.0.0.1:{dev.onvif_port}/onvif/device_service" in out and "1 device(s)" in out
