@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 
+from api.cameras import create_cameras_router
 from events.archive import Archive, ArchivedEvent, EventNotFound
 from events.backlog import StreamBacklogCollector, stream_backlog
 from events.escalation import AlreadyEscalated, Escalator, NoHigherTier
@@ -109,6 +110,7 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
     )
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/snapshots", StaticFiles(directory=str(snapshot_dir), check_dir=False), name="snapshots")
+    app.include_router(create_cameras_router(registry))
 
     def _page(limit: int, before: str | None, **filters: Any) -> EventPage:
         items = [_out(i) for i in archive.search(limit=limit, before=before, **filters)]

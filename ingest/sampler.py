@@ -4,7 +4,8 @@ BGR frames as numpy arrays.
 Sampling uses ``select`` on the stream's own timestamps, passed through without frame-rate conversion, so a
 frame is never emitted twice (``fps`` filter would duplicate frames when keyframes are sparser than the sampling
 interval). The URL is validated before it reaches ffmpeg and is always the argument of ``-i``; a protocol
-whitelist keeps ffmpeg off files and other local protocols.
+whitelist keeps ffmpeg off files and other local protocols. Camera credentials (from the vault) are injected into
+the URL only in the argv of the process being spawned, and scrubbed from every message ffmpeg writes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import ffmpeg
 import numpy as np
 
 from registry.config import validate_stream_url
+from registry.vault import Credentials, inject_credentials, redact
 from sharpeyes.proc import spawn, terminate
 
 log = logging.getLogger(__name__)
@@ -68,13 +70,17 @@ def _input_options(url: str, timeout_s: float, mode: str) -> dict[str, Any]:
     return opts
 
 
-def probe_stream(url: str, timeout_s: float = 10.0) -> dict[str, Any]:
+def _secrets(credentials: Credentials | None) -> tuple[str, ...]:
+    return (credentials.password.get_secret_value(),) if credentials is not None else ()
+
+
+def probe_stream(url: str, timeout_s: float = 10.0, credentials: Credentials | None = None) -> dict[str, Any]:
     """ffprobe the first video stream: width, height, codec, avg fps. Raises :class:`StreamError`."""
     validate_stream_url(url)
     args = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams", "-of", "json"]
     for key, value in _input_options(url, timeout_s, "fps").items():
         args += [f"-{key}", str(value)]
-    args += ["-i", url]
+    args += ["-i", inject_credentials(url, credentials)]
     try:
         proc = subprocess.run(args, capture_output=True, timeout=timeout_s + 5, check=False)
     except subprocess.TimeoutExpired:
@@ -82,7 +88,7 @@ def probe_stream(url: str, timeout_s: float = 10.0) -> dict[str, Any]:
     except FileNotFoundError:
         raise StreamError("ffprobe not found: install the Debian package ffmpeg") from None
     if proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace").strip().splitlines()
+        err = redact(proc.stderr.decode(errors="replace"), *_secrets(credentials)).strip().splitlines()
         raise StreamError(f"cannot open stream: {err[-1] if err else f'ffprobe exited with {proc.returncode}'}")
     try:
         info = json.loads(proc.stdout)
@@ -98,14 +104,14 @@ def probe_stream(url: str, timeout_s: float = 10.0) -> dict[str, Any]:
 
 
 def build_command(url: str, *, fps: float, mode: Literal["fps", "keyframes"], timeout_s: float,
-                  ffmpeg_bin: str = "ffmpeg") -> list[str]:
-    """The ffmpeg argv for sampling ``url``. ``url`` must already be validated."""
+                  ffmpeg_bin: str = "ffmpeg", credentials: Credentials | None = None) -> list[str]:
+    """The ffmpeg argv for sampling ``url`` (validated here, credentials injected after validation)."""
     validate_stream_url(url)
     interval = 1.0 / fps
     # keep a frame when none was kept yet or at least `interval` seconds of stream time passed since the last
     select = f"isnan(prev_selected_t)+gte(t-prev_selected_t,{interval:.6f})"
     stream = (
-        ffmpeg.input(url, **_input_options(url, timeout_s, mode))
+        ffmpeg.input(inject_credentials(url, credentials), **_input_options(url, timeout_s, mode))
         .video.filter("select", select)
         .output("pipe:", format="rawvideo", pix_fmt="bgr24", fps_mode="passthrough")
         .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
@@ -117,8 +123,10 @@ class FfmpegSampler:
     """Runs one ffmpeg process and yields frames from its stdout until it ends or :meth:`close` is called."""
 
     def __init__(self, camera_id: str, url: str, *, fps: float = 1.0, mode: Literal["fps", "keyframes"] = "fps",
-                 timeout_s: float = 10.0, stall_timeout_s: float = 15.0) -> None:
+                 timeout_s: float = 10.0, stall_timeout_s: float = 15.0,
+                 credentials: Credentials | None = None) -> None:
         validate_stream_url(url)
+        self.credentials = credentials
         self.camera_id = camera_id
         self.url = url
         self.fps = fps
@@ -133,10 +141,11 @@ class FfmpegSampler:
 
     def frames(self) -> Iterator[Frame]:
         """Probe, start ffmpeg and yield frames. Raises :class:`StreamError` when the stream fails."""
-        info = probe_stream(self.url, self.timeout_s)
+        info = probe_stream(self.url, self.timeout_s, self.credentials)
         width, height = info["width"], info["height"]
         frame_bytes = width * height * 3
-        cmd = build_command(self.url, fps=self.fps, mode=self.mode, timeout_s=self.timeout_s)
+        cmd = build_command(self.url, fps=self.fps, mode=self.mode, timeout_s=self.timeout_s,
+                            credentials=self.credentials)
         self.proc = spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes)
         threading.Thread(target=self._drain_stderr, name=f"ffmpeg-stderr-{self.camera_id}", daemon=True).start()
         self._last_frame = time.monotonic()
@@ -176,7 +185,7 @@ class FfmpegSampler:
         if proc is None or proc.stderr is None:
             return
         for raw in proc.stderr:
-            line = raw.decode(errors="replace").strip()
+            line = redact(raw.decode(errors="replace"), *_secrets(self.credentials)).strip()
             if line:
                 self.stderr_tail.append(line)
                 log.debug("ffmpeg[%s]: %s", self.camera_id, line)

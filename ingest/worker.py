@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from ingest.sampler import FfmpegSampler, Frame, StreamError
+from registry.vault import Credentials
 from sharpeyes.schema import Event, EventType, Severity
 from sharpeyes.settings import IngestSettings
 from sharpeyes.supervisor import RestartPolicy, Worker
@@ -38,6 +39,7 @@ class CameraIngest(Worker):
         on_event: Callable[[Event], None],
         on_state: Callable[[str, str, str], None] | None = None,
         initial_state: State = "unknown",
+        credentials: Credentials | None = None,
     ) -> None:
         super().__init__(f"ingest:{camera_id}", RestartPolicy(mode="always"))
         self.camera_id = camera_id
@@ -50,6 +52,7 @@ class CameraIngest(Worker):
         self.on_frame = on_frame
         self.on_event = on_event
         self.on_state = on_state
+        self.credentials = credentials  # injected into the ffmpeg URL at spawn time only
         self.state: State = initial_state
         self.frames = 0
         self.failures = 0
@@ -92,6 +95,7 @@ class CameraIngest(Worker):
                 mode=self.mode,
                 timeout_s=self.settings.connect_timeout_s,
                 stall_timeout_s=self.settings.stall_timeout_s,
+                credentials=self.credentials,
             )
             with self._lock:
                 self._sampler = sampler

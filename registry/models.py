@@ -55,11 +55,49 @@ class Camera(Base):
     sample_fps: Mapped[float] = mapped_column(Float, default=1.0)
     rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # GB/T 28181 catalog (一机一档); codes as in registry/catalog.py
+    manufacturer: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    model: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    firmware: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    serial_number: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    address: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    ptz_type: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    position_type: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    room_type: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    use_type: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    direction: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    resolution: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # ONVIF endpoint the camera was probed at (host, port, profile token); the password lives in the vault
+    onvif_host: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    onvif_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    onvif_profile: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    snapshot_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     source_file: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
     jurisdiction: Mapped[Jurisdiction] = relationship(back_populates="cameras")
+    credential: Mapped[CameraCredential | None] = relationship(
+        back_populates="camera", cascade="all, delete-orphan", passive_deletes=True, uselist=False
+    )
+
+
+class CameraCredential(Base):
+    """A camera's device credentials: user name in clear, password as a Fernet token (registry/vault.py)."""
+
+    __tablename__ = "camera_credentials"
+
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(128))
+    password_token: Mapped[str] = mapped_column(Text)
+    default_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+    camera: Mapped[Camera] = relationship(back_populates="credential")
+
+    def __repr__(self) -> str:
+        return f"CameraCredential(camera_id={self.camera_id!r}, username={self.username!r}, password=***)"
 
 
 class AvailabilityRecord(Base):

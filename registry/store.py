@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, inspect, select
 from sqlalchemy.orm import sessionmaker
 
 from registry.config import CameraConfig, load_camera_configs
@@ -47,7 +47,22 @@ class Registry:
 
     def init(self) -> None:
         Base.metadata.create_all(self.engine)
+        self.check_schema()
         self.seed_jurisdictions()
+
+    def check_schema(self) -> None:
+        """``create_all`` adds missing tables but never columns: a database made by an older release is refused
+        with a clear message instead of failing later on an INSERT (there are no migrations yet)."""
+        inspector = inspect(self.engine)
+        for table in Base.metadata.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            missing = [c.name for c in table.columns if c.name not in have]
+            if missing:
+                raise RuntimeError(
+                    f"database {self.engine.url.render_as_string(hide_password=True)}: table {table.name} lacks "
+                    f"column(s) {', '.join(missing)} (made by an older release; there are no migrations yet): "
+                    "export its cameras with an older release, or move the database away and re-register"
+                )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -166,7 +181,33 @@ def camera_from_config(cfg: CameraConfig, source_file: str | None) -> Camera:
         rules=[r.model_dump() for r in cfg.rules],
         enabled=cfg.enabled,
         source_file=source_file,
+        **{f: getattr(cfg, f) for f in CATALOG_COLUMNS},
+        onvif_host=cfg.onvif.host if cfg.onvif else None,
+        onvif_port=cfg.onvif.port if cfg.onvif else None,
+        onvif_profile=cfg.onvif.profile if cfg.onvif else None,
+        snapshot_url=cfg.snapshot,
     )
+
+
+CATALOG_COLUMNS = ("manufacturer", "model", "firmware", "serial_number", "owner", "address", "ptz_type",
+                   "position_type", "room_type", "use_type", "direction", "resolution")
+"""Catalog fields whose name is the same in :class:`CameraConfig` and the ``cameras`` table."""
+
+
+def config_from_camera(cam: Camera) -> CameraConfig:
+    """The YAML model of a stored camera (the inverse of :func:`camera_from_config`)."""
+    data: dict[str, Any] = {
+        "id": cam.id, "name": cam.name, "jurisdiction": cam.jurisdiction_code, "stream": cam.stream_url,
+        "heading_deg": cam.heading_deg, "fov_deg": cam.fov_deg, "range_m": cam.range_m,
+        "sampling": {"mode": cam.sample_mode, "fps": cam.sample_fps}, "rules": cam.rules, "enabled": cam.enabled,
+        "snapshot": cam.snapshot_url,
+        **{f: getattr(cam, f) for f in CATALOG_COLUMNS},
+    }
+    if cam.longitude is not None and cam.latitude is not None:
+        data["position"] = {"longitude": cam.longitude, "latitude": cam.latitude}
+    if cam.onvif_host:
+        data["onvif"] = {"host": cam.onvif_host, "port": cam.onvif_port or 80, "profile": cam.onvif_profile}
+    return CameraConfig.model_validate(data)
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     con.add_argument("--consumer", help="consumer name (default: <hostname>-<pid>)")
     con.add_argument("--count", type=_positive_int, metavar="N", help="exit after N events")
     con.set_defaults(func=cmd_consume)
+    from registry.cli import register_camera_commands  # sharpeyes camera probe|add|list|show|remove|import|export
+
+    register_camera_commands(sub)
     return p
 
 

@@ -21,7 +21,9 @@ from events.retention import RetentionWorker
 from events.routing import Router, RoutingPolicy
 from ingest.worker import CameraIngest, State
 from registry.config import TypeAdapterRules
+from registry.service import CameraService
 from registry.store import Registry, camera_place
+from registry.vault import Vault
 from sharpeyes import metrics
 from sharpeyes.keys import ARCHIVE_GROUP, Keys
 from sharpeyes.proc import EmbeddedRedis
@@ -69,6 +71,7 @@ class Hub:
         self.embedded_redis: EmbeddedRedis | None = None
         self.demo_server: object | None = None
         self.registry: Registry | None = None
+        self.cameras: CameraService | None = None
         self.redis: redis.Redis | None = None
         self.publisher: EventPublisher | None = None
         self.analytics: AnalyticsWorker | None = None
@@ -90,6 +93,7 @@ class Hub:
         self.registry = Registry(s.effective_database_url)
         self.registry.init()
         self.registry.sync_camera_configs(s.camera_configs)
+        self.cameras = CameraService(self.registry, Vault.from_settings(s))
 
         policy = RoutingPolicy.load(s.routing_policy)
         router = self.router = Router(policy, {c.code for c in self.registry.centers()})
@@ -159,6 +163,7 @@ class Hub:
                 on_event=self.publisher.publish,
                 on_state=self._camera_state,
                 initial_state=self._last_state(cam.id),
+                credentials=self.cameras.credentials(cam.id) if self.cameras else None,
             )
         )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -111,6 +111,14 @@ class Settings(BaseSettings):
         30, ge=30, description="Events, stream entries and snapshots older than this are deleted (≥ 30 days by law)."
     )
     models_dir: Path | None = Field(None, description="Exported models folder. Unset: data_dir/models.")
+    vault_key: SecretStr | None = Field(
+        None, description="Fernet key (url-safe base64, 32 bytes) encrypting camera passwords in the database. "
+        "Unset: the key file (vault_key_file).",
+    )
+    vault_key_file: Path | None = Field(
+        None, description="File holding the vault key, created with mode 0600 on first run. Unset: "
+        "data_dir/vault.key.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     detector: DetectorSettings = Field(default_factory=DetectorSettings, description="Person detector.")  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Stream sampling.")  # type: ignore[arg-type]
@@ -136,6 +144,10 @@ class Settings(BaseSettings):
     @property
     def model_dir(self) -> Path:
         return self.models_dir or self.data_dir / "models"
+
+    @property
+    def vault_key_path(self) -> Path:
+        return self.vault_key_file or self.data_dir / "vault.key"
 
     @property
     def effective_database_url(self) -> str:

@@ -1,0 +1,128 @@
+"""/api/cameras registration endpoints over a real registry and a real ipycam ONVIF device on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.cameras import create_cameras_router
+from events.archive import Archive
+from registry.onvif_testing import IpycamDevice, StubHttpServer, free_port
+from registry.service import CameraService
+from registry.store import Registry
+from registry.vault import Vault
+from sharpeyes.keys import Keys
+
+TOWNSHIP = "140429100"
+
+
+@pytest.fixture(scope="module")
+def device() -> Iterator[IpycamDevice]:
+    with IpycamDevice(password="Api-Secret-55") as dev:
+        yield dev
+
+
+@pytest.fixture()
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    reg = Registry(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    reg.init()
+    app = FastAPI()
+    app.include_router(create_cameras_router(reg, CameraService(reg, Vault.from_key_file(tmp_path / "k"),
+                                                                probe_timeout_s=2)))
+    with TestClient(app) as c:
+        yield c
+    reg.close()
+
+
+def body(device: IpycamDevice, **kw: object) -> dict[str, object]:
+    return {"name": "东街", "jurisdiction": TOWNSHIP, "onvif": {"host": "127.0.0.1", "port": device.onvif_port},
+            "username": device.username, "password": device.password, **kw}
+
+
+def test_probe(client: TestClient, device: IpycamDevice) -> None:
+    r = client.post("/api/cameras/probe", json={"host": "127.0.0.1", "port": device.onvif_port,
+                                                "username": device.username, "password": device.password,
+                                                "profile": "Profile_Sub"})
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["selected_profile"] == "Profile_Sub" and len(data["profiles"]) == 2
+    assert "password" not in r.text.lower()
+
+
+@pytest.mark.parametrize(("password", "port_kind", "status", "error"), [
+    ("wrong-pw", "device", 422, "OnvifAuthError"),
+    ("x", "closed", 502, "OnvifUnreachable"),
+    ("x", "html", 502, "OnvifProtocolError"),
+])
+def test_probe_errors(client: TestClient, device: IpycamDevice, password: str, port_kind: str, status: int,
+                      error: str) -> None:
+    def html(path: str, b: bytes) -> tuple[int, dict[str, str], bytes]:
+        return 404, {"Content-Type": "text/html"}, b"<html>no</html>"
+
+    with StubHttpServer(html) as stub:
+        port = {"device": device.onvif_port, "closed": free_port(), "html": stub.port}[port_kind]
+        r = client.post("/api/cameras/probe", json={"host": "127.0.0.1", "port": port, "username": "operator",
+                                                    "password": password})
+    assert r.status_code == status and r.json()["detail"]["error"] == error
+    assert password not in r.text
+
+
+def test_register_patch_delete(client: TestClient, device: IpycamDevice) -> None:
+    r = client.post("/api/cameras", json=body(device, ptz_type=3))
+    assert r.status_code == 201, r.text
+    cam = r.json()
+    assert cam["id"] == "14042900001325000001" and cam["manufacturer"] == "PythonCam" and cam["ptz_type"] == 3
+    assert cam["has_password"] and "Api-Secret-55" not in r.text
+    assert client.post("/api/cameras", json=body(device, id=cam["id"])).status_code == 409
+    r = client.post(f"/api/cameras/{cam['id']}/probe")  # stored credentials, decrypted for the probe only
+    assert r.status_code == 200 and r.json()["selected_profile"] == "Profile_Main"
+    r = client.patch(f"/api/cameras/{cam['id']}", json={"owner": "武乡县公安局", "direction": 4})
+    assert r.status_code == 200 and r.json()["owner"] == "武乡县公安局"
+    assert client.patch(f"/api/cameras/{cam['id']}", json={"direction": 11}).status_code == 422
+    assert client.patch(f"/api/cameras/{cam['id']}", json={"bogus": 1}).status_code == 422
+    report = client.get("/api/cameras/completeness").json()
+    assert report["total"] == 1 and report["complete"] == 0
+    assert "address" in report["cameras"][0]["missing"]
+    assert "14042900001325000001" in client.get("/api/cameras/export").text
+    assert client.patch(f"/api/cameras/{cam['id']}", json={"password": "changed-on-our-side"}).status_code == 200
+    r = client.post(f"/api/cameras/{cam['id']}/probe")
+    assert r.status_code == 422 and r.json()["detail"]["error"] == "OnvifAuthError"
+    assert client.delete(f"/api/cameras/{cam['id']}").status_code == 204
+    assert client.get(f"/api/cameras/{cam['id']}").status_code == 404
+    assert client.delete(f"/api/cameras/{cam['id']}").status_code == 404
+
+
+def test_failed_registration_leaves_nothing(client: TestClient, device: IpycamDevice) -> None:
+    r = client.post("/api/cameras", json=body(device, password="nope-123"))
+    assert r.status_code == 422 and r.json()["detail"]["error"] == "OnvifAuthError"
+    r = client.post("/api/cameras", json=body(device, onvif={"host": "127.0.0.1", "port": free_port()}))
+    assert r.status_code == 502
+    assert client.get("/api/cameras/completeness").json()["total"] == 0
+
+
+def test_validation_errors_do_not_echo_the_password(client: TestClient, device: IpycamDevice) -> None:
+    r = client.post("/api/cameras", json=body(device, stream="file:///etc/passwd", probe=False,
+                                             password="Echo-Me-Not-1"))
+    assert r.status_code == 422 and "Echo-Me-Not-1" not in r.text
+    r = client.post("/api/cameras", json={**body(device, password="Echo-Me-Not-2"), "rules": "x"})
+    assert r.status_code == 422 and "Echo-Me-Not-2" not in r.text
+
+
+def test_create_app_serves_the_router(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(tmp_path))  # the router's vault key file goes there
+    reg = Registry(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    reg.init()
+    archive = Archive(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    archive.init()
+    app = create_app(reg, redis.Redis(port=free_port()), Keys("t"), tmp_path / "snaps", archive)
+    paths = set(app.openapi()["paths"])
+    assert {"/api/cameras/probe", "/api/cameras/{camera_id}", "/api/cameras/completeness"} <= paths
+    with TestClient(app) as c:
+        assert c.get("/api/cameras/completeness").json()["total"] == 0
+    assert (tmp_path / "vault.key").exists()
