@@ -10,6 +10,7 @@ import logging
 from datetime import UTC, datetime
 
 import redis
+from sqlalchemy import select
 
 from analytics.detector import Detector
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics
@@ -21,6 +22,7 @@ from events.retention import RetentionWorker
 from events.routing import Router, RoutingPolicy
 from ingest.worker import CameraIngest, State
 from registry.config import TypeAdapterRules
+from registry.models import Camera, CameraCredential
 from registry.service import CameraService
 from registry.store import Registry, camera_place
 from registry.vault import Vault
@@ -61,6 +63,19 @@ class HeartbeatPublisher(Worker):
                 return
 
 
+class CameraReconciler(Worker):
+    """Every ``interval_s``, brings the running cameras in line with the registry (``Hub.reconcile_cameras``)."""
+
+    def __init__(self, hub: Hub, interval_s: float) -> None:
+        super().__init__("registry:cameras", RestartPolicy(mode="always"))
+        self.hub, self.interval_s = hub, interval_s
+
+    def run(self) -> None:
+        while not self.sleep(self.interval_s):
+            self.beat()
+            self.hub.reconcile_cameras()
+
+
 class Hub:
     """Everything one machine runs. ``start()`` returns once workers are started (not necessarily connected)."""
 
@@ -79,6 +94,7 @@ class Hub:
         self.escalator: Escalator | None = None
         self.router: Router | None = None
         self.redis_url = settings.redis_url
+        self._running: dict[str, tuple[object, ...]] = {}  # camera id → fingerprint it was started with
 
     # ------------------------------------------------------------------------------------------ start/stop
     def start(self, *, with_cameras: bool = True) -> Hub:
@@ -126,8 +142,8 @@ class Hub:
                                          self.publisher.publish)
         self.supervisor.add(self.analytics)
         if with_cameras:
-            for cam in self.registry.cameras(enabled_only=True):
-                self.start_camera(cam.id)
+            self.reconcile_cameras()
+            self.supervisor.add(CameraReconciler(self, s.camera_reconcile_s))
         return self
 
     def _start_demo(self) -> None:
@@ -141,6 +157,50 @@ class Hub:
         server.start()
         self.demo_server = server
         log.info("demo RTSP server: %s", ", ".join(server.url(m) for m in demo.mounts))
+
+    def _camera_fingerprints(self) -> dict[str, tuple[object, ...]]:
+        """Enabled cameras → what, when changed, requires a restart of their ingest and analytics."""
+        assert self.registry is not None
+        with self.registry.sessions() as session:
+            rows = session.execute(
+                select(Camera.id, Camera.updated_at, CameraCredential.updated_at)
+                .outerjoin(CameraCredential, CameraCredential.camera_id == Camera.id)
+                .where(Camera.enabled.is_(True))
+            )
+            return {cid: (cam_at, cred_at) for cid, cam_at, cred_at in rows}
+
+    def reconcile_cameras(self) -> dict[str, list[str]]:
+        """Make the running cameras the registry's enabled ones: start new, restart changed (stream, rules,
+        credentials…), stop disabled or removed. Whoever changed the registry — CLI, API, another process —
+        the hub follows within ``camera_reconcile_s``."""
+        wanted = self._camera_fingerprints()
+        done: dict[str, list[str]] = {"started": [], "restarted": [], "stopped": [], "failed": []}
+        for camera_id in [c for c in self._running if c not in wanted]:
+            self.stop_camera(camera_id)
+            done["stopped"].append(camera_id)
+        for camera_id, fingerprint in wanted.items():
+            known = self._running.get(camera_id)
+            if known == fingerprint:
+                continue
+            if known is not None:
+                self.stop_camera(camera_id)
+            try:
+                self.start_camera(camera_id)
+            except (KeyError, ValueError) as exc:  # e.g. rules the loaded model cannot serve: reported, skipped
+                log.error("camera %s not started: %s", camera_id, exc)
+                done["failed"].append(camera_id)
+            else:
+                done["restarted" if known is not None else "started"].append(camera_id)
+            self._running[camera_id] = fingerprint  # a failed camera is retried when it changes again
+        if any(done.values()):
+            log.info("cameras: %s", {k: v for k, v in done.items() if v})
+        return done
+
+    def stop_camera(self, camera_id: str) -> None:
+        assert self.analytics is not None
+        self.supervisor.remove(f"ingest:{camera_id}")
+        self.analytics.remove_camera(camera_id)
+        self._running.pop(camera_id, None)
 
     def start_camera(self, camera_id: str) -> None:
         assert self.registry is not None and self.analytics is not None and self.publisher is not None

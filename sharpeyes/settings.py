@@ -94,6 +94,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SHARPEYES_DATABASE_URL", "DATABASE_URL", "database_url"),
         description="SQLAlchemy URL (PostgreSQL in production). Unset: SQLite file in data_dir.",
     )
+    camera_reconcile_s: float = Field(
+        5.0, gt=0, description="How often the hub re-reads the registry to start, restart or stop cameras changed "
+        "by the CLI, the API or another process.",
+    )
     camera_configs: Path = Field(
         PROJECT_ROOT / "camera_configs", description="Folder of declarative camera YAML files (*.yaml)."
     )
