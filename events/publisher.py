@@ -40,6 +40,14 @@ end
 return 1
 """
 
+_UPDATE_LUA = """
+-- a later state of an event already published: overwrite the stored JSON (TTL kept), no new stream entries;
+-- if the original never landed, publish this state as the event itself (same arguments as _PUBLISH_LUA)
+if redis.call('SET', KEYS[1], ARGV[1], 'XX', 'KEEPTTL') then
+  return 2
+end
+""" + _PUBLISH_LUA
+
 
 class Spool:
     """Durable FIFO of event JSON (SQLite, synchronous=FULL). Survives a crash of the hub."""
@@ -88,6 +96,7 @@ class EventPublisher:
         self.ttl_s = ttl_s
         self.maxlen = maxlen
         self._script = client.register_script(_PUBLISH_LUA)
+        self._update_script = client.register_script(_UPDATE_LUA)
         self._lock = threading.Lock()
         self._groups: set[str] = set()
         self.listeners: list[Callable[[Event], None]] = []
@@ -108,12 +117,13 @@ class EventPublisher:
         streams = [self.keys.center_stream(c) for c in centers]
         for s in streams:
             self.ensure_group(s)
-        written = self._script(
+        script = self._update_script if event.updated_at is not None else self._script
+        written = script(
             keys=[self.keys.event(event.id), self.keys.firehose, *streams],
             args=[event.to_json(), self.ttl_s, self.maxlen, event.id, event.type.value, event.severity.value,
                   event.camera_id, ",".join(centers)],
         )
-        if written:
+        if written == 1:
             metrics.EVENTS_PUBLISHED.labels(event.type.value, event.severity.value).inc()
         return bool(written)
 
@@ -129,6 +139,14 @@ class EventPublisher:
                     log.warning("redis unavailable (%s): spooling event %s", exc, event.id)
             self.spool.append(event)
             metrics.EVENTS_SPOOLED.set(len(self.spool))
+
+    def publish_update(self, event: Event) -> None:
+        """A later state of an incident already published (same ``id``, ``updated_at`` set): replaces the stored
+        event (``GET /api/events/{id}`` shows it) without new stream entries; streams carry the first state only.
+        Spooled like :meth:`publish` while Redis is down."""
+        if event.updated_at is None:
+            raise ValueError("publish_update needs an event with updated_at set")
+        self.publish(event)
 
     def drain(self, batch: int = 200) -> int:
         """Replay spooled events in order; returns how many were delivered. Stops at the first Redis error."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import redis
 
-from analytics.detector import Detector
+from analytics.detector import Detector, model_labels
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics
+from analytics.rules import RuleClassError, check_rule_classes
 from events.publisher import EventPublisher, Spool, SpoolDrainer
 from events.routing import Router, RoutingPolicy
 from ingest.worker import CameraIngest, State
@@ -83,6 +85,7 @@ class Hub:
         self.registry = Registry(s.effective_database_url)
         self.registry.init()
         self.registry.sync_camera_configs(s.camera_configs)
+        self.check_rules()
 
         router = Router(RoutingPolicy.load(s.routing_policy), {c.code for c in self.registry.centers()})
         self.publisher = EventPublisher(self.redis, router, self.keys, Spool(s.data_dir / "spool.db"),
@@ -96,12 +99,27 @@ class Hub:
             self._start_demo()
 
         self.analytics = AnalyticsWorker(lambda: Detector(s.detector, s.model_dir), s.snapshot_dir,
-                                         self.publisher.publish)
+                                         self.publisher.publish, self.publisher.publish_update)
         self.supervisor.add(self.analytics)
         if with_cameras:
             for cam in self.registry.cameras(enabled_only=True):
                 self.start_camera(cam.id)
         return self
+
+    def check_rules(self) -> None:
+        """Refuse rules that need classes the configured model lacks (e.g. illegal parking with the default
+        person/fall model): raises :class:`RuleClassError` naming camera, rule and missing classes."""
+        assert self.registry is not None
+        labels: set[str] | None = None
+        problems: list[str] = []
+        for cam in self.registry.cameras(enabled_only=True):
+            if not cam.rules:
+                continue
+            if labels is None:
+                labels = model_labels(self.settings.detector, self.settings.model_dir)
+            problems += check_rule_classes(cam.id, TypeAdapterRules.validate_python(cam.rules), labels)
+        if problems:
+            raise RuleClassError("rules refused:\n" + "\n".join(f"  {p}" for p in problems))
 
     def _start_demo(self) -> None:
         from ingest.testing import RtspServer, transcode_to_h264
@@ -122,7 +140,8 @@ class Hub:
             raise KeyError(camera_id)
         place = camera_place(self.registry, cam)
         rules = TypeAdapterRules.validate_python(cam.rules)
-        self.analytics.add_camera(CameraAnalytics.build(cam.id, cam.name, place.civil_codes, rules))
+        self.analytics.add_camera(CameraAnalytics.build(cam.id, cam.name, place.civil_codes, rules,
+                                                        ZoneInfo(self.settings.timezone)))
         self.supervisor.add(
             CameraIngest(
                 camera_id=cam.id,

@@ -113,8 +113,11 @@ def test_crowd_dispersing_and_regathering_gives_a_second_event(tmp_path: Path) -
     cam = camera()
     empty = Detections()
     plan = [crowd_dets()] * 3 + [empty] * 6 + [crowd_dets()] * 3  # below from seq 3, cleared at seq 8
-    counts = [len(cam.process(frame(seq), d, tmp_path)) for seq, d in enumerate(plan)]
+    per_frame = [cam.process(frame(seq), d, tmp_path) for seq, d in enumerate(plan)]
+    counts = [sum(e.updated_at is None for e in evs) for evs in per_frame]
     assert counts == [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    (ended,) = per_frame[8]  # below from seq 3, clear_after_s 5: the first incident ends at seq 8
+    assert ended.id == per_frame[2][0].id and ended.ended_at == T0.replace(microsecond=123000) + timedelta(seconds=8)
     assert len(list(tmp_path.rglob("*.jpg"))) == 2
 
 

@@ -1,4 +1,4 @@
-"""IouTracker and iou_matrix: stable ids for overlapping boxes, new ids for new objects, expiry after max_age_s."""
+"""ByteTracker and iou_matrix: stable ids for overlapping boxes, new ids for new objects, expiry after max_age_s."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from analytics.detections import Detections
-from analytics.tracker import IouTracker, iou_matrix
+from analytics.tracker import ByteTracker, iou_matrix
 
 
 def dets(*boxes: tuple[float, float, float, float], label: str = "person") -> Detections:
@@ -48,7 +48,7 @@ def test_iou_matrix_degenerate_boxes_are_zero() -> None:
 
 
 def test_moving_box_keeps_its_id() -> None:
-    tr = IouTracker()
+    tr = ByteTracker()
     first = ids(tr.update(dets((100, 100, 200, 300)), 0.0))
     seen = set(first)
     for step in range(1, 10):  # 20 px per frame on a 100 px wide box: IoU ≈ 0.67 between frames
@@ -59,7 +59,7 @@ def test_moving_box_keeps_its_id() -> None:
 
 
 def test_new_object_gets_new_id() -> None:
-    tr = IouTracker()
+    tr = ByteTracker()
     (a,) = ids(tr.update(dets((100, 100, 200, 300)), 0.0))
     b_ids = ids(tr.update(dets((105, 100, 205, 300), (600, 100, 700, 300)), 1.0))
     assert b_ids[0] == a
@@ -68,14 +68,14 @@ def test_new_object_gets_new_id() -> None:
 
 
 def test_jump_without_overlap_is_a_new_id() -> None:
-    tr = IouTracker()
+    tr = ByteTracker()
     (a,) = ids(tr.update(dets((100, 100, 200, 300)), 0.0))
-    (b,) = ids(tr.update(dets((300, 100, 400, 300)), 1.0))
+    (b,) = ids(tr.update(dets((600, 100, 700, 300)), 1.0))  # 500 px = 3.5 box sizes in one step
     assert a != b
 
 
 def test_id_expires_after_max_age() -> None:
-    tr = IouTracker(max_age_s=3.0)
+    tr = ByteTracker(max_age_s=3.0)
     box = (100, 100, 200, 300)
     (a,) = ids(tr.update(dets(box), 0.0))
     tr.update(dets(), 1.0)
@@ -88,7 +88,7 @@ def test_id_expires_after_max_age() -> None:
 
 
 def test_ids_are_never_reused() -> None:
-    tr = IouTracker(max_age_s=0.5)
+    tr = ByteTracker(max_age_s=0.5)
     got = [ids(tr.update(dets((0, 0, 10, 10)), float(t)))[0] for t in range(5)]
     assert got == sorted(set(got))
     assert len(got) == 5
@@ -97,7 +97,7 @@ def test_ids_are_never_reused() -> None:
 def test_crossing_objects_keep_distinct_ids() -> None:
     """Two people pass each other at different depths (rows offset by half a box): each frame's own-track IoU
     (≈ 0.67) beats the cross IoU (≤ 0.33), so greedy best-first matching keeps both ids through the crossing."""
-    tr = IouTracker()
+    tr = ByteTracker()
     traj_a = range(0, 220, 20)  # left → right, y 0..200
     traj_b = range(200, -20, -20)  # right → left, y 100..300
     out = [ids(tr.update(dets((xa, 0, xa + 100, 200), (xb, 100, xb + 100, 300)), float(t)))
@@ -110,7 +110,7 @@ def test_crossing_objects_keep_distinct_ids() -> None:
 def test_identical_crossing_boxes_never_share_an_id() -> None:
     """Same row, same size: when the boxes coincide IoU cannot tell them apart (ids may swap, a known limit of
     IoU-only tracking) but one id is never given to two detections of a frame."""
-    tr = IouTracker()
+    tr = ByteTracker()
     for t, (xa, xb) in enumerate(zip(range(0, 240, 40), range(200, -40, -40), strict=True)):
         got = ids(tr.update(dets((xa, 0, xa + 100, 200), (xb, 0, xb + 100, 200)), float(t)))
         assert len(set(got)) == 2
@@ -118,14 +118,14 @@ def test_identical_crossing_boxes_never_share_an_id() -> None:
 
 
 def test_swap_of_detection_order_does_not_swap_ids() -> None:
-    tr = IouTracker()
+    tr = ByteTracker()
     a, b = ids(tr.update(dets((0, 0, 100, 100), (500, 0, 600, 100)), 0.0))
     assert ids(tr.update(dets((505, 0, 605, 100), (5, 0, 105, 100)), 1.0)) == [b, a]
 
 
 def test_one_track_is_matched_to_one_detection_only() -> None:
     """A split (two detections overlapping one track): the better match keeps the id, the other is new."""
-    tr = IouTracker()
+    tr = ByteTracker()
     (a,) = ids(tr.update(dets((0, 0, 100, 100)), 0.0))
     got = ids(tr.update(dets((20, 0, 120, 100), (2, 0, 102, 100)), 1.0))
     assert got[1] == a
@@ -133,7 +133,7 @@ def test_one_track_is_matched_to_one_detection_only() -> None:
 
 
 def test_below_iou_threshold_is_not_matched_by_iou() -> None:
-    tr = IouTracker(iou_threshold=0.5, max_relative_distance=0.0)
+    tr = ByteTracker(match_thresh=0.5, max_relative_distance=0.0)
     (a,) = ids(tr.update(dets((0, 0, 100, 100)), 0.0))
     (b,) = ids(tr.update(dets((40, 0, 140, 100)), 1.0))  # IoU 60/140 ≈ 0.43
     assert b != a
@@ -141,7 +141,7 @@ def test_below_iou_threshold_is_not_matched_by_iou() -> None:
 
 def test_sparse_sampling_walker_matched_by_distance() -> None:
     """At 1 fps a walker (40×100 px box) moves ~45 px: no overlap left, same person by relative distance."""
-    tr = IouTracker()
+    tr = ByteTracker()
     (a,) = ids(tr.update(dets((100, 100, 140, 200)), 0.0))
     (b,) = ids(tr.update(dets((145, 102, 185, 202)), 1.0))  # IoU 0, centre 45 px, size 63 px → 0.71
     assert b == a
@@ -150,7 +150,7 @@ def test_sparse_sampling_walker_matched_by_distance() -> None:
 
 
 def test_distance_match_requires_similar_size() -> None:
-    tr = IouTracker()
+    tr = ByteTracker()
     (a,) = ids(tr.update(dets((100, 100, 140, 200)), 0.0))
     (b,) = ids(tr.update(dets((150, 100, 250, 300)), 1.0))  # 5× the area: not the same object
     assert b != a
@@ -158,7 +158,7 @@ def test_distance_match_requires_similar_size() -> None:
 
 @pytest.mark.parametrize("n", [0, 3])
 def test_update_returns_same_boxes_with_ids(n: int) -> None:
-    tr = IouTracker()
+    tr = ByteTracker()
     d = dets(*[(10 * i, 0, 10 * i + 5, 5) for i in range(n)])
     out = tr.update(d, 0.0)
     np.testing.assert_array_equal(out.xyxy, d.xyxy)
