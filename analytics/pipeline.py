@@ -62,7 +62,7 @@ class CameraAnalytics:
     def process(self, frame: Frame, dets: Detections, snapshot_root: Path) -> list[Event]:
         """Track, apply the rules; return new events (``updated_at`` unset) and updates of open ones (set)."""
         self.frames += 1
-        tracked = self.tracker.update(dets, frame.monotonic)
+        tracked = self.tracker.update(dets, frame.monotonic, frame.image)
         self.last_detections = tracked
         events = []
         for rule in self.rules:

@@ -11,12 +11,13 @@ In the first 32 s of the clip:
   14.8, 16.2, 20.0, 23.2, 26.0 and 26.8 s (a couple crossing at 5.5 and 7.0 s turns back at about 9.8 s);
 * left → right: 5 crossings, at about 9.8, 9.8, 11.8, 16.2 and 17.8 s.
 
-The shared RTSP mount starts at clip frame 0 when its first client (the sampler's probe) connects, so the first
-sampled frame is a second or two into the clip; the test finds that offset by matching the first frame against
-the clip and expects only the hand-counted crossings after it (plus half a second for the tracker's first
-sighting). Measured here: all 10 right→left crossings when starting at 0 s on the cached detections at 2 fps.
-At 1 fps this crowded scene loses about half of the crossings (tracks break while people pass each other), so
-this test samples at 2 fps.
+The mount is this module's own, so the stream starts at clip frame 0 when its first client (the sampler's
+probe) connects; the test finds the offset of the first sampled frame by matching it against the clip and
+expects only the hand-counted crossings after it (plus half a second for the tracker's first sighting).
+
+Measured (ByteTracker defaults, 2 fps): over RTSP 10 right→left (hand 10) and 4 left→right (hand 5). On the
+same clip decoded offline at the five possible 2 fps phases: 8–11 right→left; at 1 fps: 6–9 (tracks break while
+people pass each other in groups), which is why this test samples at 2 fps.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ def test_sparse_sampling_walker_matched_by_distance() -> None:
     (a,) = ids(tr.update(dets((100, 100, 140, 200)), 0.0))
     (b,) = ids(tr.update(dets((145, 102, 185, 202)), 1.0))  # IoU 0, centre 45 px, size 63 px → 0.71
     assert b == a
-    (c,) = ids(tr.update(dets((260, 100, 300, 200)), 2.0))  # 115 px away → 1.8 sizes: someone else
+    (c,) = ids(tr.update(dets((320, 100, 360, 200)), 2.0))  # 175 px away → 2.8 sizes: someone else
     assert c != a
 
 
@@ -165,3 +165,45 @@ def test_update_returns_same_boxes_with_ids(n: int) -> None:
     assert out.labels == d.labels
     assert out.tracker_id is not None and len(out.tracker_id) == n
     assert len(set(ids(out))) == n
+
+
+def test_tracks_carry_dwell_time_and_bottom_centre_path() -> None:
+    tr = ByteTracker()
+    for t in range(5):
+        tr.update(dets((100 + 10 * t, 100, 140 + 10 * t, 200)), 10.0 + t)
+    (track,) = tr.tracks.values()
+    assert (track.first_seen, track.last_seen, track.dwell_s, track.hits) == (10.0, 14.0, 4.0, 5)
+    assert [(x, y) for _, x, y in track.path] == [(120 + 10 * t, 200) for t in range(5)]
+    assert track.cls == "person" and track.labels == {"person": 5}
+
+
+def test_label_change_keeps_the_track_but_class_change_does_not() -> None:
+    tr = ByteTracker()
+    (a,) = ids(tr.update(dets((100, 100, 140, 200), label="Normal"), 0.0))
+    (b,) = ids(tr.update(dets((100, 150, 200, 200), label="Fall"), 1.0))  # same person, now on the ground
+    assert b == a
+    (c,) = ids(tr.update(dets((100, 150, 200, 200), label="dog"), 2.0))
+    assert c != a
+
+
+def _scene(red_x: float, black_x: float) -> tuple[np.ndarray, Detections]:
+    """A grey frame with a red-shirted and a black-shirted person (40×100 px boxes), both at y 100..200."""
+    img = np.full((400, 800, 3), 128, np.uint8)
+    img[100:200, int(red_x):int(red_x) + 40] = (30, 30, 220)  # BGR red
+    img[100:200, int(black_x):int(black_x) + 40] = (20, 20, 20)
+    return img, dets((red_x, 100, red_x + 40, 200), (black_x, 100, black_x + 40, 200))
+
+
+def test_appearance_keeps_ids_when_two_people_swap_places_at_1_fps() -> None:
+    """Two walkers 60 px apart pass each other between samples: by distance alone the nearest-box assignment
+    swaps them; their colours keep each on its own track."""
+    tr = ByteTracker()
+    img, d = _scene(300, 360)
+    red, black = ids(tr.update(d, 0.0, img))
+    img, d = _scene(350, 310)  # red moved right 50 px, black left 50 px: each is now nearer the other's old box
+    assert ids(tr.update(d, 1.0, img)) == [red, black]
+    blind = ByteTracker(appearance_weight=0.0)
+    img, d = _scene(300, 360)
+    r0, b0 = ids(blind.update(d, 0.0, img))
+    img, d = _scene(350, 310)
+    assert ids(blind.update(d, 1.0, img)) == [b0, r0]  # without appearance the ids swap: the test can fail
