@@ -491,14 +491,14 @@ class Fall(_PerObjectRule):
         self.fall_cfg = cfg
         self.clear_after_s = cfg.clear_after_s
         self.fall_labels = set(cfg.fall_labels)
-        self.upright_h: dict[int, float] = {}  # track → tallest upright box seen
+        self.upright_h: dict[int, tuple[float, float]] = {}  # track → (tallest upright box seen, last seen)
 
     def _person_sized(self, tid: int, box: np.ndarray, height: int) -> bool:
         long_side = float(max(box[2] - box[0], box[3] - box[1]))
         if long_side < self.fall_cfg.min_size * height:
             return False
         upright = self.upright_h.get(tid)
-        return upright is None or long_side >= 0.5 * upright
+        return upright is None or long_side >= 0.5 * upright[0]
 
     def _update(self, dets: Detections, t: float, width: int, height: int) -> list[Incident]:
         persons = dets.of_classes({"person"})
@@ -509,7 +509,7 @@ class Fall(_PerObjectRule):
         for k, tid in enumerate(_ids(persons)):
             box = persons.xyxy[k]
             if persons.labels[k] not in self.fall_labels:
-                self.upright_h[tid] = max(self.upright_h.get(tid, 0.0), float(box[3] - box[1]))
+                self.upright_h[tid] = (max(self.upright_h.get(tid, (0.0, t))[0], float(box[3] - box[1])), t)
                 if tid in self.objs:
                     self.objs[tid].last_seen = t
                     self.objs[tid].box = box.copy()
@@ -527,7 +527,7 @@ class Fall(_PerObjectRule):
                 s.key = self._key()
                 out.append(self._incident(s.key, "started", _select(persons, {tid}), self._detail(s, t)))
         self._finish(t, persons, out)
-        self.upright_h = {i: h for i, h in self.upright_h.items() if i in present or i in self.objs}
+        self.upright_h = {i: v for i, v in self.upright_h.items() if t - v[1] <= _FORGET_S}
         return out
 
     def _detail(self, s: _ObjState, t: float, ended: bool = False) -> Detail:
