@@ -482,7 +482,11 @@ class _PerObjectRule(Rule):
 
 
 class Fall(_PerObjectRule):
-    """The model's fall class on a person-sized, persistent track (DESIGN.md §5: ``Fall`` also fires on dogs)."""
+    """The model's fall class on a person-sized, persistent track (DESIGN.md §5: ``Fall`` also fires on dogs).
+
+    By default the track must also have been seen upright within ``upright_window_s`` before, within one body
+    height of where it now lies: on vtest.avi the default model labels a jacket lying on the lawn ``Fall`` in
+    almost every frame, and it never stood up."""
 
     type = EventType.FALL
 
@@ -491,7 +495,8 @@ class Fall(_PerObjectRule):
         self.fall_cfg = cfg
         self.clear_after_s = cfg.clear_after_s
         self.fall_labels = set(cfg.fall_labels)
-        self.upright_h: dict[int, tuple[float, float]] = {}  # track → (tallest upright box seen, last seen)
+        # track → (tallest upright box seen, last seen upright, last upright anchor x, y)
+        self.upright_h: dict[int, tuple[float, float, float, float]] = {}
 
     def _person_sized(self, tid: int, box: np.ndarray, height: int) -> bool:
         long_side = float(max(box[2] - box[0], box[3] - box[1]))
@@ -500,16 +505,28 @@ class Fall(_PerObjectRule):
         upright = self.upright_h.get(tid)
         return upright is None or long_side >= 0.5 * upright[0]
 
+    def _fell_here(self, tid: int, box: np.ndarray, t: float) -> bool:
+        """Seen upright recently, about where it now lies."""
+        if not self.fall_cfg.require_upright_before:
+            return True
+        upright = self.upright_h.get(tid)
+        if upright is None or t - upright[1] > self.fall_cfg.upright_window_s:
+            return False
+        anchor = np.array([(box[0] + box[2]) / 2, box[3]], np.float32)
+        return float(np.linalg.norm(anchor - np.array(upright[2:], np.float32))) <= upright[0]
+
     def _update(self, dets: Detections, t: float, width: int, height: int) -> list[Incident]:
         persons = dets.of_classes({"person"})
         assert self.zone is not None
         persons = persons[self.zone.contains(persons.anchors(), width, height)]
         present = set(_ids(persons))
+        anchors = persons.anchors()
         out: list[Incident] = []
         for k, tid in enumerate(_ids(persons)):
             box = persons.xyxy[k]
             if persons.labels[k] not in self.fall_labels:
-                self.upright_h[tid] = (max(self.upright_h.get(tid, (0.0, t))[0], float(box[3] - box[1])), t)
+                tallest = max(self.upright_h.get(tid, (0.0,))[0], float(box[3] - box[1]))
+                self.upright_h[tid] = (tallest, t, float(anchors[k, 0]), float(anchors[k, 1]))
                 if tid in self.objs:
                     self.objs[tid].last_seen = t
                     self.objs[tid].box = box.copy()
@@ -518,6 +535,8 @@ class Fall(_PerObjectRule):
                 continue
             s = self.objs.get(tid) or self._adopt(tid, box, present)
             if s is None or t - s.last_true > self.fall_cfg.clear_after_s:
+                if not self._fell_here(tid, box, t):
+                    continue
                 s = _ObjState(s.key if s else None, t, t, t, box.copy())
             self.objs[tid] = s
             s.last_true, s.last_seen, s.box = t, t, box.copy()

@@ -167,6 +167,14 @@ class FallRule(_ZoneRuleBase):
         0.05, gt=0.0, le=1.0,
         description="Longer box side at least this fraction of the frame height (a dog is not a person).",
     )
+    require_upright_before: bool = Field(
+        True,
+        description="Only a track seen upright (not fallen) shortly before, where it now lies, can fall: a person "
+        "falls, a jacket on the grass (which the default model calls 'Fall') does not.",
+    )
+    upright_window_s: float = Field(
+        10.0, gt=0.0, description="How recent the upright sighting must be when the track is first seen fallen."
+    )
     clear_after_s: float = Field(10.0, ge=0.0, description="The incident ends after the track is up or gone this long.")
     severity: SeverityName = Field("critical", description="Event severity.")
 

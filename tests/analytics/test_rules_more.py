@@ -237,14 +237,33 @@ def test_fall_on_a_persistent_person_sized_track_fires_once() -> None:
 
 
 def test_a_single_fall_frame_is_not_a_fall() -> None:
-    frames = [(0.0, dets([LYING], [1], ["Fall"]))] + [(float(t), dets([at(380, 620)], [1], ["Normal"]))
-                                                      for t in range(1, 10)]
+    up = dets([at(380, 620)], [1], ["Normal"])
+    frames = [(0.0, up), (1.0, dets([LYING], [1], ["Fall"]))] + [(float(t), up) for t in range(2, 10)]
     assert statuses(fall_rule(), frames) == []
 
 
 def test_small_fall_box_is_not_a_person() -> None:
     dog = (300.0, 590.0, 340.0, 620.0)  # 40×30 px: the model's 'Fall' on a dog
-    assert statuses(fall_rule(), [(float(t), dets([dog], [1], ["Fall"])) for t in range(10)]) == []
+    frames = [(float(t), dets([dog], [1], ["Fall"])) for t in range(10)]
+    assert statuses(fall_rule(require_upright_before=False), frames) == []
+    big = [(float(t), dets([LYING], [1], ["Fall"])) for t in range(10)]
+    assert statuses(fall_rule(require_upright_before=False), big) == [(2.0, "started")]  # the size gate alone
+
+
+def test_something_that_never_stood_up_does_not_fall() -> None:
+    """vtest.avi: the default model calls a jacket lying on the lawn 'Fall' in almost every frame."""
+    jacket = [(float(t), dets([LYING], [1], ["Fall"])) for t in range(30)]
+    assert statuses(fall_rule(), jacket) == []
+
+
+def test_upright_elsewhere_or_long_ago_is_not_a_fall() -> None:
+    far_up = dets([at(900, 300)], [1], ["Normal"])  # 600 px away from where the track then lies
+    fallen = dets([LYING], [1], ["Fall"])
+    assert statuses(fall_rule(), [(0.0, far_up)] + [(float(t), fallen) for t in range(1, 10)]) == []
+    near_up = dets([at(380, 620)], [1], ["Normal"])
+    long_ago = [(0.0, near_up)] + [(float(t), dets([], [])) for t in range(1, 3)] + \
+        [(float(t), fallen) for t in range(12, 20)]
+    assert statuses(fall_rule(), long_ago) == []  # upright 12 s before: beyond upright_window_s (10 s)
 
 
 def test_fall_box_much_smaller_than_the_same_track_upright_is_not_a_fall() -> None:
@@ -256,7 +275,7 @@ def test_fall_box_much_smaller_than_the_same_track_upright_is_not_a_fall() -> No
 
 def test_fall_ends_when_the_person_is_up() -> None:
     fallen, up = dets([LYING], [1], ["Fall"]), dets([at(380, 620)], [1], ["Normal"])
-    frames = [(float(t), fallen) for t in range(0, 4)] + [(float(t), up) for t in range(4, 20)]
+    frames = [(-1.0, up)] + [(float(t), fallen) for t in range(0, 4)] + [(float(t), up) for t in range(4, 20)]
     out = changes(fall_rule(clear_after_s=5), frames)
     assert [(t, inc.status) for t, inc in out] == [(2.0, "started"), (8.0, "ended")]
 
