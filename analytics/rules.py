@@ -17,6 +17,7 @@ timezone.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 Status = Literal["started", "updated", "ended"]
 Detail = dict[str, float | int | str]
 _FORGET_S = 30.0  # per-track rule memory is dropped after a track is unseen this long
+_MAX_IDS = 50  # track ids listed in an event's detail (the latest ones)
 
 
 @dataclass
@@ -218,7 +220,8 @@ class _ZoneIncidentRule(Rule):
         return out
 
     def _summary(self, inc: _Open, t: float) -> Detail:
-        return {**inc.detail, "peak": inc.peak, "track_ids": ",".join(str(i) for i in sorted(inc.track_ids)),
+        ids = sorted(inc.track_ids)
+        return {**inc.detail, "peak": inc.peak, "tracks": len(ids), "track_ids": ",".join(map(str, ids[-_MAX_IDS:])),
                 "duration_s": round(inc.last_hit - inc.since, 1)}
 
     def _close(self, t: float) -> list[Incident]:
@@ -345,7 +348,8 @@ class LineCrossing(Rule):
         self.side: dict[int, tuple[int, np.ndarray, float]] = {}  # track → (side ±1, anchor px, last seen)
         self.counts = {"a_to_b": 0, "b_to_a": 0}
         self.open: _Open | None = None
-        self.crossed: list[tuple[int, str]] = []
+        self.incident_counts = {"a_to_b": 0, "b_to_a": 0}  # crossings in the open incident
+        self.crossed: deque[int] = deque(maxlen=_MAX_IDS)  # their track ids, the latest ones
 
     def _side(self, p: np.ndarray, a: np.ndarray, b: np.ndarray, hysteresis: float) -> int:
         d = b - a
@@ -383,19 +387,21 @@ class LineCrossing(Rule):
             self.side[tid] = (s, p.copy(), t)
         self.side = {i: v for i, v in self.side.items() if t - v[2] <= _FORGET_S}
         out: list[Incident] = []
-        if self.open is not None and (crossings or t - self.open.last_hit >= self.line_cfg.merge_window_s):
-            if not crossings:
-                return self._close(t)
-            if t - self.open.last_hit >= self.line_cfg.merge_window_s:
-                out += self._close(t)
+        if self.open is not None and (t - self.open.last_hit >= self.line_cfg.merge_window_s
+                                      or t - self.open.since >= self.line_cfg.max_incident_s):
+            out += self._close(t)
         if not crossings:
             return out
         mask = np.zeros(len(watched), bool)
         mask[[k for k, _, _ in crossings]] = True
         objects = watched[mask]
-        self.crossed += [(tid, d) for _, d, tid in crossings]
         if self.open is None:
-            self.crossed = [(tid, d) for _, d, tid in crossings]
+            self.incident_counts = {"a_to_b": 0, "b_to_a": 0}
+            self.crossed.clear()
+        for _, d, tid in crossings:
+            self.incident_counts[d] += 1
+            self.crossed.append(tid)
+        if self.open is None:
             self.open = _Open(self._key(), t, t, {tid for _, _, tid in crossings}, objects, len(crossings), {})
             self.open.detail = self._detail()
             out.append(self._incident(self.open.key, "started", objects, dict(self.open.detail)))
@@ -408,11 +414,10 @@ class LineCrossing(Rule):
         return out
 
     def _detail(self) -> Detail:
-        ab = sum(1 for _, d in self.crossed if d == "a_to_b")
-        ba = sum(1 for _, d in self.crossed if d == "b_to_a")
+        ab, ba = self.incident_counts["a_to_b"], self.incident_counts["b_to_a"]
         return {"crossings": ab + ba, "a_to_b": ab, "b_to_a": ba, "direction": self.line_cfg.direction,
                 "total_a_to_b": self.counts["a_to_b"], "total_b_to_a": self.counts["b_to_a"],
-                "track_ids": ",".join(str(i) for i, _ in self.crossed)}
+                "track_ids": ",".join(str(i) for i in self.crossed)}
 
     def _close(self, t: float) -> list[Incident]:
         inc, self.open = self.open, None

@@ -142,6 +142,10 @@ class LineCrossingRule(_RuleBase):
     merge_window_s: float = Field(
         5.0, ge=0.0, description="Crossings within this time of the previous one join its incident (one event)."
     )
+    max_incident_s: float = Field(
+        60.0, gt=0.0, description="A busy line starts a new incident (event) after this long, however close the "
+        "crossings are.",
+    )
     severity: SeverityName = Field("info", description="Event severity.")
 
     @field_validator("line")

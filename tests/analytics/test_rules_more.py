@@ -373,3 +373,17 @@ def test_line_needs_two_distinct_points() -> None:
         LineCrossingRule(type="line_crossing", name="c", line=[[0.5, 0.5], [0.5, 0.5]])
     with pytest.raises(ValidationError):
         LineCrossingRule(type="line_crossing", name="c", line=[[0.5, 0.5], [1.5, 0.5]])
+
+
+def test_busy_line_starts_a_new_incident_after_max_incident_s() -> None:
+    rule = LineCrossing(LineCrossingRule(type="line_crossing", name="gate", line=VLINE, merge_window_s=5,
+                                         max_incident_s=60))
+    frames: list[tuple[float, Detections]] = []
+    for n in range(40):  # a walker crosses every 3 s for 2 minutes: always within merge_window_s of the last
+        frames += walk(100 + n, [700, 300], t0=3.0 * n)
+    out = changes(rule, sorted(frames, key=lambda f: f[0]))
+    starts = [t for t, inc in out if inc.status == "started"]
+    assert starts == [1.0, 61.0]
+    ends = [inc for _, inc in out if inc.status == "ended"]
+    assert len(ends) == 1 and ends[0].detail["crossings"] == 20  # crossings at 1, 4, …, 58 s
+    assert rule.counts == {"a_to_b": 40, "b_to_a": 0}
