@@ -143,6 +143,7 @@ class Rule:
         return f"{self.name}#{self._seq}"
 
     def _incident(self, key: str, status: Status, objects: Detections, detail: Detail) -> Incident:
+        log.debug("rule %s: incident %s %s (%d objects)", self.name, key, status, len(objects))
         return Incident(self.name, self.type, self.severity, self.zone.name if self.zone else None, objects,
                         detail, key, status)
 

@@ -230,6 +230,8 @@ class ByteTracker:
                                appearance_thresh=0.25, with_reid=False)
         self._bt = _SPARSE_BYTETRACK(args, max_relative_distance, max_age_s, appearance_weight)
         self.max_age_s = max_age_s
+        log.debug("ByteTracker: max_age_s %.1f, reach %.1f box sizes/s, appearance weight %.2f",
+                  max_age_s, max_relative_distance, appearance_weight)
         self.tracks: dict[int, Track] = {}
         self._class_index: dict[str, int] = {}
 
