@@ -134,6 +134,24 @@ def export_model(settings: DetectorSettings, model_dir: Path, formats: list[str]
     return done
 
 
+def model_labels(settings: DetectorSettings, model_dir: Path) -> set[str]:
+    """Class names of the configured model without loading it for inference: from an export's
+    ``metadata.yaml`` when one exists, else from the ``.pt`` file (slower: it loads the checkpoint)."""
+    import yaml
+
+    arts = _artifacts(settings, model_dir)
+    for meta in (arts["openvino"] / "metadata.yaml", arts["onnx"].with_suffix(".yaml")):
+        if meta.exists():
+            names = (yaml.safe_load(meta.read_text(encoding="utf-8")) or {}).get("names") or {}
+            if names:
+                return {str(v) for v in dict(names).values()}
+    configure_offline(model_dir.parent / "ultralytics")
+    from ultralytics import YOLO
+
+    path = arts["pytorch"] if arts["pytorch"].exists() else model_source(settings)[1]
+    return {str(v) for v in (YOLO(str(path), task="detect").names or {}).values()}
+
+
 class Detector:
     """Loads the model once; :meth:`detect` runs inference on BGR numpy frames."""
 

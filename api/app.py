@@ -76,7 +76,7 @@ class EventOut(Event):
     status: Literal["new", "acknowledged", "resolved"] = Field(description="Handling state.")
     escalated_to: str | None = Field(description="Center it was escalated to ('-' when none is higher).")
     hold: bool = Field(description="On hold: exempt from retention purge.")
-    updated_at: datetime
+    status_changed_at: datetime = Field(description="Last change of the handling state (ack, resolve, escalate, hold).")
 
 
 class EventDetail(EventOut):

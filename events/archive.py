@@ -86,7 +86,7 @@ class ArchivedEvent:
             "status": self.status,
             "escalated_to": self.escalated_to,
             "hold": self.hold,
-            "updated_at": _utc(self.updated_at).isoformat(),
+            "status_changed_at": _utc(self.updated_at).isoformat(),
         }
 
 
@@ -120,7 +120,8 @@ class Archive:
 
     # ------------------------------------------------------------------------------------------ writing
     def record(self, event: Event, centers: list[str]) -> bool:
-        """Insert ``event`` once; a replay of the same id is a no-op (returns False)."""
+        """Insert ``event`` once; a replay of the same id is a no-op (returns False). A later state of the incident
+        (``updated_at`` set, newer than what is stored) replaces the stored body; handling state is kept."""
         row = EventRecord(
             id=event.id, type=event.type.value, severity=event.severity.value, camera_id=event.camera_id,
             civil_codes=",".join(event.civil_codes), centers="," + ",".join(centers) + ",",
@@ -129,12 +130,21 @@ class Archive:
         )
         try:
             with self.sessions.begin() as s:
-                if s.get(EventRecord, event.id) is not None:
+                known = s.get(EventRecord, event.id)
+                if known is None:
+                    s.add(row)
+                    return True
+                if event.updated_at is None:
                     return False
-                s.add(row)
+                stored = Event.from_json(known.body).updated_at
+                if stored is not None and stored >= event.updated_at:
+                    return False
+                known.body = event.to_json()
+                if event.snapshot is not None:
+                    known.snapshot_ref = event.snapshot.ref
+                return True
         except IntegrityError:  # another archiver won the race
             return False
-        return True
 
     def act(self, event_id: str, action: Action, *, center: str, user: str, reason: str,
             escalated_to: str | None = None) -> ArchivedEvent:

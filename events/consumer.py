@@ -12,7 +12,8 @@ Delivery contract:
   that died are taken over the same way (``XAUTOCLAIM``), so nothing is lost; at startup a consumer first re-reads
   its own pending entries (a restart under a fixed consumer name).
 - Delivery is therefore *at least once*. Each consumer remembers the ids of the events it handled recently (a
-  bounded LRU) and acks a redelivered id without calling the handler again. That covers redelivery to the same
+  bounded LRU; an update — same id, ``updated_at`` set — is a different item) and acks a redelivered one without
+  calling the handler again. That covers redelivery to the same
   process only: deduplication across processes or restarts is the handler's job, by event ``id`` (a ULID) — e.g. a
   UNIQUE key in its database or ``SET NX`` on the id.
 - Poison entries — no ``event`` field, invalid JSON, unknown fields, another ``schema_version``, larger than
@@ -227,8 +228,9 @@ class CenterConsumer:
                 self._deadletter(entry_id, fields, str(exc))
                 acked += 1
                 continue
-            if event.id in self._handled_ids:
-                self._handled_ids.move_to_end(event.id)
+            key = event.id if event.updated_at is None else f"{event.id}@{event.updated_at.isoformat()}"
+            if key in self._handled_ids:
+                self._handled_ids.move_to_end(key)
                 log.info("%s: event %s (entry %s) redelivered, already handled: acking", self.stream, event.id,
                          _s(entry_id))
                 self.client.xack(self.stream, self.group, entry_id)
@@ -242,7 +244,7 @@ class CenterConsumer:
                 log.exception("%s: handler failed for event %s (entry %s): left pending, retried after %d ms",
                               self.stream, event.id, _s(entry_id), self.claim_idle_ms)
                 continue
-            self._remember(event.id)
+            self._remember(key)
             self.client.xack(self.stream, self.group, entry_id)
             self.stats.handled += 1
             acked += 1

@@ -42,6 +42,20 @@ redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 1
 """
 
+_UPDATE_LUA = """
+-- a later state of an event already published (same KEYS/ARGV as the publish script): overwrite the stored JSON
+-- (TTL kept) and tell the firehose (for the archive), not the center streams; if the original never landed,
+-- publish this state as the event itself. Replaying the state already stored is a no-op.
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return 0
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'XX', 'KEEPTTL') then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[4], 'type', ARGV[5], 'severity', ARGV[6],
+             'camera_id', ARGV[7], 'centers', ARGV[8], 'update', '1', 'event', ARGV[1])
+  return 2
+end
+""" + _PUBLISH_LUA
+
 
 class Spool:
     """Durable FIFO of event JSON (SQLite, synchronous=FULL). Survives a crash of the hub."""
@@ -91,6 +105,7 @@ class EventPublisher:
         self.maxlen = maxlen
         self.max_event_bytes = max_event_bytes
         self._script = client.register_script(_PUBLISH_LUA)
+        self._update_script = client.register_script(_UPDATE_LUA)
         self._lock = threading.Lock()
         self._groups: set[str] = set()
         self.listeners: list[Callable[[Event], None]] = []
@@ -108,7 +123,8 @@ class EventPublisher:
         streams = [self.keys.center_stream(c) for c in centers]
         for s in streams:
             self.ensure_group(s)
-        return self._script(
+        script = self._update_script if event.updated_at is not None else self._script
+        return script(
             keys=[self.keys.event(event.id), self.keys.event_entries(event.id), self.keys.firehose, *streams],
             args=[event.to_json(), self.ttl_s, self.maxlen, event.id, event.type.value, event.severity.value,
                   event.camera_id, ",".join(centers)],
@@ -116,8 +132,9 @@ class EventPublisher:
         )
 
     def _write(self, event: Event) -> bool:
+        """Returns True when Redis took it: 1 = a new event, 2 = a later state of a known one."""
         written = self._call(event)
-        if written:
+        if written == 1:  # first states only: the count of incidents
             metrics.EVENTS_PUBLISHED.labels(event.type.value, event.severity.value).inc()
         return bool(written)
 
@@ -174,8 +191,16 @@ class EventPublisher:
         for event in events:
             self._call(event, pipe)
         for event, written in zip(events, pipe.execute(), strict=True):
-            if written:
+            if written == 1:
                 metrics.EVENTS_PUBLISHED.labels(event.type.value, event.severity.value).inc()
+
+    def publish_update(self, event: Event) -> None:
+        """A later state of an incident already published (same ``id``, ``updated_at`` set): replaces the stored
+        event and adds an entry (field ``update`` = 1) to the firehose only, so the archive follows the incident;
+        center streams carry the first state only. Spooled like :meth:`publish` while Redis is down."""
+        if event.updated_at is None:
+            raise ValueError("publish_update needs an event with updated_at set")
+        self.publish(event)
 
     def drain(self, batch: int = 200) -> int:
         """Replay spooled events in order, one pipelined round trip per ``batch``; returns how many were

@@ -12,13 +12,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from registry.gb28181 import InvalidDeviceId, parse_device_id
+from registry.rules import RULE_TYPES, CrowdGatheringRule, RuleConfig, ZoneIntrusionRule
+
+__all__ = ["CrowdGatheringRule", "RuleConfig", "ZoneIntrusionRule"]  # rule models live in registry/rules.py
 
 ALLOWED_STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
 _UNSAFE_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
@@ -47,47 +50,6 @@ def validate_stream_url(url: str) -> str:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-Point = Annotated[list[float], Field(min_length=2, max_length=2, description="[x, y], normalised 0..1")]
-
-
-def _check_polygon(points: list[list[float]]) -> list[list[float]]:
-    if len(points) < 3:
-        raise ValueError("a zone polygon needs at least 3 points")
-    for x, y in points:
-        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-            raise ValueError(f"zone point [{x}, {y}] is outside the normalised frame 0..1")
-    return points
-
-
-class ZoneIntrusionRule(_Strict):
-    type: Literal["zone_intrusion"]
-    name: str = Field(description="Rule name, shown in events.")
-    zone: list[Point] = Field(description="Polygon, normalised coordinates.")
-    classes: list[str] = Field(default_factory=lambda: ["person"], description="Canonical classes watched.")
-    min_duration_s: float = Field(1.0, ge=0.0, description="Time an object must stay inside before firing.")
-    severity: Literal["info", "minor", "major", "critical"] = Field("minor", description="Event severity.")
-
-    _poly = field_validator("zone")(_check_polygon)
-
-
-class CrowdGatheringRule(_Strict):
-    type: Literal["crowd_gathering"]
-    name: str = Field(description="Rule name, shown in events.")
-    zone: list[Point] = Field(description="Polygon, normalised coordinates.")
-    min_count: int = Field(ge=2, description="Persons in the zone at or above which it is a crowd.")
-    min_duration_s: float = Field(5.0, ge=0.0, description="How long the count must hold before firing.")
-    clear_after_s: float = Field(
-        10.0, ge=0.0, description="The incident ends after the count stays below min_count this long."
-    )
-    severity: Literal["info", "minor", "major", "critical"] = Field("major", description="Event severity.")
-
-    _poly = field_validator("zone")(_check_polygon)
-
-
-RuleConfig = Annotated[ZoneIntrusionRule | CrowdGatheringRule, Field(discriminator="type")]
-_RULE_TAGS = frozenset({"zone_intrusion", "crowd_gathering"})
 
 
 class Position(_Strict):
@@ -249,7 +211,7 @@ def _node_at(node: yaml.Node | None, loc: Iterable[Any]) -> yaml.Node | None:
                     nxt = v
                     break
             if nxt is None:
-                if part in _RULE_TAGS:  # discriminator tag in the location, not a key
+                if part in RULE_TYPES:  # discriminator tag in the location, not a key
                     continue
                 return node
             node = nxt
@@ -268,7 +230,7 @@ def _fmt_loc(loc: Iterable[Any]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in _RULE_TAGS:
+        elif part in RULE_TYPES:
             continue
         else:
             out += f".{part}" if out else str(part)

@@ -63,8 +63,30 @@ def cmd_check(args: argparse.Namespace) -> int:
     reg = Registry("sqlite://")
     reg.init()
     ids = reg.sync_camera_configs(settings.camera_configs)
+    _check_rule_classes(settings, reg)
     print(f"{settings.camera_configs}: {len(ids)} camera(s) valid")
     return 0
+
+
+def _check_rule_classes(settings: Settings, reg: object) -> None:
+    """Refuse rules that need classes the configured model lacks (raises ``RuleClassError``)."""
+    from analytics.detector import ModelError, model_labels
+    from analytics.rules import RuleClassError, check_rule_classes
+    from registry.config import TypeAdapterRules
+    from registry.store import Registry
+
+    assert isinstance(reg, Registry)
+    cams = [c for c in reg.cameras(enabled_only=True) if c.rules]
+    if not cams:
+        return
+    try:
+        labels = model_labels(settings.detector, settings.model_dir)
+    except ModelError as exc:
+        print(f"rule classes not checked: {exc}")
+        return
+    problems = [p for c in cams for p in check_rule_classes(c.id, TypeAdapterRules.validate_python(c.rules), labels)]
+    if problems:
+        raise RuleClassError("rules refused:\n" + "\n".join(f"  {p}" for p in problems))
 
 
 def cmd_model_export(args: argparse.Namespace) -> int:

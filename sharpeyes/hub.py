@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import redis
 from sqlalchemy import select
 
-from analytics.detector import Detector
+from analytics.detector import Detector, model_labels
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics
+from analytics.rules import RuleClassError, check_rule_classes
 from events.archive import Archive
 from events.consumer import CenterConsumer, CenterConsumerWorker
 from events.escalation import Escalator, SlaEscalationWorker
@@ -95,6 +97,7 @@ class Hub:
         self.router: Router | None = None
         self.redis_url = settings.redis_url
         self._running: dict[str, tuple[object, ...]] = {}  # camera id → fingerprint it was started with
+        self._labels: set[str] | None = None  # class names of the configured model, read once
 
     # ------------------------------------------------------------------------------------------ start/stop
     def start(self, *, with_cameras: bool = True) -> Hub:
@@ -110,6 +113,7 @@ class Hub:
         self.registry.init()
         self.registry.sync_camera_configs(s.camera_configs)
         self.cameras = CameraService(self.registry, Vault.from_settings(s))
+        self.check_rules()
 
         policy = RoutingPolicy.load(s.routing_policy)
         router = self.router = Router(policy, {c.code for c in self.registry.centers()})
@@ -139,12 +143,26 @@ class Hub:
             self._start_demo()
 
         self.analytics = AnalyticsWorker(lambda: Detector(s.detector, s.model_dir), s.snapshot_dir,
-                                         self.publisher.publish)
+                                         self.publisher.publish, self.publisher.publish_update)
         self.supervisor.add(self.analytics)
         if with_cameras:
             self.reconcile_cameras()
             self.supervisor.add(CameraReconciler(self, s.camera_reconcile_s))
         return self
+
+    def check_rules(self) -> None:
+        """Refuse rules that need classes the configured model lacks (e.g. illegal parking with the default
+        person/fall model): raises :class:`RuleClassError` naming camera, rule and missing classes."""
+        assert self.registry is not None
+        problems: list[str] = []
+        for cam in self.registry.cameras(enabled_only=True):
+            if not cam.rules:
+                continue
+            if self._labels is None:
+                self._labels = model_labels(self.settings.detector, self.settings.model_dir)
+            problems += check_rule_classes(cam.id, TypeAdapterRules.validate_python(cam.rules), self._labels)
+        if problems:
+            raise RuleClassError("rules refused:\n" + "\n".join(f"  {p}" for p in problems))
 
     def _start_demo(self) -> None:
         from ingest.testing import RtspServer, transcode_to_h264
@@ -209,7 +227,14 @@ class Hub:
             raise KeyError(camera_id)
         place = camera_place(self.registry, cam)
         rules = TypeAdapterRules.validate_python(cam.rules)
-        self.analytics.add_camera(CameraAnalytics.build(cam.id, cam.name, place.civil_codes, rules))
+        if rules:
+            if self._labels is None:
+                self._labels = model_labels(self.settings.detector, self.settings.model_dir)
+            problems = check_rule_classes(cam.id, rules, self._labels)
+            if problems:
+                raise RuleClassError("; ".join(problems))
+        self.analytics.add_camera(CameraAnalytics.build(cam.id, cam.name, place.civil_codes, rules,
+                                                        ZoneInfo(self.settings.timezone)))
         self.supervisor.add(
             CameraIngest(
                 camera_id=cam.id,

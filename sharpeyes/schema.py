@@ -37,6 +37,11 @@ def new_event_id() -> str:
 class EventType(StrEnum):
     ZONE_INTRUSION = "zone_intrusion"
     CROWD_GATHERING = "crowd_gathering"
+    LINE_CROSSING = "line_crossing"
+    LOITERING = "loitering"
+    FALL = "fall"
+    ILLEGAL_PARKING = "illegal_parking"
+    LEFT_OBJECT = "left_object"
     CAMERA_OFFLINE = "camera_offline"
     CAMERA_ONLINE = "camera_online"
 
@@ -92,6 +97,10 @@ class Event(BaseModel):
     escalated_from: str | None = Field(
         None, description="Set on a copy delivered one tier up: the center code it was escalated from."
     )
+    updated_at: datetime | None = Field(
+        None, description="Set on a later state of the same incident (same id): UTC time of that update."
+    )
+    ended_at: datetime | None = Field(None, description="UTC time the incident ended; unset while it goes on.")
 
     @field_validator("schema_version")
     @classmethod
@@ -100,9 +109,11 @@ class Event(BaseModel):
             raise ValueError(f"unsupported schema_version {v} (this hub speaks {SCHEMA_VERSION})")
         return v
 
-    @field_validator("occurred_at")
+    @field_validator("occurred_at", "updated_at", "ended_at")
     @classmethod
-    def _utc_ms(cls, v: datetime) -> datetime:
+    def _utc_ms(cls, v: datetime | None) -> datetime | None:
+        if v is None:
+            return None
         if v.tzinfo is None:
             raise ValueError("occurred_at must be timezone-aware (UTC)")
         v = v.astimezone(UTC)

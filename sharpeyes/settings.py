@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -124,6 +125,18 @@ class Settings(BaseSettings):
         "data_dir/vault.key.",
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    timezone: str = Field(
+        "Asia/Shanghai", description="IANA timezone of the hub: rule schedules ('22:00'-'06:00') are read in it."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {v!r} (an IANA name like 'Asia/Shanghai')") from None
+        return v
     detector: DetectorSettings = Field(default_factory=DetectorSettings, description="Person detector.")  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Stream sampling.")  # type: ignore[arg-type]
     api: ApiSettings = Field(default_factory=ApiSettings, description="HTTP API and web UI.")  # type: ignore[arg-type]

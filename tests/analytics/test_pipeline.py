@@ -113,8 +113,11 @@ def test_crowd_dispersing_and_regathering_gives_a_second_event(tmp_path: Path) -
     cam = camera()
     empty = Detections()
     plan = [crowd_dets()] * 3 + [empty] * 6 + [crowd_dets()] * 3  # below from seq 3, cleared at seq 8
-    counts = [len(cam.process(frame(seq), d, tmp_path)) for seq, d in enumerate(plan)]
+    per_frame = [cam.process(frame(seq), d, tmp_path) for seq, d in enumerate(plan)]
+    counts = [sum(e.updated_at is None for e in evs) for evs in per_frame]
     assert counts == [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    (ended,) = per_frame[8]  # below from seq 3, clear_after_s 5: the first incident ends at seq 8
+    assert ended.id == per_frame[2][0].id and ended.ended_at == T0.replace(microsecond=123000) + timedelta(seconds=8)
     assert len(list(tmp_path.rglob("*.jpg"))) == 2
 
 
@@ -135,3 +138,24 @@ def test_worker_keeps_only_newest_frame_per_camera(tmp_path: Path) -> None:
     assert (first.camera_id, second.camera_id) == (other, CAM)
     assert second.seq == 1
     assert worker._next(0.01) is None
+
+
+def test_incident_updates_reuse_the_event_id_throttled_and_end(tmp_path: Path) -> None:
+    """A second intruder joining is an update of the same event, held back until update_interval_s after the
+    last send; the end is always sent; only the first state gets a snapshot."""
+    rule = ZoneIntrusionRule(type="zone_intrusion", name="禁入区", zone=[[0, 0.5], [1, 0.5], [1, 1], [0, 1]],
+                             min_duration_s=0, clear_after_s=3)
+    cam = CameraAnalytics.build(CAM, "x", CODES, [rule])
+    one = Detections(np.array([[50, 300, 110, 400]], np.float32), np.array([0.9], np.float32), ["Normal"])
+    two = Detections(np.array([[50, 300, 110, 400], [400, 300, 460, 400]], np.float32),
+                     np.array([0.9, 0.8], np.float32), ["Normal", "Normal"])
+    plan = [one, one, two, two, two, two, Detections(), Detections(), Detections(), Detections(), Detections()]
+    out = [(seq, e) for seq, d in enumerate(plan) for e in cam.process(frame(seq), d, tmp_path)]
+    assert [(seq, e.updated_at is not None, e.ended_at is not None) for seq, e in out] == [
+        (0, False, False), (5, True, False), (9, True, True)]
+    ids = {e.id for _, e in out}
+    assert len(ids) == 1
+    assert out[1][1].detail["track_ids"] == "1,2" and len(out[1][1].objects) == 2
+    assert out[2][1].ended_at == T0.replace(microsecond=123000) + timedelta(seconds=9)
+    assert out[2][1].snapshot == out[0][1].snapshot and len(list(tmp_path.rglob("*.jpg"))) == 1
+    assert cam.open_events == {}

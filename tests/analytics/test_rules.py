@@ -1,6 +1,7 @@
 """ZoneIntrusion and CrowdGathering on hand-made detection sequences (frame 1000×1000 px, zones normalised).
 
-Each rule returns an incident only when one starts; these tests pin down when that is.
+Each rule returns a ``started`` incident once when one starts, then ``updated``/``ended`` changes of the same
+incident (same key); ``fired_at`` looks at starts only, these tests pin down when they happen.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pytest
 
 from analytics.detections import Detections
 from analytics.rules import CrowdGathering, Incident, Rule, ZoneIntrusion, build_rules
-from analytics.tracker import IouTracker
+from analytics.tracker import ByteTracker
 from registry.config import CrowdGatheringRule, ZoneIntrusionRule
 from sharpeyes.schema import EventType, Severity
 
@@ -49,9 +50,14 @@ def crowd(min_count: int = 3, min_duration_s: float = 2.0, clear_after_s: float 
     return CrowdGathering(cfg)
 
 
-def run(rule: Rule, frames: Iterable[tuple[float, Detections]]) -> list[tuple[float, Incident]]:
-    """Feed (t, detections) frames; return every (t, incident) produced."""
+def changes(rule: Rule, frames: Iterable[tuple[float, Detections]]) -> list[tuple[float, Incident]]:
+    """Feed (t, detections) frames; return every (t, incident change) produced."""
     return [(t, inc) for t, d in frames for inc in rule.update(d, t, W, H)]
+
+
+def run(rule: Rule, frames: Iterable[tuple[float, Detections]]) -> list[tuple[float, Incident]]:
+    """Feed (t, detections) frames; return every (t, incident) that started."""
+    return [(t, inc) for t, inc in changes(rule, frames) if inc.status == "started"]
 
 
 def fired_at(rule: Rule, frames: Iterable[tuple[float, Detections]]) -> list[float]:
@@ -134,14 +140,26 @@ def test_two_intruders_crossing_threshold_together_make_one_incident() -> None:
     assert inc.detail == {"intruders": 2, "in_zone": 2}
 
 
-def test_two_intruders_at_different_times_make_two_incidents() -> None:
+def test_second_intruder_while_first_is_inside_joins_the_same_incident() -> None:
+    """Same zone, overlapping time: one incident; the second intruder is an update of it, not a new event."""
     one = dets([person_at(300, 500)], ids=[1])
     two = dets([person_at(300, 500), person_at(500, 500)], ids=[1, 2])
     frames = [(0.0, one), (1.0, one), (2.0, one), (3.0, two), (4.0, two), (5.0, two), (6.0, two), (7.0, two)]
-    out = run(intrusion(2.0), frames)
-    assert [t for t, _ in out] == [2.0, 5.0]
-    assert [int(i) for i in out[1][1].objects.tracker_id] == [2]  # type: ignore[union-attr]
-    assert out[1][1].detail == {"intruders": 1, "in_zone": 2}
+    out = changes(intrusion(2.0), frames)
+    assert [(t, inc.status) for t, inc in out] == [(2.0, "started"), (5.0, "updated")]
+    assert out[0][1].key == out[1][1].key
+    assert sorted(int(i) for i in out[1][1].objects.tracker_id) == [1, 2]  # type: ignore[union-attr]
+    assert out[1][1].detail["track_ids"] == "1,2" and out[1][1].detail["peak"] == 2
+
+
+def test_intrusion_ends_after_zone_clear_for_clear_after_s() -> None:
+    rule = ZoneIntrusion(ZoneIntrusionRule(type="zone_intrusion", name="z", zone=SQUARE, min_duration_s=0,
+                                           clear_after_s=5))
+    inside = dets([person_at(400, 500)], ids=[1])
+    frames = [(0.0, inside), (1.0, inside), *[(float(t), dets([])) for t in range(2, 12)]]
+    out = changes(rule, frames)
+    assert [(t, inc.status) for t, inc in out] == [(0.0, "started"), (7.0, "ended")]
+    assert out[1][1].detail["duration_s"] == 1.0
 
 
 def test_only_watched_intruder_is_in_the_incident() -> None:
@@ -161,35 +179,35 @@ def test_fragmented_track_within_dedupe_window_is_not_new() -> None:
 
 def test_fragmented_track_through_the_tracker_is_not_new() -> None:
     """The detector misses the person longer than max_age_s: the tracker gives a new id, the rule dedupes it."""
-    tracker = IouTracker(max_age_s=3.0)
+    tracker = ByteTracker(max_age_s=3.0)
     rule = intrusion(2.0)
     box = dets([person_at(400, 500)])
     nothing = dets([])
     seq = [box] * 5 + [nothing] * 5 + [box] * 10
     seen_ids: set[int] = set()
-    fired = []
+    fired: list[tuple[int, str]] = []
     for t, d in enumerate(seq):
         tracked = tracker.update(d, float(t))
         seen_ids.update(int(i) for i in tracked.tracker_id)  # type: ignore[union-attr]
-        fired += [t for _ in rule.update(tracked, float(t), W, H)]
+        fired += [(t, inc.status) for inc in rule.update(tracked, float(t), W, H)]
     assert len(seen_ids) == 2  # the track did fragment
-    assert fired == [2]
+    assert fired == [(2, "started"), (12, "updated")]  # the fragment joins the open incident
 
 
 def test_same_place_after_dedupe_window_is_a_new_incident() -> None:
-    rule = ZoneIntrusion(ZoneIntrusionRule(type="zone_intrusion", name="z", zone=SQUARE, min_duration_s=1.0),
-                         dedupe_window_s=10.0)
+    rule = ZoneIntrusion(ZoneIntrusionRule(type="zone_intrusion", name="z", zone=SQUARE, min_duration_s=1.0,
+                                           clear_after_s=10.0))
     a = dets([person_at(400, 500)], ids=[1])
     b = dets([person_at(400, 500)], ids=[2])
     frames = [(0.0, a), (1.0, a), (2.0, dets([])), (20.0, b), (21.0, b)]
     assert fired_at(rule, frames) == [1.0, 21.0]
 
 
-def test_new_id_elsewhere_in_zone_is_a_new_incident() -> None:
+def test_new_id_elsewhere_in_zone_while_open_is_the_same_incident() -> None:
     a = dets([person_at(250, 500)], ids=[1])
     b = dets([person_at(550, 500)], ids=[2])  # no overlap with #1's last box
     frames = [(0.0, a), (1.0, a), (2.0, a), (3.0, b), (4.0, b), (5.0, b)]
-    assert fired_at(intrusion(2.0), frames) == [2.0, 5.0]
+    assert fired_at(intrusion(2.0), frames) == [2.0]
 
 
 def test_same_track_reentering_within_window_is_not_new() -> None:
