@@ -45,6 +45,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from typing import NoReturn
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -58,7 +59,10 @@ class ServerError(Exception):
 
 
 def _log(msg: str) -> None:
-    print(f"rtsp_server: {msg}", file=sys.stderr, flush=True)
+    try:
+        print(f"rtsp_server: {msg}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # the parent (reading our stderr) may be gone
+        pass
 
 
 def _fail(msg: str) -> NoReturn:
@@ -273,9 +277,33 @@ def _make_factory(Gst, GstRtspServer, clip: Clip, shared: bool, feeders: set):
     return factory
 
 
+def _start_reaper(parent_pid: int) -> None:
+    """Exit at once on SIGTERM/SIGINT or when the parent process is gone, whatever the main loop is doing.
+
+    The signals are blocked in every thread (GStreamer's threads, started later, inherit the mask) and taken by
+    this thread with ``sigtimedwait``: a GLib signal source or a Python handler would only run when the main
+    thread is free, and a streaming pipeline can keep it busy, leaving an orphan server behind. Nothing needs
+    flushing, so ``os._exit`` is the clean way out.
+    """
+    wanted = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+
+    def reap() -> None:
+        try:
+            while signal.sigtimedwait(wanted, _PARENT_POLL_S) is None and os.getppid() == parent_pid:
+                pass
+            if os.getppid() != parent_pid:
+                _log("parent process gone, exiting")
+        finally:
+            os._exit(0)
+
+    threading.Thread(target=reap, name="reaper", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(sys.argv[1:] if argv is None else argv)
     parent_pid = args.parent_pid if args.parent_pid is not None else os.getppid()
+    _start_reaper(parent_pid)
 
     try:
         import gi
@@ -317,20 +345,6 @@ def main(argv: list[str] | None = None) -> int:
 
     loop = GLib.MainLoop()
 
-    def on_signal(*_a) -> bool:
-        loop.quit()
-        return GLib.SOURCE_REMOVE
-
-    def check_parent() -> bool:
-        if os.getppid() != parent_pid:
-            _log("parent process gone, exiting")
-            loop.quit()
-            return GLib.SOURCE_REMOVE
-        return GLib.SOURCE_CONTINUE
-
-    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGTERM, on_signal)
-    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGINT, on_signal)
-    GLib.timeout_add_seconds(_PARENT_POLL_S, check_parent)
 
     # Pool cleanup: drop expired sessions so abandoned clients free their media.
     def cleanup_sessions() -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -38,6 +39,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _setup_logging(settings.log_level)
+    # SIGTERM (systemd, docker, timeout) stops the hub like Ctrl-C. uvicorn captures both while serving and
+    # re-raises them after shutdown: with the default SIGTERM action that would kill us before hub.stop()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     hub = Hub(settings)
     try:
         hub.start()
@@ -49,7 +53,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         server = uvicorn.Server(config)
         log.info("hub ready: web UI http://%s:%d/  API docs http://%s:%d/docs (Ctrl-C stops)",
                  settings.api.host, settings.api.port, settings.api.host, settings.api.port)
-        server.run()  # returns on SIGINT/SIGTERM
+        server.run()  # returns on SIGINT/SIGTERM (then raises KeyboardInterrupt: the captured signal re-raised)
+    except KeyboardInterrupt:
+        log.info("interrupted")
     finally:
         hub.stop()
     return 0
@@ -122,7 +128,6 @@ def _positive_int(text: str) -> int:
 
 def cmd_consume(args: argparse.Namespace) -> int:
     """Print (and ack) the events of one center's stream as a consumer of its group."""
-    import signal
     import threading
 
     import redis
