@@ -91,5 +91,5 @@ def test_cli_registration_goes_live_without_restart(hub: Hub) -> None:
     # removed: stopped, nothing left running
     res = cli(hub, "remove", CAM_ID)
     assert res.returncode == 0, res.stderr
-    assert wait_for(lambda: hub.supervisor.get(f"ingest:{CAM_ID}") is None, 30)
-    assert CAM_ID not in hub.analytics.cameras
+    assert wait_for(lambda: hub.supervisor.get(f"ingest:{CAM_ID}") is None and CAM_ID not in hub.analytics.cameras,
+                    30)
