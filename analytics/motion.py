@@ -16,32 +16,14 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+
+from sharpeyes.settings import MotionSettings
 
 log = logging.getLogger(__name__)
 
 _KERNEL = np.ones((3, 3), np.uint8)
 
 Reason = Literal["first", "motion", "forced", "static", "lighting", "disabled"]
-
-
-class MotionSettings(BaseModel):
-    """Motion gate parameters."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = Field(True, description="Gate frames by motion; off: every sampled frame is detected.")
-    force_every_s: float = Field(
-        5.0, gt=0.0, description="Detect at least this often (frame time) even without motion."
-    )
-    width: int = Field(160, ge=32, le=1920, description="Width of the grey copy that is differenced.")
-    pixel_threshold: int = Field(20, ge=1, le=255, description="Grey difference at which a pixel has changed.")
-    min_changed_fraction: float = Field(
-        0.003, gt=0.0, lt=1.0, description="Share of changed pixels at which the frame counts as motion."
-    )
-    lighting_shift: float = Field(
-        8.0, ge=0.0, description="Mean grey change above which a frame without residual motion is called lighting."
-    )
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,13 @@ per-camera state (see ``analytics/README.md``). Pure computation: no I/O.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+
+from sharpeyes.settings import QualitySettings
 
 log = logging.getLogger(__name__)
 
@@ -43,43 +44,6 @@ class Fault(StrEnum):
     COLOUR_CAST = "colour_cast"
     OCCLUSION = "occlusion"
     SCENE_CHANGE = "scene_change"
-
-
-class QualitySettings(BaseModel):
-    """Thresholds of the quality diagnosis; the defaults suit 4:3/16:9 street cameras."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = Field(True, description="Run the quality diagnosis on sampled frames.")
-    interval_s: float = Field(10.0, ge=0.0, description="Seconds of frame time between two checks of a camera.")
-    confirm_checks: int = Field(2, ge=1, description="Consecutive checks showing a fault before it is raised.")
-    clear_checks: int = Field(2, ge=1, description="Consecutive clean checks before a raised fault is cleared.")
-    reference_checks: int = Field(
-        3, ge=1, description="Clean checks whose median forms the camera's reference (sharpness, texture, features)."
-    )
-    width: int = Field(320, ge=64, le=1920, description="Width the frame is downscaled to before measuring.")
-    signal_loss_fraction: float = Field(0.98, gt=0.5, le=1.0, description="Share of one grey level = signal loss.")
-    freeze_mad: float = Field(
-        0.25, ge=0.0, description="Mean absolute grey difference to the previous check below which it is frozen."
-    )
-    blur_ratio: float = Field(0.3, gt=0.0, lt=1.0, description="Laplacian variance below this × reference: blur.")
-    blur_floor: float = Field(15.0, ge=0.0, description="Laplacian variance below this is blur even without reference.")
-    dark_mean: float = Field(35.0, ge=0.0, le=255.0, description="Mean grey below this: too dark.")
-    bright_mean: float = Field(225.0, ge=0.0, le=255.0, description="Mean grey above this: too bright.")
-    cast_offset: float = Field(
-        15.0, gt=0.0, description="Lab chroma offset (8-bit a*/b* units) more than the reference's: colour cast."
-    )
-    cast_absolute: float = Field(
-        35.0, gt=0.0, description="Lab chroma offset at which it is a colour cast whatever the reference."
-    )
-    grid: int = Field(8, ge=2, le=32, description="Occlusion grid: the frame is cut into grid × grid cells.")
-    low_texture_std: float = Field(5.0, ge=0.0, description="A cell with grey std below this has no texture.")
-    occlusion_fraction: float = Field(
-        0.25, gt=0.0, le=1.0, description="Share of cells newly without texture at which the view is occluded."
-    )
-    scene_match_fraction: float = Field(
-        0.1, gt=0.0, lt=1.0, description="Share of reference features found in place below which the scene changed."
-    )
 
 
 @dataclass
@@ -238,9 +202,9 @@ class QualityMonitor:
                 found.add(Fault.SCENE_CHANGE)
         return found
 
-    def _learn(self, sample: _Sample) -> None:
+    def _learn(self, sample: _Sample, *, at_once: bool = False) -> None:
         self._ref_samples.append(sample)
-        if len(self._ref_samples) < self.settings.reference_checks:
+        if not at_once and len(self._ref_samples) < self.settings.reference_checks:
             return
         samples, self._ref_samples = self._ref_samples, []
         last = samples[-1]
@@ -265,11 +229,7 @@ class QualityMonitor:
         """Use ``image`` (a known clean view) as the reference at once."""
         self.reference = None
         self._ref_samples = []
-        n, self.settings.reference_checks = self.settings.reference_checks, 1
-        try:
-            self._learn(self._sample(image))
-        finally:
-            self.settings.reference_checks = n
+        self._learn(self._sample(image), at_once=True)
 
     # ------------------------------------------------------------------------------------------ checking
     def due(self, t: float) -> bool:
@@ -312,12 +272,3 @@ class QualityMonitor:
     def ok(self) -> bool:
         return not self.active
 
-
-@dataclass
-class QualityState:
-    """What the hub stores per camera for the 完好率 audit (Redis hash ``sharpeyes:camera:<id>:quality``)."""
-
-    faults: list[str] = field(default_factory=list)
-
-    def as_mapping(self) -> dict[str, str]:
-        return {"ok": "1" if not self.faults else "0", "faults": ",".join(sorted(self.faults))}

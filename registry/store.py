@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.orm import sessionmaker
 
 from registry.config import CameraConfig, load_camera_configs
@@ -47,7 +47,23 @@ class Registry:
 
     def init(self) -> None:
         Base.metadata.create_all(self.engine)
+        self._add_missing_columns()
         self.seed_jurisdictions()
+
+    def _add_missing_columns(self) -> None:
+        """Forward-only schema upgrade of a database made by an earlier release: columns added to a model since are
+        added (nullable) to the existing table; nothing is ever dropped or altered."""
+        existing = inspect(self.engine)
+        with self.engine.begin() as conn:
+            for table in Base.metadata.sorted_tables:
+                if not existing.has_table(table.name):
+                    continue
+                present = {c["name"] for c in existing.get_columns(table.name)}
+                for col in table.columns:
+                    if col.name not in present:
+                        ddl = col.type.compile(dialect=self.engine.dialect)
+                        log.info("registry: adding column %s.%s (%s)", table.name, col.name, ddl)
+                        conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {ddl}'))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -164,6 +180,7 @@ def camera_from_config(cfg: CameraConfig, source_file: str | None) -> Camera:
         sample_mode=cfg.sampling.mode,
         sample_fps=cfg.sampling.fps,
         rules=[r.model_dump() for r in cfg.rules],
+        privacy_masks=[m.model_dump() for m in cfg.privacy_masks],
         enabled=cfg.enabled,
         source_file=source_file,
     )

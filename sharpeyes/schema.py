@@ -21,6 +21,7 @@ class EventType(StrEnum):
     CROWD_GATHERING = "crowd_gathering"
     CAMERA_OFFLINE = "camera_offline"
     CAMERA_ONLINE = "camera_online"
+    QUALITY_FAULT = "quality_fault"  # detail: fault (signal_loss, freeze, blur, ...) and the measures
 
 
 class Severity(StrEnum):
