@@ -119,7 +119,8 @@ class Hub:
             self._start_demo()
 
         self.analytics = AnalyticsWorker(lambda: Detector(s.detector, s.model_dir), s.snapshot_dir,
-                                         self.publisher.publish, batch_size=s.analytics.batch_size,
+                                         self.publisher.publish,
+                                         batch_size=s.analytics.effective_batch_size(s.detector.device),
                                          on_quality=self._camera_quality)
         self.supervisor.add(self.analytics)
         if with_cameras:

@@ -97,11 +97,20 @@ class QualitySettings(_Section):
 
 
 class AnalyticsSettings(_Section):
+    """What happens between a sampled frame and the detector, and how the detector is fed."""
+
     motion: MotionSettings = Field(default_factory=MotionSettings, description="Motion gate before the detector.")  # type: ignore[arg-type]
     quality: QualitySettings = Field(default_factory=QualitySettings, description="Video-quality diagnosis.")  # type: ignore[arg-type]
-    batch_size: int = Field(
-        8, ge=1, le=64, description="Most frames (one per camera) detected in one batch by the shared detector."
+    batch_size: int | None = Field(
+        None, ge=1, le=64,
+        description="Most frames (one per camera) detected in one batch by the shared detector. Unset: 8 on a CUDA "
+        "device, 1 on CPU (where batches measured slower, bench/detect.py).",
     )
+
+    def effective_batch_size(self, device: str) -> int:
+        if self.batch_size is not None:
+            return self.batch_size
+        return 8 if device.startswith("cuda") else 1
 
 
 class IngestSettings(_Section):
