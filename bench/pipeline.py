@@ -7,11 +7,12 @@ Each configuration runs for ``--seconds`` after every camera has delivered its f
 and the same run: gating off with batch 1 (the naive baseline), gating on with batch 1, gating on with batch 8.
 Measured per configuration: frames sampled, frames detected after gating, frames dropped (replaced by a newer one
 while the detector was busy) and CPU over the measured window (this process: analytics and ingest threads; ffmpeg:
-from /proc; the RTSP server is not counted); events read back from the village center's stream since the cameras
+from /proc; the RTSP server is not counted). Frames are counted at the window's edges, so sampled vs detected may
+differ by a frame or so per camera. Events are read back from the village center's stream since the cameras
 started, with p50/p99 latency from frame capture (``occurred_at``, when the frame left ffmpeg) to the event being
-read from that stream. Ratios are against the
-baseline. Cameras: vtest (people walking all the time) and, for ``--static-share`` of them, a still view of the
-same place with sensor noise (what most street cameras show most of the night), where gating pays.
+read from that stream. Ratios are against the baseline. Cameras: vtest (people walking all the time) and, for
+``--static-share`` of them, a still view of the same place with sensor noise (what most street cameras show most
+of the night), where gating pays.
 ``--quick``: 2 cameras, 20 s per configuration.
 """
 
@@ -253,7 +254,7 @@ def main() -> int:
         events = sum(v for k, v in r.events.items() if k != EventType.QUALITY_FAULT.value)
         det_ratio = (r.detected / base.detected) if base.detected else float("nan")
         cpu_ratio = (r.cpu_self / base.cpu_self) if base.cpu_self else float("nan")
-        print(f"{r.name:<22}{r.sampled:>8}{r.detected:>9}{r.sampled - r.handled:>8}{events:>7}"
+        print(f"{r.name:<22}{r.sampled:>8}{r.detected:>9}{max(0, r.sampled - r.handled):>8}{events:>7}"
               f"{r.pct(0.5):>8.0f}{r.pct(0.99):>8.0f}{100 * r.cpu_self:>7.0f}%{100 * r.cpu_ffmpeg:>6.0f}%"
               f"{det_ratio:>11.2f}x{cpu_ratio:>11.2f}x")
     quality = {r.name: r.events.get(EventType.QUALITY_FAULT.value, 0) for r in rows}
