@@ -2,11 +2,13 @@
 
 Ingest hands every sampled frame to :meth:`AnalyticsWorker.submit`, which keeps only the newest frame per camera
 (a slow detector drops stale frames instead of falling behind). One worker thread owns the detector and serves
-all cameras in turn; per camera it tracks, applies the rules and turns each incident into one
-:class:`~sharpeyes.schema.Event` with a snapshot, handed to ``emit``. Later states of the same incident (more
-people, a higher count, its end) are the same event — same id, ``updated_at``/``ended_at`` set — handed to
-``emit_update``, at most every ``update_interval_s`` per incident (the end is always sent). It never talks to Redis
-itself.
+all cameras: it takes the pending frames of up to ``batch_size`` cameras, screens each (:class:`FrameScreen`:
+privacy mask, quality diagnosis, motion gate), detects the frames that passed the gate in one batch, and per camera
+tracks, applies the rules and turns each incident into one :class:`~sharpeyes.schema.Event` with a snapshot, handed
+to ``emit``. Later states of the same incident (more people, a higher count, its end) are the same event — same id,
+``updated_at``/``ended_at`` set — handed to ``emit_update``, at most every ``update_interval_s`` per incident (the
+end is always sent). A gated frame reuses the camera's last detections (its scene has not changed since), so tracks
+and dwell rules keep running. It never talks to Redis itself: quality state changes go to ``on_quality``.
 """
 
 from __future__ import annotations
@@ -22,13 +24,17 @@ from zoneinfo import ZoneInfo
 
 from analytics.detections import Detections
 from analytics.detector import Detector
+from analytics.motion import GateDecision, MotionGate
+from analytics.privacy import PrivacyMasker
+from analytics.quality import QualityChange, QualityMonitor
 from analytics.rules import Incident, Rule, build_rules
 from analytics.snapshot import render, save_snapshot
 from analytics.tracker import ByteTracker
 from ingest.sampler import Frame
 from registry.config import RuleConfig
 from sharpeyes import metrics
-from sharpeyes.schema import Event
+from sharpeyes.schema import Event, EventType, Severity
+from sharpeyes.settings import AnalyticsSettings
 from sharpeyes.supervisor import RestartPolicy, Worker
 
 log = logging.getLogger(__name__)
@@ -39,6 +45,34 @@ class _OpenEvent:
     event: Event
     last_sent: float  # monotonic
     pending: bool = False  # a newer state than the one last sent
+
+
+@dataclass
+class FrameScreen:
+    """What happens to a camera's frame before detection: privacy mask first (nothing downstream ever sees the
+    masked region), then the low-rate quality diagnosis, then the motion gate."""
+
+    privacy: PrivacyMasker = field(default_factory=lambda: PrivacyMasker([]))
+    quality: QualityMonitor | None = None
+    gate: MotionGate | None = None
+
+    @classmethod
+    def build(cls, privacy_polygons: list[list[list[float]]] | None = None,
+              settings: AnalyticsSettings | None = None) -> FrameScreen:
+        s = settings or AnalyticsSettings()  # type: ignore[call-arg]
+        return cls(
+            PrivacyMasker(privacy_polygons or []),
+            QualityMonitor(s.quality) if s.quality.enabled else None,
+            MotionGate(s.motion) if s.motion.enabled else None,
+        )
+
+    def apply(self, frame: Frame) -> tuple[Frame, list[QualityChange], GateDecision | None]:
+        if self.privacy:
+            frame = Frame(frame.camera_id, self.privacy.apply(frame.image), frame.captured_at, frame.seq,
+                          frame.monotonic)
+        changes = self.quality.observe(frame.image, frame.monotonic) if self.quality is not None else []
+        decision = self.gate.decide(frame.image, frame.monotonic) if self.gate is not None else None
+        return frame, changes, decision
 
 
 @dataclass
@@ -53,11 +87,36 @@ class CameraAnalytics:
     incidents: int = 0
     last_detections: Detections = field(default_factory=Detections)
     open_events: dict[str, _OpenEvent] = field(default_factory=dict)  # incident key → its event
+    screen: FrameScreen = field(default_factory=FrameScreen)
+    last_raw: Detections = field(default_factory=Detections)  # detector output of the last detected frame
 
     @classmethod
-    def build(cls, camera_id: str, camera_name: str, civil_codes: list[str],
-              rule_configs: list[RuleConfig], tz: ZoneInfo | None = None) -> CameraAnalytics:
-        return cls(camera_id, camera_name, civil_codes, build_rules(rule_configs, tz))  # type: ignore[arg-type]
+    def build(cls, camera_id: str, camera_name: str, civil_codes: list[str], rule_configs: list[RuleConfig],
+              screen: FrameScreen | None = None, *, tz: ZoneInfo | None = None) -> CameraAnalytics:
+        return cls(camera_id, camera_name, civil_codes, build_rules(rule_configs, tz),  # type: ignore[arg-type]
+                   screen=screen or FrameScreen())
+
+    def quality_events(self, frame: Frame, changes: list[QualityChange], snapshot_root: Path) -> list[Event]:
+        """One ``quality_fault`` event per fault raised (a fault episode), with the (masked) frame as snapshot."""
+        events = []
+        for change in changes:
+            if not change.raised:
+                continue
+            detail: dict[str, float | int | str] = {"fault": change.fault.value}
+            detail.update(change.measures.as_detail())
+            draft = Event(
+                type=EventType.QUALITY_FAULT,
+                severity=Severity.MINOR,
+                camera_id=self.camera_id,
+                camera_name=self.camera_name,
+                civil_codes=self.civil_codes,
+                occurred_at=frame.captured_at,
+                detail=detail,
+            )
+            day = frame.captured_at.strftime("%Y/%m/%d")
+            snap = save_snapshot(snapshot_root, f"{day}/{self.camera_id}/{draft.id}.jpg", frame.image)
+            events.append(draft.model_copy(update={"snapshot": snap}))
+        return events
 
     def process(self, frame: Frame, dets: Detections, snapshot_root: Path) -> list[Event]:
         """Track, apply the rules; return new events (``updated_at`` unset) and updates of open ones (set)."""
@@ -128,13 +187,16 @@ class AnalyticsWorker(Worker):
     """Owns the detector; one per hub process, shared by all its cameras."""
 
     def __init__(self, detector_factory: Callable[[], Detector], snapshot_root: Path,
-                 emit: Callable[[Event], None], emit_update: Callable[[Event], None] | None = None) -> None:
+                 emit: Callable[[Event], None], emit_update: Callable[[Event], None] | None = None, *,
+                 batch_size: int = 1, on_quality: Callable[[str, list[str]], None] | None = None) -> None:
         super().__init__("analytics", RestartPolicy(mode="always"))
         self.detector_factory = detector_factory
         self.detector: Detector | None = None
         self.snapshot_root = snapshot_root
         self.emit = emit
         self.emit_update = emit_update
+        self.batch_size = batch_size
+        self.on_quality = on_quality  # (camera id, active faults) after every change
         self.cameras: dict[str, CameraAnalytics] = {}
         self._pending: OrderedDict[str, Frame] = OrderedDict()
         self._cv = threading.Condition()
@@ -161,14 +223,16 @@ class AnalyticsWorker(Worker):
             self._cv.notify()
 
     def _next(self, timeout: float) -> Frame | None:
+        batch = self._next_batch(timeout, 1)
+        return batch[0] if batch else None
+
+    def _next_batch(self, timeout: float, n: int) -> list[Frame]:
+        """The oldest pending frames of up to ``n`` cameras (one each); waits up to ``timeout`` for the first."""
         with self._cv:
             if not self._pending and not self._cv.wait_for(lambda: bool(self._pending) or self.stopping.is_set(),
                                                             timeout):
-                return None
-            if not self._pending:
-                return None
-            _, frame = self._pending.popitem(last=False)
-            return frame
+                return []
+            return [self._pending.popitem(last=False)[1] for _ in range(min(n, len(self._pending)))]
 
     def run(self) -> None:
         if self.detector is None:
@@ -176,17 +240,40 @@ class AnalyticsWorker(Worker):
         self.ready.set()
         while not self.stopping.is_set():
             self.beat()
-            frame = self._next(1.0)
-            if frame is None:
-                continue
-            cam = self.cameras.get(frame.camera_id)
+            batch = self._next_batch(1.0, self.batch_size)
+            if batch:
+                self.handle(batch)
+
+    def handle(self, frames: list[Frame]) -> None:
+        """Screen each frame, detect those that passed the gate in one batch, then track, apply rules and emit."""
+        assert self.detector is not None
+        todo: list[tuple[CameraAnalytics, Frame, Detections | None]] = []
+        for raw in frames:
+            cam = self.cameras.get(raw.camera_id)
             if cam is None:
                 continue
+            frame, changes, decision = cam.screen.apply(raw)
+            if changes:
+                self._quality(cam, frame, changes)
+            if decision is not None and not decision.detect:
+                metrics.FRAMES_GATED.labels(frame.camera_id, decision.reason).inc()
+                todo.append((cam, frame, cam.last_raw))
+            else:
+                todo.append((cam, frame, None))
+        to_detect = [i for i, (_, _, dets) in enumerate(todo) if dets is None]
+        if to_detect:
             t0 = time.perf_counter()
-            dets = self.detector.detect(frame.image)
-            metrics.DETECT_SECONDS.observe(time.perf_counter() - t0)
-            metrics.FRAMES_DETECTED.labels(frame.camera_id).inc()
-            for event in cam.process(frame, dets, self.snapshot_root):
+            results = self.detector.detect_batch([todo[i][1].image for i in to_detect])
+            metrics.DETECT_SECONDS.observe((time.perf_counter() - t0) / len(to_detect))
+            metrics.DETECT_BATCH_SIZE.observe(len(to_detect))
+            for i, dets in zip(to_detect, results, strict=True):
+                cam, frame, _ = todo[i]
+                cam.last_raw = dets
+                todo[i] = (cam, frame, dets)
+                metrics.FRAMES_DETECTED.labels(frame.camera_id).inc()
+        for cam, frame, found in todo:
+            assert found is not None
+            for event in cam.process(frame, found, self.snapshot_root):
                 if event.updated_at is not None:
                     log.debug("event %s updated (ended: %s)", event.id, event.ended_at)
                     if self.emit_update is not None:
@@ -195,6 +282,20 @@ class AnalyticsWorker(Worker):
                 log.info("event %s %s on %s (%s)", event.id, event.type, event.camera_id, event.rule)
                 self.emit(event)
                 metrics.FRAME_TO_EVENT_SECONDS.observe(time.monotonic() - frame.monotonic)
+
+    def _quality(self, cam: CameraAnalytics, frame: Frame, changes: list[QualityChange]) -> None:
+        assert cam.screen.quality is not None
+        active = sorted(f.value for f in cam.screen.quality.active)
+        metrics.QUALITY_OK.labels(cam.camera_id).set(0 if active else 1)
+        for change in changes:
+            log.info("camera %s: quality fault %s %s", cam.camera_id, change.fault.value,
+                     "raised" if change.raised else "cleared")
+            if change.raised:
+                metrics.QUALITY_FAULTS.labels(cam.camera_id, change.fault.value).inc()
+        if self.on_quality is not None:
+            self.on_quality(cam.camera_id, active)
+        for event in cam.quality_events(frame, changes, self.snapshot_root):
+            self.emit(event)
 
     def on_stop(self) -> None:
         with self._cv:

@@ -1,10 +1,11 @@
-"""Detector throughput on real vtest frames: PyTorch predict at 640 (the baseline) vs the exported backends.
+"""Detector throughput on real vtest frames: PyTorch predict at 640, batch 1 (the baseline) vs the exported
+backends, batch 1 vs batch 8 (frames of 8 cameras detected together, as the analytics worker does), 640 vs 320.
 
-    .venv/bin/python bench/detect.py [--frames 40] [--sizes 640 320] [--device cpu|cuda:0]
+    .venv/bin/python bench/detect.py [--quick] [--frames 40] [--sizes 640 320] [--batch 8] [--device cpu|cuda:0]
 
 Prints the machine, a table of images/s and ms/image, and each row's ratio against the baseline measured in
-the same run. Exports missing models first (offline). Batch sizes > 1 are run for PyTorch only (the OpenVINO
-and ONNX exports are static batch 1).
+the same run. Exports missing models first (offline). The exports have a dynamic input shape, so they take
+batches too. ``--quick``: 16 frames, PyTorch and OpenVINO only.
 """
 
 from __future__ import annotations
@@ -66,7 +67,10 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[640, 320])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--quick", action="store_true", help="16 frames, PyTorch and OpenVINO only")
     args = ap.parse_args()
+    if args.quick:
+        args.frames = min(args.frames, 16)
 
     settings = Settings()  # type: ignore[call-arg]
     frames = load_frames(args.frames)
@@ -74,20 +78,19 @@ def main() -> int:
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, GPU {gpu}, "
-          f"torch {torch.__version__}, {len(frames)} vtest frames 768x576")
+          f"torch {torch.__version__}, {len(frames)} vtest frames 768x576 (load average {os.getloadavg()[0]:.1f})")
     rows: list[tuple[str, int, int, float, float, int]] = []
     for size in args.sizes:
         ds = settings.detector.model_copy(update={"imgsz": size, "device": args.device})
-        fmts = [] if args.device.startswith("cuda") else ["openvino", "onnx"]
+        fmts = [] if args.device.startswith("cuda") else ["openvino"] if args.quick else ["openvino", "onnx"]
         export_model(ds, settings.model_dir, fmts)
         backends = ["pytorch", *fmts]
         for backend in backends:
             det = Detector(ds.model_copy(update={"backend": backend}), settings.model_dir)
-            fps, ms, persons = run(det, frames, 1)
-            rows.append((backend, size, 1, fps, ms, persons))
-            if backend == "pytorch" and args.batch > 1:
-                fps, ms, persons = run(det, frames, args.batch)
-                rows.append((backend, size, args.batch, fps, ms, persons))
+            for batch in sorted({1, args.batch}):
+                fps, ms, persons = run(det, frames, batch)
+                rows.append((backend, size, batch, fps, ms, persons))
+                print(f"  {backend} {size} batch {batch}: {fps:.1f} img/s", flush=True)
     base = next(r for r in rows if r[0] == "pytorch" and r[1] == args.sizes[0] and r[2] == 1)
     print(f"\nbaseline: pytorch predict, imgsz {base[1]}, batch 1, device {args.device}")
     print(f"{'backend':<10}{'imgsz':>6}{'batch':>6}{'img/s':>9}{'ms/img':>9}{'persons':>9}{'vs base':>9}")

@@ -1,5 +1,9 @@
-"""One ffmpeg sampler per stream (ffmpeg-python builds the command): RTSP over TCP, ``fps`` or ``keyframes`` mode,
-BGR frames as numpy arrays.
+"""One ffmpeg sampler per stream (ffmpeg-python builds the command): RTSP over TCP, ``auto`` (the default),
+``fps`` or ``keyframes`` mode, BGR frames as numpy arrays.
+
+``auto`` probes the stream's keyframe interval with ffprobe at each connection and decodes keyframes only
+(``-skip_frame nokey``, about a fifth of the CPU) when keyframes come at least as often as frames are sampled, else
+decodes every frame.
 
 Sampling uses ``select`` on the stream's own timestamps, passed through without frame-rate conversion, so a
 frame is never emitted twice (``fps`` filter would duplicate frames when keyframes are sparser than the sampling
@@ -11,8 +15,10 @@ the URL only in the argv of the process being spawned, and scrubbed from every m
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import logging
+import statistics
 import subprocess
 import threading
 import time
@@ -74,17 +80,24 @@ def _secrets(credentials: Credentials | None) -> tuple[str, ...]:
     return (credentials.password.get_secret_value(),) if credentials is not None else ()
 
 
-def probe_stream(url: str, timeout_s: float = 10.0, credentials: Credentials | None = None) -> dict[str, Any]:
-    """ffprobe the first video stream: width, height, codec, avg fps. Raises :class:`StreamError`."""
+def probe_stream(url: str, timeout_s: float = 10.0, keyframe_window_s: float | None = None,
+                 credentials: Credentials | None = None) -> dict[str, Any]:
+    """ffprobe the first video stream: width, height, codec, avg fps. Raises :class:`StreamError`.
+
+    With ``keyframe_window_s`` it also reads that many seconds of packets and adds ``keyframe_interval`` (median
+    seconds between keyframes, None when fewer than two keyframes came in the window)."""
     validate_stream_url(url)
     args = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams", "-of", "json"]
+    if keyframe_window_s is not None:
+        args += ["-show_entries", "packet=pts_time,flags", "-read_intervals", f"%+{keyframe_window_s:g}"]
     for key, value in _input_options(url, timeout_s, "fps").items():
         args += [f"-{key}", str(value)]
     args += ["-i", inject_credentials(url, credentials)]
+    limit = timeout_s + 5 + (keyframe_window_s or 0.0)
     try:
-        proc = subprocess.run(args, capture_output=True, timeout=timeout_s + 5, check=False)
+        proc = subprocess.run(args, capture_output=True, timeout=limit, check=False)
     except subprocess.TimeoutExpired:
-        raise StreamError(f"no answer from stream within {timeout_s + 5:.0f}s") from None
+        raise StreamError(f"no answer from stream within {limit:.0f}s") from None
     except FileNotFoundError:
         raise StreamError("ffprobe not found: install the Debian package ffmpeg") from None
     if proc.returncode != 0:
@@ -100,7 +113,33 @@ def probe_stream(url: str, timeout_s: float = 10.0, credentials: Credentials | N
     v = streams[0]
     num, _, den = str(v.get("avg_frame_rate") or v.get("r_frame_rate") or "0/1").partition("/")
     fps = float(num) / float(den) if den and float(den) else 0.0
-    return {"width": int(v["width"]), "height": int(v["height"]), "codec": v.get("codec_name"), "fps": fps}
+    out = {"width": int(v["width"]), "height": int(v["height"]), "codec": v.get("codec_name"), "fps": fps}
+    if keyframe_window_s is not None:
+        out["keyframe_interval"] = _keyframe_interval(info.get("packets") or [])
+    return out
+
+
+def _keyframe_interval(packets: list[dict[str, Any]]) -> float | None:
+    times = sorted(
+        float(p["pts_time"])
+        for p in packets
+        if "K" in str(p.get("flags", "")) and p.get("pts_time") not in (None, "N/A")
+    )
+    gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
+    return float(statistics.median(gaps)) if gaps else None
+
+
+def keyframe_window(fps: float) -> float:
+    """Seconds of packets to read to see two keyframes whenever the keyframe interval fits the sampling interval."""
+    return min(max(2.5 / fps, 3.0), 30.0)
+
+
+def choose_mode(keyframe_interval: float | None, fps: float, tolerance: float = 0.05) -> Literal["fps", "keyframes"]:
+    """``auto`` mode: keyframes only when they come at least as often as frames are sampled (else decoding only
+    keyframes would sample too slowly), full decode otherwise."""
+    if keyframe_interval is not None and keyframe_interval <= (1.0 / fps) * (1.0 + tolerance):
+        return "keyframes"
+    return "fps"
 
 
 def build_command(url: str, *, fps: float, mode: Literal["fps", "keyframes"], timeout_s: float,
@@ -122,9 +161,9 @@ def build_command(url: str, *, fps: float, mode: Literal["fps", "keyframes"], ti
 class FfmpegSampler:
     """Runs one ffmpeg process and yields frames from its stdout until it ends or :meth:`close` is called."""
 
-    def __init__(self, camera_id: str, url: str, *, fps: float = 1.0, mode: Literal["fps", "keyframes"] = "fps",
-                 timeout_s: float = 10.0, stall_timeout_s: float = 15.0,
-                 credentials: Credentials | None = None) -> None:
+    def __init__(self, camera_id: str, url: str, *, fps: float = 1.0,
+                 mode: Literal["auto", "fps", "keyframes"] = "fps", timeout_s: float = 10.0,
+                 stall_timeout_s: float = 15.0, credentials: Credentials | None = None) -> None:
         validate_stream_url(url)
         self.credentials = credentials
         self.camera_id = camera_id
@@ -138,13 +177,25 @@ class FfmpegSampler:
         self._last_frame = time.monotonic()
         self._closed = threading.Event()
         self.seq = 0
+        self.resolved_mode: Literal["fps", "keyframes"] | None = None if mode == "auto" else mode
+        self.keyframe_interval: float | None = None
 
     def frames(self) -> Iterator[Frame]:
         """Probe, start ffmpeg and yield frames. Raises :class:`StreamError` when the stream fails."""
-        info = probe_stream(self.url, self.timeout_s, self.credentials)
+        if self.mode == "auto":
+            info = probe_stream(self.url, self.timeout_s, keyframe_window_s=keyframe_window(self.fps),
+                                credentials=self.credentials)
+            self.keyframe_interval = info["keyframe_interval"]
+            self.resolved_mode = choose_mode(self.keyframe_interval, self.fps)
+            log.info("camera %s: keyframe interval %s s, sampling every %.2f s: %s mode", self.camera_id,
+                     "unknown" if self.keyframe_interval is None else f"{self.keyframe_interval:.2f}",
+                     1.0 / self.fps, self.resolved_mode)
+        else:
+            info = probe_stream(self.url, self.timeout_s, credentials=self.credentials)
+            self.resolved_mode = self.mode
         width, height = info["width"], info["height"]
         frame_bytes = width * height * 3
-        cmd = build_command(self.url, fps=self.fps, mode=self.mode, timeout_s=self.timeout_s,
+        cmd = build_command(self.url, fps=self.fps, mode=self.resolved_mode, timeout_s=self.timeout_s,
                             credentials=self.credentials)
         self.proc = spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes)
         threading.Thread(target=self._drain_stderr, name=f"ffmpeg-stderr-{self.camera_id}", daemon=True).start()

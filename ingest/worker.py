@@ -33,7 +33,7 @@ class CameraIngest(Worker):
         civil_codes: list[str],
         url: str,
         fps: float,
-        mode: Literal["fps", "keyframes"],
+        mode: Literal["auto", "fps", "keyframes"],
         settings: IngestSettings,
         on_frame: Callable[[Frame], None],
         on_event: Callable[[Event], None],
@@ -47,7 +47,7 @@ class CameraIngest(Worker):
         self.civil_codes = civil_codes
         self.url = url
         self.fps = fps
-        self.mode: Literal["fps", "keyframes"] = mode
+        self.mode: Literal["auto", "fps", "keyframes"] = mode
         self.settings = settings
         self.on_frame = on_frame
         self.on_event = on_event
@@ -131,6 +131,8 @@ class CameraIngest(Worker):
 
     def status(self) -> dict[str, object]:
         out = super().status()
+        sampler = self._sampler
         out.update(camera_id=self.camera_id, state=self.state, frames=self.frames, failures=self.failures,
-                   last_reason=self.last_reason)
+                   last_reason=self.last_reason, mode=self.mode,
+                   decode=sampler.resolved_mode if sampler is not None else None)
         return out

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from registry.gb28181 import InvalidDeviceId, parse_device_id
-from registry.rules import RULE_TYPES, CrowdGatheringRule, RuleConfig, ZoneIntrusionRule
+from registry.rules import RULE_TYPES, CrowdGatheringRule, Point, RuleConfig, ZoneIntrusionRule, _check_polygon
 
 __all__ = ["CrowdGatheringRule", "RuleConfig", "ZoneIntrusionRule"]  # rule models live in registry/rules.py
 
@@ -58,10 +58,23 @@ class Position(_Strict):
 
 
 class Sampling(_Strict):
-    mode: Literal["fps", "keyframes"] = Field(
-        "fps", description="Decode every frame and sample N fps, or decode keyframes only."
+    mode: Literal["auto", "fps", "keyframes"] = Field(
+        "auto",
+        description="'auto': decode keyframes only when the stream's keyframe interval fits the sampling interval "
+        "(probed with ffprobe at each connection), else decode every frame; 'fps': always decode every frame and "
+        "sample N fps; 'keyframes': always decode keyframes only.",
     )
     fps: float = Field(1.0, gt=0.0, le=30.0, description="Frames per second handed to analytics.")
+
+
+class PrivacyMask(_Strict):
+    name: str = Field("", description="What is masked, e.g. 'residential windows' (for the operator).")
+    polygon: list[Point] = Field(
+        description="Polygon, normalised coordinates (0..1, origin top-left), blacked out of every frame before "
+        "detection and before any snapshot is stored or shown."
+    )
+
+    _poly = field_validator("polygon")(_check_polygon)
 
 
 class OnvifEndpoint(_Strict):
@@ -82,6 +95,9 @@ class CameraFields(_Strict):
     range_m: float | None = Field(None, gt=0, description="Useful viewing range in metres.")
     sampling: Sampling = Field(default_factory=Sampling, description="Frame sampling.")  # type: ignore[arg-type]
     rules: list[RuleConfig] = Field(default_factory=list, description="Analytics rules.")
+    privacy_masks: list[PrivacyMask] = Field(
+        default_factory=list, description="Regions never analysed, stored or shown (private places, 条例 art. 8)."
+    )
     enabled: bool = Field(True, description="Disabled cameras stay registered but are not sampled.")
     # GB/T 28181 catalog (一机一档); code tables in registry/catalog.py
     manufacturer: str | None = Field(None, max_length=100, description="Manufacturer (catalog Manufacturer).")
@@ -168,8 +184,8 @@ class JurisdictionConfig(_Strict):
 
 
 class CameraFile(_Strict):
-    jurisdictions: list[JurisdictionConfig] = Field(default_factory=list)
-    cameras: list[CameraConfig] = Field(default_factory=list)
+    jurisdictions: list[JurisdictionConfig] = Field(default_factory=list, description="Village/grid nodes.")
+    cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras.")
 
 
 # ------------------------------------------------------------------------------------------------- loading

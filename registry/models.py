@@ -51,9 +51,10 @@ class Camera(Base):
     heading_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
     fov_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
     range_m: Mapped[float | None] = mapped_column(Float, nullable=True)
-    sample_mode: Mapped[str] = mapped_column(String(20), default="fps")
+    sample_mode: Mapped[str] = mapped_column(String(20), default="auto")
     sample_fps: Mapped[float] = mapped_column(Float, default=1.0)
     rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    privacy_masks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{name, polygon}]
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # GB/T 28181 catalog (一机一档); codes as in registry/catalog.py
     manufacturer: Mapped[str | None] = mapped_column(String(100), nullable=True)

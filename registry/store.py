@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.orm import sessionmaker
 
 from registry.config import CameraConfig, load_camera_configs
@@ -47,22 +47,33 @@ class Registry:
 
     def init(self) -> None:
         Base.metadata.create_all(self.engine)
-        self.check_schema()
+        self._upgrade_schema()
         self.seed_jurisdictions()
 
-    def check_schema(self) -> None:
-        """``create_all`` adds missing tables but never columns: a database made by an older release is refused
-        with a clear message instead of failing later on an INSERT (there are no migrations yet)."""
-        inspector = inspect(self.engine)
-        for table in Base.metadata.sorted_tables:
-            have = {c["name"] for c in inspector.get_columns(table.name)}
-            missing = [c.name for c in table.columns if c.name not in have]
-            if missing:
-                raise RuntimeError(
-                    f"database {self.engine.url.render_as_string(hide_password=True)}: table {table.name} lacks "
-                    f"column(s) {', '.join(missing)} (made by an older release; there are no migrations yet): "
-                    "export its cameras with an older release, or move the database away and re-register"
-                )
+    def _upgrade_schema(self) -> None:
+        """Forward-only upgrade of a database made by an earlier release (there are no migrations yet):
+        ``create_all`` adds missing tables but never columns, so a missing column that is nullable or has a default
+        is added (existing rows get NULL, read as the default); nothing is ever dropped or altered. A missing
+        column that could only be filled by hand makes a clear error instead of a failing INSERT later."""
+        existing = inspect(self.engine)
+        with self.engine.begin() as conn:
+            for table in Base.metadata.sorted_tables:
+                if not existing.has_table(table.name):
+                    continue
+                present = {c["name"] for c in existing.get_columns(table.name)}
+                missing = [col for col in table.columns if col.name not in present]
+                required = [col.name for col in missing if not col.nullable and col.default is None]
+                if required:
+                    raise RuntimeError(
+                        f"database {self.engine.url.render_as_string(hide_password=True)}: table {table.name} "
+                        f"lacks column(s) {', '.join(required)} (made by an older release; there are no "
+                        "migrations yet): export its cameras with an older release, or move the database away "
+                        "and re-register"
+                    )
+                for col in missing:
+                    ddl = col.type.compile(dialect=self.engine.dialect)
+                    log.info("registry: adding column %s.%s (%s)", table.name, col.name, ddl)
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {ddl}'))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -179,6 +190,7 @@ def camera_from_config(cfg: CameraConfig, source_file: str | None) -> Camera:
         sample_mode=cfg.sampling.mode,
         sample_fps=cfg.sampling.fps,
         rules=[r.model_dump() for r in cfg.rules],
+        privacy_masks=[m.model_dump() for m in cfg.privacy_masks],
         enabled=cfg.enabled,
         source_file=source_file,
         **{f: getattr(cfg, f) for f in CATALOG_COLUMNS},
@@ -200,7 +212,7 @@ def config_from_camera(cam: Camera) -> CameraConfig:
         "id": cam.id, "name": cam.name, "jurisdiction": cam.jurisdiction_code, "stream": cam.stream_url,
         "heading_deg": cam.heading_deg, "fov_deg": cam.fov_deg, "range_m": cam.range_m,
         "sampling": {"mode": cam.sample_mode, "fps": cam.sample_fps}, "rules": cam.rules, "enabled": cam.enabled,
-        "snapshot": cam.snapshot_url,
+        "privacy_masks": cam.privacy_masks or [], "snapshot": cam.snapshot_url,
         **{f: getattr(cam, f) for f in CATALOG_COLUMNS},
     }
     if cam.longitude is not None and cam.latitude is not None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import redis
 from sqlalchemy import select
 
 from analytics.detector import Detector, model_labels
-from analytics.pipeline import AnalyticsWorker, CameraAnalytics
+from analytics.pipeline import AnalyticsWorker, CameraAnalytics, FrameScreen
 from analytics.rules import RuleClassError, check_rule_classes
 from events.archive import Archive
 from events.consumer import CenterConsumer, CenterConsumerWorker
@@ -37,9 +38,31 @@ from sharpeyes.supervisor import RestartPolicy, Supervisor, Worker
 
 log = logging.getLogger(__name__)
 
+_SAMPLE_MODES: dict[str, Literal["auto", "fps", "keyframes"]] = {"auto": "auto", "fps": "fps", "keyframes": "keyframes"}
+
 
 def redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15)
+
+
+def write_quality_state(client: redis.Redis, key: str, faults: list[str], now: datetime) -> None:
+    """Keep a camera's video-quality state for the 完好率 audit in the hash ``key`` (``Keys.camera_quality``):
+    ``ok`` (1/0), ``faults`` (comma-separated), ``since`` (ISO UTC start of the current ok/faulty period) and
+    ``fault_seconds`` (cumulative time spent faulty, added when a faulty period ends)."""
+    prev = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
+            for k, v in client.hgetall(key).items()}
+    was_ok = prev.get("ok", "1") == "1"
+    since = prev.get("since")
+    pipe = client.pipeline()
+    if not was_ok and not faults and since:
+        faulty_s = (now - datetime.fromisoformat(since)).total_seconds()
+        pipe.hincrbyfloat(key, "fault_seconds", max(0.0, faulty_s))
+    ok = "0" if faults else "1"
+    if was_ok == (not faults) and since:  # same kind of period (faulty with other faults, or ok): it goes on
+        pipe.hset(key, mapping={"ok": ok, "faults": ",".join(faults)})
+    else:
+        pipe.hset(key, mapping={"ok": ok, "faults": ",".join(faults), "since": now.isoformat()})
+    pipe.execute()
 
 
 class HeartbeatPublisher(Worker):
@@ -143,7 +166,9 @@ class Hub:
             self._start_demo()
 
         self.analytics = AnalyticsWorker(lambda: Detector(s.detector, s.model_dir), s.snapshot_dir,
-                                         self.publisher.publish, self.publisher.publish_update)
+                                         self.publisher.publish, self.publisher.publish_update,
+                                         batch_size=s.analytics.effective_batch_size(s.detector.device),
+                                         on_quality=self._camera_quality)
         self.supervisor.add(self.analytics)
         if with_cameras:
             self.reconcile_cameras()
@@ -233,8 +258,10 @@ class Hub:
             problems = check_rule_classes(cam.id, rules, self._labels)
             if problems:
                 raise RuleClassError("; ".join(problems))
-        self.analytics.add_camera(CameraAnalytics.build(cam.id, cam.name, place.civil_codes, rules,
-                                                        ZoneInfo(self.settings.timezone)))
+        masks = [m["polygon"] for m in (cam.privacy_masks or [])]
+        screen = FrameScreen.build(masks, self.settings.analytics)
+        self.analytics.add_camera(CameraAnalytics.build(cam.id, cam.name, place.civil_codes, rules, screen,
+                                                        tz=ZoneInfo(self.settings.timezone)))
         self.supervisor.add(
             CameraIngest(
                 camera_id=cam.id,
@@ -242,7 +269,7 @@ class Hub:
                 civil_codes=place.civil_codes,
                 url=cam.stream_url,
                 fps=cam.sample_fps,
-                mode="keyframes" if cam.sample_mode == "keyframes" else "fps",
+                mode=_SAMPLE_MODES.get(cam.sample_mode, "auto"),
                 settings=self.settings.ingest,
                 on_frame=self.analytics.submit,
                 on_event=self.publisher.publish,
@@ -271,6 +298,13 @@ class Hub:
         except redis.RedisError as exc:
             log.warning("camera %s: state not written to redis: %s", camera_id, exc)
         self.registry.record_availability(camera_id, state, reason[:300])
+
+    def _camera_quality(self, camera_id: str, faults: list[str]) -> None:
+        assert self.redis is not None
+        try:
+            write_quality_state(self.redis, self.keys.camera_quality(camera_id), faults, datetime.now(UTC))
+        except redis.RedisError as exc:
+            log.warning("camera %s: quality state not written to redis: %s", camera_id, exc)
 
     def stop(self) -> None:
         log.info("stopping hub")

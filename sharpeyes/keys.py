@@ -41,6 +41,11 @@ class Keys:
         """Hash: state (online/offline), since, last_frame_at, heartbeat of the camera's sampler."""
         return f"{self.prefix}:camera:{camera_id}:status"
 
+    def camera_quality(self, camera_id: str) -> str:
+        """Hash: ok (1/0), faults (comma-separated fault kinds), since (ISO UTC of the last change),
+        fault_seconds (cumulative time spent faulty): the camera's video-quality state for the 完好率 audit."""
+        return f"{self.prefix}:camera:{camera_id}:quality"
+
     def worker_heartbeat(self, name: str) -> str:
         """String with a TTL, refreshed by each supervised worker."""
         return f"{self.prefix}:worker:{name}:heartbeat"

@@ -9,6 +9,14 @@ FRAMES_DROPPED = Counter(
     "sharpeyes_frames_dropped_total", "Sampled frames replaced by a newer one before detection", ["camera"]
 )
 FRAMES_DETECTED = Counter("sharpeyes_frames_detected_total", "Frames run through the detector", ["camera"])
+FRAMES_GATED = Counter(
+    "sharpeyes_frames_gated_total", "Sampled frames the motion gate kept from the detector", ["camera", "reason"]
+)
+DETECT_BATCH_SIZE = Histogram(
+    "sharpeyes_detect_batch_size", "Frames per detector batch", buckets=(1, 2, 4, 8, 16, 32, 64)
+)
+QUALITY_OK = Gauge("sharpeyes_camera_quality_ok", "1 when the camera passes the video-quality diagnosis", ["camera"])
+QUALITY_FAULTS = Counter("sharpeyes_quality_faults_total", "Quality fault episodes raised", ["camera", "fault"])
 DETECT_SECONDS = Histogram(
     "sharpeyes_detect_seconds", "Detector latency per frame",
     buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0),

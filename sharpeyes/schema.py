@@ -44,6 +44,7 @@ class EventType(StrEnum):
     LEFT_OBJECT = "left_object"
     CAMERA_OFFLINE = "camera_offline"
     CAMERA_ONLINE = "camera_online"
+    QUALITY_FAULT = "quality_fault"  # detail: fault (signal_loss, freeze, blur, ...) and the measures
 
 
 class Severity(StrEnum):

@@ -45,6 +45,75 @@ class DetectorSettings(_Section):
     )
 
 
+class MotionSettings(_Section):
+    """Motion gate parameters."""
+
+    enabled: bool = Field(True, description="Gate frames by motion; off: every sampled frame is detected.")
+    force_every_s: float = Field(
+        5.0, gt=0.0, description="Detect at least this often (frame time) even without motion."
+    )
+    width: int = Field(160, ge=32, le=1920, description="Width of the grey copy that is differenced.")
+    pixel_threshold: int = Field(20, ge=1, le=255, description="Grey difference at which a pixel has changed.")
+    min_changed_fraction: float = Field(
+        0.003, gt=0.0, lt=1.0, description="Share of changed pixels at which the frame counts as motion."
+    )
+    lighting_shift: float = Field(
+        8.0, ge=0.0, description="Mean grey change above which a frame without residual motion is called lighting."
+    )
+
+
+class QualitySettings(_Section):
+    """Thresholds of the quality diagnosis; the defaults suit 4:3/16:9 street cameras."""
+
+    enabled: bool = Field(True, description="Run the quality diagnosis on sampled frames.")
+    interval_s: float = Field(10.0, ge=0.0, description="Seconds of frame time between two checks of a camera.")
+    confirm_checks: int = Field(2, ge=1, description="Consecutive checks showing a fault before it is raised.")
+    clear_checks: int = Field(2, ge=1, description="Consecutive clean checks before a raised fault is cleared.")
+    reference_checks: int = Field(
+        3, ge=1, description="Clean checks whose median forms the camera's reference (sharpness, texture, features)."
+    )
+    width: int = Field(320, ge=64, le=1920, description="Width the frame is downscaled to before measuring.")
+    signal_loss_fraction: float = Field(0.98, gt=0.5, le=1.0, description="Share of one grey level = signal loss.")
+    freeze_mad: float = Field(
+        0.25, ge=0.0, description="Mean absolute grey difference to the previous check below which it is frozen."
+    )
+    blur_ratio: float = Field(0.3, gt=0.0, lt=1.0, description="Laplacian variance below this × reference: blur.")
+    blur_floor: float = Field(15.0, ge=0.0, description="Laplacian variance below this is blur even without reference.")
+    dark_mean: float = Field(35.0, ge=0.0, le=255.0, description="Mean grey below this: too dark.")
+    bright_mean: float = Field(225.0, ge=0.0, le=255.0, description="Mean grey above this: too bright.")
+    cast_offset: float = Field(
+        15.0, gt=0.0, description="Lab chroma offset (8-bit a*/b* units) more than the reference's: colour cast."
+    )
+    cast_absolute: float = Field(
+        35.0, gt=0.0, description="Lab chroma offset at which it is a colour cast whatever the reference."
+    )
+    grid: int = Field(8, ge=2, le=32, description="Occlusion grid: the frame is cut into grid × grid cells.")
+    low_texture_std: float = Field(5.0, ge=0.0, description="A cell with grey std below this has no texture.")
+    occlusion_fraction: float = Field(
+        0.25, gt=0.0, le=1.0, description="Share of cells newly without texture at which the view is occluded."
+    )
+    scene_match_fraction: float = Field(
+        0.1, gt=0.0, lt=1.0, description="Share of reference features found in place below which the scene changed."
+    )
+
+
+class AnalyticsSettings(_Section):
+    """What happens between a sampled frame and the detector, and how the detector is fed."""
+
+    motion: MotionSettings = Field(default_factory=MotionSettings, description="Motion gate before the detector.")  # type: ignore[arg-type]
+    quality: QualitySettings = Field(default_factory=QualitySettings, description="Video-quality diagnosis.")  # type: ignore[arg-type]
+    batch_size: int | None = Field(
+        None, ge=1, le=64,
+        description="Most frames (one per camera) detected in one batch by the shared detector. Unset: 8 on a CUDA "
+        "device, 1 on CPU (where batches measured slower, bench/detect.py).",
+    )
+
+    def effective_batch_size(self, device: str) -> int:
+        if self.batch_size is not None:
+            return self.batch_size
+        return 8 if device.startswith("cuda") else 1
+
+
 class IngestSettings(_Section):
     default_fps: float = Field(1.0, gt=0.0, le=30.0, description="Frames per second sampled when a camera sets none.")
     connect_timeout_s: float = Field(10.0, gt=0.0, description="RTSP socket timeout given to ffmpeg.")
@@ -139,6 +208,9 @@ class Settings(BaseSettings):
         return v
     detector: DetectorSettings = Field(default_factory=DetectorSettings, description="Person detector.")  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Stream sampling.")  # type: ignore[arg-type]
+    analytics: AnalyticsSettings = Field(
+        default_factory=AnalyticsSettings, description="Motion gate, quality diagnosis, batching."  # type: ignore[arg-type]
+    )
     api: ApiSettings = Field(default_factory=ApiSettings, description="HTTP API and web UI.")  # type: ignore[arg-type]
     demo: DemoSettings = Field(default_factory=DemoSettings, description="Demo RTSP footage.")  # type: ignore[arg-type]
 
