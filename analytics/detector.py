@@ -70,10 +70,21 @@ def default_model_source() -> Path:
     return path
 
 
-def model_source(settings: DetectorSettings) -> tuple[str, Path]:
-    """(stem, .pt path) of the configured model."""
+def imported_model_path(model_dir: Path, name: str) -> Path:
+    """Where ``sharpeyes model import`` keeps the operator's model ``name`` (``analytics/models.py``)."""
+    return model_dir / "imported" / f"{name}.pt"
+
+
+def model_source(settings: DetectorSettings, model_dir: Path) -> tuple[str, Path]:
+    """(stem, .pt path) of the configured model: the default, the name of an imported model, or a .pt path."""
     if settings.model == DEFAULT_MODEL:
         return DEFAULT_MODEL, default_model_source()
+    if "/" not in settings.model and not settings.model.endswith(".pt"):
+        imported = imported_model_path(model_dir, settings.model)
+        if not imported.exists():
+            raise ModelError(f"no model named {settings.model!r}: `sharpeyes model list` shows the models, "
+                             "`sharpeyes model import FILE` adds one")
+        return settings.model, imported
     path = Path(settings.model).expanduser()
     if not path.exists():
         raise ModelError(f"model file {path} not found (SHARPEYES_DETECTOR__MODEL)")
@@ -82,8 +93,9 @@ def model_source(settings: DetectorSettings) -> tuple[str, Path]:
     return path.stem, path
 
 
-def _artifacts(settings: DetectorSettings, model_dir: Path) -> dict[str, Path]:
-    stem, _ = model_source(settings)
+def artifacts(settings: DetectorSettings, model_dir: Path) -> dict[str, Path]:
+    """The configured model's files in ``model_dir`` at its input size, per backend (present or not)."""
+    stem, _ = model_source(settings, model_dir)
     base = model_dir / f"{stem}-{settings.imgsz}"
     return {
         "pytorch": base.with_suffix(".pt"),
@@ -106,8 +118,8 @@ def export_model(settings: DetectorSettings, model_dir: Path, formats: list[str]
     """Copy the configured .pt into ``model_dir`` and export it (offline) to the given or fastest available
     format. Idempotent: existing exports are kept."""
     configure_offline(model_dir.parent / "ultralytics")
-    _, src = model_source(settings)
-    arts = _artifacts(settings, model_dir)
+    _, src = model_source(settings, model_dir)
+    arts = artifacts(settings, model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     if not arts["pytorch"].exists():
         shutil.copyfile(src, arts["pytorch"])
@@ -134,22 +146,27 @@ def export_model(settings: DetectorSettings, model_dir: Path, formats: list[str]
     return done
 
 
-def model_labels(settings: DetectorSettings, model_dir: Path) -> set[str]:
-    """Class names of the configured model without loading it for inference: from an export's
+def model_names(settings: DetectorSettings, model_dir: Path) -> dict[int, str]:
+    """Class id → name of the configured model without loading it for inference: from an export's
     ``metadata.yaml`` when one exists, else from the ``.pt`` file (slower: it loads the checkpoint)."""
     import yaml
 
-    arts = _artifacts(settings, model_dir)
+    arts = artifacts(settings, model_dir)
     for meta in (arts["openvino"] / "metadata.yaml", arts["onnx"].with_suffix(".yaml")):
         if meta.exists():
             names = (yaml.safe_load(meta.read_text(encoding="utf-8")) or {}).get("names") or {}
             if names:
-                return {str(v) for v in dict(names).values()}
+                return {int(k): str(v) for k, v in dict(names).items()}
     configure_offline(model_dir.parent / "ultralytics")
     from ultralytics import YOLO
 
-    path = arts["pytorch"] if arts["pytorch"].exists() else model_source(settings)[1]
-    return {str(v) for v in (YOLO(str(path), task="detect").names or {}).values()}
+    path = arts["pytorch"] if arts["pytorch"].exists() else model_source(settings, model_dir)[1]
+    return {int(k): str(v) for k, v in (YOLO(str(path), task="detect").names or {}).items()}
+
+
+def model_labels(settings: DetectorSettings, model_dir: Path) -> set[str]:
+    """Class names of the configured model (:func:`model_names`), e.g. to refuse rules it cannot serve."""
+    return set(model_names(settings, model_dir).values())
 
 
 class Detector:
@@ -158,11 +175,11 @@ class Detector:
     def __init__(self, settings: DetectorSettings, model_dir: Path) -> None:
         configure_offline(model_dir.parent / "ultralytics")
         self.settings = settings
-        arts = _artifacts(settings, model_dir)
+        arts = artifacts(settings, model_dir)
         self.backend = self._choose(settings, arts)
         path = arts[self.backend]
         if self.backend == "pytorch" and not path.exists():
-            path = model_source(settings)[1]
+            path = model_source(settings, model_dir)[1]
         from ultralytics import YOLO
 
         t0 = time.perf_counter()

@@ -23,7 +23,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from analytics.detections import Detections
-from analytics.detector import Detector
+from analytics.detector import Detector, ModelError
 from analytics.motion import GateDecision, MotionGate
 from analytics.privacy import PrivacyMasker
 from analytics.quality import QualityChange, QualityMonitor
@@ -89,12 +89,14 @@ class CameraAnalytics:
     open_events: dict[str, _OpenEvent] = field(default_factory=dict)  # incident key → its event
     screen: FrameScreen = field(default_factory=FrameScreen)
     last_raw: Detections = field(default_factory=Detections)  # detector output of the last detected frame
+    model: str | None = None  # an imported model's name (analytics/models.py); None: the worker's default
 
     @classmethod
     def build(cls, camera_id: str, camera_name: str, civil_codes: list[str], rule_configs: list[RuleConfig],
-              screen: FrameScreen | None = None, *, tz: ZoneInfo | None = None) -> CameraAnalytics:
+              screen: FrameScreen | None = None, *, tz: ZoneInfo | None = None,
+              model: str | None = None) -> CameraAnalytics:
         return cls(camera_id, camera_name, civil_codes, build_rules(rule_configs, tz),  # type: ignore[arg-type]
-                   screen=screen or FrameScreen())
+                   screen=screen or FrameScreen(), model=model)
 
     def quality_events(self, frame: Frame, changes: list[QualityChange], snapshot_root: Path) -> list[Event]:
         """One ``quality_fault`` event per fault raised (a fault episode), with the (masked) frame as snapshot."""
@@ -184,14 +186,21 @@ class CameraAnalytics:
 
 
 class AnalyticsWorker(Worker):
-    """Owns the detector; one per hub process, shared by all its cameras."""
+    """Owns the detectors; one worker per hub process, shared by all its cameras.
+
+    ``detector_factory`` makes the default detector; ``model_factory(name)`` the detector of an imported model
+    that some cameras name (``CameraAnalytics.model``), each loaded once and shared by the cameras naming it."""
 
     def __init__(self, detector_factory: Callable[[], Detector], snapshot_root: Path,
                  emit: Callable[[Event], None], emit_update: Callable[[Event], None] | None = None, *,
-                 batch_size: int = 1, on_quality: Callable[[str, list[str]], None] | None = None) -> None:
+                 batch_size: int = 1, on_quality: Callable[[str, list[str]], None] | None = None,
+                 model_factory: Callable[[str], Detector] | None = None) -> None:
         super().__init__("analytics", RestartPolicy(mode="always"))
         self.detector_factory = detector_factory
         self.detector: Detector | None = None
+        self.model_factory = model_factory
+        self.detectors: dict[str, Detector] = {}  # imported models by name
+        self._models_lock = threading.Lock()
         self.snapshot_root = snapshot_root
         self.emit = emit
         self.emit_update = emit_update
@@ -202,6 +211,17 @@ class AnalyticsWorker(Worker):
         self._cv = threading.Condition()
         self.ready = threading.Event()
         self.heartbeat_timeout_s = 120.0  # model loading and export can take a while
+
+    def load_model(self, name: str) -> Detector:
+        """The detector of imported model ``name``, loaded on first use (call it before :meth:`add_camera` to load
+        outside the worker thread and see a loading error where the camera is started)."""
+        with self._models_lock:
+            det = self.detectors.get(name)
+            if det is None:
+                if self.model_factory is None:
+                    raise ModelError(f"model {name!r} requested but this worker has no model factory")
+                det = self.detectors[name] = self.model_factory(name)
+            return det
 
     def add_camera(self, cam: CameraAnalytics) -> None:
         with self._cv:
@@ -260,10 +280,14 @@ class AnalyticsWorker(Worker):
                 todo.append((cam, frame, cam.last_raw))
             else:
                 todo.append((cam, frame, None))
-        to_detect = [i for i, (_, _, dets) in enumerate(todo) if dets is None]
-        if to_detect:
+        groups: dict[str | None, list[int]] = {}  # one batch per model
+        for i, (cam, _, dets) in enumerate(todo):
+            if dets is None:
+                groups.setdefault(cam.model, []).append(i)
+        for model, to_detect in groups.items():
+            detector = self.detector if model is None else self.load_model(model)
             t0 = time.perf_counter()
-            results = self.detector.detect_batch([todo[i][1].image for i in to_detect])
+            results = detector.detect_batch([todo[i][1].image for i in to_detect])
             metrics.DETECT_SECONDS.observe((time.perf_counter() - t0) / len(to_detect))
             metrics.DETECT_BATCH_SIZE.observe(len(to_detect))
             for i, dets in zip(to_detect, results, strict=True):
@@ -304,5 +328,5 @@ class AnalyticsWorker(Worker):
     def status(self) -> dict[str, object]:
         out = super().status()
         out.update(backend=self.detector.backend if self.detector else None, cameras=len(self.cameras),
-                   pending=len(self._pending))
+                   pending=len(self._pending), models={n: d.backend for n, d in self.detectors.items()})
         return out

@@ -78,8 +78,8 @@ def check_rule_classes(camera_id: str, rules: list[AnyRule], model_labels: set[s
         if missing:
             problems.append(
                 f"camera {camera_id}: rule {rule.name!r} ({rule.type}) needs classes {missing} that the loaded "
-                f"model lacks (it has {sorted(model_labels)}); load a model with them "
-                "(SHARPEYES_DETECTOR__MODEL) or remove the rule"
+                f"model lacks (it has {sorted(model_labels)}); import a model with them "
+                "(`sharpeyes model import FILE`) and name it in the camera's detector_model, or remove the rule"
             )
     return problems
 

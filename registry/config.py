@@ -95,6 +95,11 @@ class CameraFields(_Strict):
     range_m: float | None = Field(None, gt=0, description="Useful viewing range in metres.")
     sampling: Sampling = Field(default_factory=Sampling, description="Frame sampling.")  # type: ignore[arg-type]
     rules: list[RuleConfig] = Field(default_factory=list, description="Analytics rules.")
+    detector_model: str | None = Field(
+        None, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+        description="Detector for this camera: the name of a model imported with `sharpeyes model import` "
+        "(`sharpeyes model list`). Unset: the hub's default model (detector.model).",
+    )
     privacy_masks: list[PrivacyMask] = Field(
         default_factory=list, description="Regions never analysed, stored or shown (private places, 条例 art. 8)."
     )

@@ -55,6 +55,7 @@ class Camera(Base):
     sample_fps: Mapped[float] = mapped_column(Float, default=1.0)
     rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     privacy_masks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{name, polygon}]
+    detector_model: Mapped[str | None] = mapped_column(String(64), nullable=True)  # imported model name
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # GB/T 28181 catalog (一机一档); codes as in registry/catalog.py
     manufacturer: Mapped[str | None] = mapped_column(String(100), nullable=True)

@@ -107,7 +107,8 @@ class _Prepared:
 
 EXPORT_ORDER = ("id", "name", "jurisdiction", "stream", "enabled", "onvif", "snapshot", "manufacturer", "model",
                 "firmware", "serial_number", "owner", "address", "position", "heading_deg", "fov_deg", "range_m",
-                "ptz_type", "position_type", "room_type", "use_type", "direction", "resolution", "sampling", "rules")
+                "ptz_type", "position_type", "room_type", "use_type", "direction", "resolution", "sampling",
+                "detector_model", "rules")
 
 
 class CameraService:

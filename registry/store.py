@@ -191,6 +191,7 @@ def camera_from_config(cfg: CameraConfig, source_file: str | None) -> Camera:
         sample_fps=cfg.sampling.fps,
         rules=[r.model_dump() for r in cfg.rules],
         privacy_masks=[m.model_dump() for m in cfg.privacy_masks],
+        detector_model=cfg.detector_model,
         enabled=cfg.enabled,
         source_file=source_file,
         **{f: getattr(cfg, f) for f in CATALOG_COLUMNS},
@@ -212,7 +213,7 @@ def config_from_camera(cam: Camera) -> CameraConfig:
         "id": cam.id, "name": cam.name, "jurisdiction": cam.jurisdiction_code, "stream": cam.stream_url,
         "heading_deg": cam.heading_deg, "fov_deg": cam.fov_deg, "range_m": cam.range_m,
         "sampling": {"mode": cam.sample_mode, "fps": cam.sample_fps}, "rules": cam.rules, "enabled": cam.enabled,
-        "privacy_masks": cam.privacy_masks or [], "snapshot": cam.snapshot_url,
+        "privacy_masks": cam.privacy_masks or [], "snapshot": cam.snapshot_url, "detector_model": cam.detector_model,
         **{f: getattr(cam, f) for f in CATALOG_COLUMNS},
     }
     if cam.longitude is not None and cam.latitude is not None:

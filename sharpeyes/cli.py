@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -75,22 +76,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _check_rule_classes(settings: Settings, reg: object) -> None:
-    """Refuse rules that need classes the configured model lacks (raises ``RuleClassError``)."""
-    from analytics.detector import ModelError, model_labels
-    from analytics.rules import RuleClassError, check_rule_classes
-    from registry.config import TypeAdapterRules
+    """Refuse cameras naming a model that is not there, or rules needing classes their model lacks."""
+    from analytics.rules import RuleClassError
     from registry.store import Registry
+    from sharpeyes.hub import camera_model_problems
 
     assert isinstance(reg, Registry)
-    cams = [c for c in reg.cameras(enabled_only=True) if c.rules]
-    if not cams:
-        return
-    try:
-        labels = model_labels(settings.detector, settings.model_dir)
-    except ModelError as exc:
-        print(f"rule classes not checked: {exc}")
-        return
-    problems = [p for c in cams for p in check_rule_classes(c.id, TypeAdapterRules.validate_python(c.rules), labels)]
+    problems = camera_model_problems(settings, reg.cameras(enabled_only=True), {}, strict_default=False)
     if problems:
         raise RuleClassError("rules refused:\n" + "\n".join(f"  {p}" for p in problems))
 
@@ -104,6 +96,32 @@ def cmd_model_export(args: argparse.Namespace) -> int:
     out = export_model(settings.detector, settings.model_dir, formats)
     for fmt, path in out.items():
         print(f"{fmt}: {path}")
+    return 0
+
+
+def cmd_model_import(args: argparse.Namespace) -> int:
+    from analytics.models import import_model
+
+    settings = _settings(args)
+    _setup_logging(settings.log_level)
+    info = import_model(Path(args.file), settings.model_dir, settings.detector, name=args.name, force=args.force,
+                        formats=args.format or None)
+    print(f"model {info.name}: {len(info.classes)} classes ({', '.join(info.classes[:12])}"
+          f"{', …' if len(info.classes) > 12 else ''}), exported to {', '.join(info.exported) or 'nothing (PyTorch)'}")
+    print(f"use it for a camera with `detector_model: {info.name}` in its YAML, or "
+          f"`sharpeyes camera update ID --set detector_model={info.name}`")
+    return 0
+
+
+def cmd_model_list(args: argparse.Namespace) -> int:
+    from analytics.models import list_models
+
+    settings = _settings(args)
+    _setup_logging("WARNING")
+    for info in list_models(settings.model_dir, settings.detector):
+        mark = "*" if info.default else " "
+        classes = ", ".join(info.classes[:8]) + (f", … ({len(info.classes)})" if len(info.classes) > 8 else "")
+        print(f"{mark} {info.name:<24} {','.join(info.exported) or 'pytorch':<14} {classes}")
     return 0
 
 
@@ -189,6 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
     exp = msub.add_parser("export", help="export the configured model to the fastest available backend (offline)")
     exp.add_argument("--format", action="append", choices=["openvino", "onnx"], help="format(s) to export")
     exp.set_defaults(func=cmd_model_export)
+    imp = msub.add_parser("import", help="add an operator's ultralytics detection model (.pt), exported offline; "
+                          "cameras select it with detector_model")
+    imp.add_argument("file", help="ultralytics .pt checkpoint (e.g. a COCO yolo11n.pt copied onto this machine)")
+    imp.add_argument("--name", help="name cameras use (default: from the file name, e.g. yolo11n)")
+    imp.add_argument("--force", action="store_true", help="replace an imported model of the same name")
+    imp.add_argument("--format", action="append", choices=["openvino", "onnx"], help="format(s) to export")
+    imp.set_defaults(func=cmd_model_import)
+    lst = msub.add_parser("list", help="models the hub can load (* = the default), their exports and classes")
+    lst.set_defaults(func=cmd_model_list)
     cams = sub.add_parser("cameras", help="list registered cameras")
     cams.set_defaults(func=cmd_cameras)
     con = sub.add_parser("consume", help="print and ack one center's events (a consumer of its group)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 import redis
 from sqlalchemy import select
 
-from analytics.detector import Detector, model_labels
+from analytics.detector import Detector, ModelError, model_labels
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics, FrameScreen
 from analytics.rules import RuleClassError, check_rule_classes
 from events.archive import Archive
@@ -39,6 +40,30 @@ from sharpeyes.supervisor import RestartPolicy, Supervisor, Worker
 log = logging.getLogger(__name__)
 
 _SAMPLE_MODES: dict[str, Literal["auto", "fps", "keyframes"]] = {"auto": "auto", "fps": "fps", "keyframes": "keyframes"}
+
+
+def camera_model_problems(settings: Settings, cameras: Iterable[Camera], labels: dict[str, set[str]], *,
+                          strict_default: bool = True) -> list[str]:
+    """One line per camera that names a model which is not there, or has rules needing classes its model lacks
+    (e.g. illegal parking with the default person/fall model). ``labels`` caches class names per model name;
+    with ``strict_default`` off, a default model that cannot be read is skipped (check-config before `make`)."""
+    problems: list[str] = []
+    for cam in cameras:
+        rules = TypeAdapterRules.validate_python(cam.rules)
+        if not rules and cam.detector_model is None:
+            continue
+        name = cam.detector_model or settings.detector.model
+        if name not in labels:
+            try:
+                labels[name] = model_labels(settings.detector.model_copy(update={"model": name}), settings.model_dir)
+            except ModelError as exc:
+                if cam.detector_model is not None or strict_default:
+                    problems.append(f"camera {cam.id}: detector_model {name!r}: {exc}")
+                else:
+                    log.warning("rule classes of camera %s not checked: %s", cam.id, exc)
+                continue
+        problems += check_rule_classes(cam.id, rules, labels[name])
+    return problems
 
 
 def redis_client(url: str) -> redis.Redis:
@@ -120,7 +145,7 @@ class Hub:
         self.router: Router | None = None
         self.redis_url = settings.redis_url
         self._running: dict[str, tuple[object, ...]] = {}  # camera id → fingerprint it was started with
-        self._labels: set[str] | None = None  # class names of the configured model, read once
+        self._labels: dict[str, set[str]] = {}  # class names per model name, read once each
 
     # ------------------------------------------------------------------------------------------ start/stop
     def start(self, *, with_cameras: bool = True) -> Hub:
@@ -165,10 +190,12 @@ class Hub:
         if s.demo.enabled:
             self._start_demo()
 
-        self.analytics = AnalyticsWorker(lambda: Detector(s.detector, s.model_dir), s.snapshot_dir,
-                                         self.publisher.publish, self.publisher.publish_update,
-                                         batch_size=s.analytics.effective_batch_size(s.detector.device),
-                                         on_quality=self._camera_quality)
+        self.analytics = AnalyticsWorker(
+            lambda: Detector(s.detector, s.model_dir), s.snapshot_dir, self.publisher.publish,
+            self.publisher.publish_update, batch_size=s.analytics.effective_batch_size(s.detector.device),
+            on_quality=self._camera_quality,
+            model_factory=lambda name: Detector(s.detector.model_copy(update={"model": name}), s.model_dir),
+        )
         self.supervisor.add(self.analytics)
         if with_cameras:
             self.reconcile_cameras()
@@ -179,13 +206,7 @@ class Hub:
         """Refuse rules that need classes the configured model lacks (e.g. illegal parking with the default
         person/fall model): raises :class:`RuleClassError` naming camera, rule and missing classes."""
         assert self.registry is not None
-        problems: list[str] = []
-        for cam in self.registry.cameras(enabled_only=True):
-            if not cam.rules:
-                continue
-            if self._labels is None:
-                self._labels = model_labels(self.settings.detector, self.settings.model_dir)
-            problems += check_rule_classes(cam.id, TypeAdapterRules.validate_python(cam.rules), self._labels)
+        problems = camera_model_problems(self.settings, self.registry.cameras(enabled_only=True), self._labels)
         if problems:
             raise RuleClassError("rules refused:\n" + "\n".join(f"  {p}" for p in problems))
 
@@ -229,7 +250,7 @@ class Hub:
                 self.stop_camera(camera_id)
             try:
                 self.start_camera(camera_id)
-            except (KeyError, ValueError) as exc:  # e.g. rules the loaded model cannot serve: reported, skipped
+            except (KeyError, ValueError, ModelError) as exc:  # rules its model cannot serve, a missing model…
                 log.error("camera %s not started: %s", camera_id, exc)
                 done["failed"].append(camera_id)
             else:
@@ -252,16 +273,16 @@ class Hub:
             raise KeyError(camera_id)
         place = camera_place(self.registry, cam)
         rules = TypeAdapterRules.validate_python(cam.rules)
-        if rules:
-            if self._labels is None:
-                self._labels = model_labels(self.settings.detector, self.settings.model_dir)
-            problems = check_rule_classes(cam.id, rules, self._labels)
-            if problems:
-                raise RuleClassError("; ".join(problems))
+        problems = camera_model_problems(self.settings, [cam], self._labels)
+        if problems:
+            raise RuleClassError("; ".join(problems))
+        model = cam.detector_model if cam.detector_model != self.settings.detector.model else None
+        if model is not None:
+            self.analytics.load_model(model)  # here, not in the worker thread: a loading error names the camera
         masks = [m["polygon"] for m in (cam.privacy_masks or [])]
         screen = FrameScreen.build(masks, self.settings.analytics)
         self.analytics.add_camera(CameraAnalytics.build(cam.id, cam.name, place.civil_codes, rules, screen,
-                                                        tz=ZoneInfo(self.settings.timezone)))
+                                                        tz=ZoneInfo(self.settings.timezone), model=model))
         self.supervisor.add(
             CameraIngest(
                 camera_id=cam.id,

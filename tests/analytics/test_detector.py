@@ -104,7 +104,7 @@ def test_missing_operator_model_is_a_clear_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "mine.pt"
     settings = DetectorSettings(model=str(missing))  # type: ignore[call-arg]
     with pytest.raises(ModelError, match=r"model file .*mine\.pt not found \(SHARPEYES_DETECTOR__MODEL\)"):
-        model_source(settings)
+        model_source(settings, tmp_path / "models")
     with pytest.raises(ModelError, match="not found"):
         Detector(settings, tmp_path / "models")
 
@@ -113,13 +113,18 @@ def test_operator_model_must_be_a_pt_file(tmp_path: Path) -> None:
     onnx = tmp_path / "mine.onnx"
     onnx.write_bytes(b"not a model")
     with pytest.raises(ModelError, match=r"must be an ultralytics \.pt file"):
-        model_source(DetectorSettings(model=str(onnx)))  # type: ignore[call-arg]
+        model_source(DetectorSettings(model=str(onnx)), tmp_path)  # type: ignore[call-arg]
 
 
 def test_operator_model_source(tmp_path: Path) -> None:
     pt = tmp_path / "site-a.pt"
     pt.write_bytes(b"")
-    assert model_source(DetectorSettings(model=str(pt))) == ("site-a", pt)  # type: ignore[call-arg]
+    assert model_source(DetectorSettings(model=str(pt)), tmp_path) == ("site-a", pt)  # type: ignore[call-arg]
+
+
+def test_unknown_model_name_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"no model named 'yolo11n'.*sharpeyes model import"):
+        model_source(DetectorSettings(model="yolo11n"), tmp_path / "models")  # type: ignore[call-arg]
 
 
 def test_requested_backend_without_export_is_a_clear_error(tmp_path: Path) -> None:

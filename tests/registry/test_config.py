@@ -71,6 +71,7 @@ def test_shipped_demo_config_is_valid() -> None:
         ("rtsp://127.0.0.1:8554/cam", "rtsp://admin:12345@10.0.0.1/x", 10, "cameras[0].stream", "credentials"),
         ("min_count: 3", "min_count: 1", 16, "cameras[0].rules[0].min_count", "greater than or equal to 2"),
         ("[[0, 0], [1, 0], [1, 1]]", "[[0, 0], [1, 0]]", 15, "cameras[0].rules[0].zone", "at least 3"),
+        ("fps: 1}\n", "fps: 1}\n    detector_model: ../../etc/x\n", 12, "cameras[0].detector_model", "pattern"),
     ],
 )
 def test_bad_input_names_file_line_field(tmp_path: Path, old: str, new: str, line: int, field: str,
