@@ -19,6 +19,11 @@ from typing import Any
 
 import yaml
 from pydantic import SecretStr, ValidationError
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from registry.config import CameraConfigError
 from registry.onvif import OnvifError, ProbeResult, ProbeTarget
@@ -155,15 +160,28 @@ def cmd_update(args: argparse.Namespace) -> int:
     return 0
 
 
+def _console(stderr: bool = False) -> Console:
+    """A rich console; when not writing to a terminal, wide enough that piped tables do not wrap."""
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, highlight=False, width=200)
+    return console
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     views = _service().list()
     if args.json:
         print(json.dumps([v.model_dump(mode="json") for v in views], ensure_ascii=False, indent=2))
         return 0
+    table = Table(title=f"{len(views)} camera(s)", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("ID", "jurisdiction", "credentials", "sampling", "model", "rules", "stream", "name"):
+        table.add_column(col, no_wrap=col in ("ID", "jurisdiction"), overflow="fold")
     for v in views:
-        cred = "-" if v.username is None else ("DEFAULT-PW" if v.default_password else "vault")
-        print(f"{v.id}  {v.jurisdiction:<12}  {cred:<10}  {v.stream}  {v.name}")
-    print(f"{len(views)} camera(s)")
+        cred = "-" if v.username is None else ("[red]DEFAULT-PW[/]" if v.default_password else "vault")
+        table.add_row(v.id, v.jurisdiction, cred, f"{v.sampling.mode}@{v.sampling.fps:g}",
+                      v.detector_model or "default", str(len(v.rules)), escape(v.stream),
+                      escape(v.name) if v.enabled else f"[dim]{escape(v.name)} (disabled)[/]")
+    _console().print(table)
     return 0
 
 
@@ -180,7 +198,12 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    result = _service().import_yaml(Path(args.file))
+    service = _service()
+    with Progress(TextColumn("importing {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=_console(stderr=True), transient=True) as bar:
+        task = bar.add_task(Path(args.file).name, total=None)
+        result = service.import_yaml(Path(args.file), lambda done, total: bar.update(task, completed=done,
+                                                                                      total=total))
     print(f"{args.file}: {len(result.added)} added, {len(result.updated)} updated, {len(result.unchanged)} unchanged"
           f", {result.jurisdictions} jurisdiction node(s)")
     return 0
@@ -201,12 +224,18 @@ def cmd_completeness(args: argparse.Namespace) -> int:
     if args.json:
         print(report.model_dump_json(indent=2))
         return 0
+    table = Table(title="一机一档: incomplete records", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("ID", "filled", "name", "problems"):
+        table.add_column(col, no_wrap=col in ("ID", "filled"), overflow="fold",
+                         justify="right" if col == "filled" else "left")
     for c in report.cameras:
         if c.complete:
             continue
         problems = [f"missing {', '.join(c.missing)}"] if c.missing else []
         problems += [f"{i.field}: {i.detail}" for i in c.invalid]
-        print(f"{c.camera_id}  {c.filled_ratio:>4.0%}  {c.name}: {'; '.join(problems)}")
+        table.add_row(c.camera_id, f"{c.filled_ratio:.0%}", escape(c.name), escape("; ".join(problems)))
+    if table.row_count:
+        _console().print(table)
     print(f"一机一档 completeness: {report.complete}/{report.total} cameras complete ({report.rate:.1%})")
     return 0
 

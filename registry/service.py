@@ -343,9 +343,10 @@ class CameraService:
         return summarise(items)
 
     # ------------------------------------------------------------------------------------------ YAML
-    def import_yaml(self, path: Path) -> ImportResult:
+    def import_yaml(self, path: Path, progress: Callable[[int, int], None] | None = None) -> ImportResult:
         """Register or update every camera of one YAML file, all or nothing. Cameras imported this way are managed
-        by API/CLI afterwards (the camera_configs/ folder sync owns only the files in that folder)."""
+        by API/CLI afterwards (the camera_configs/ folder sync owns only the files in that folder).
+        ``progress(done, total)`` is called as cameras are written (a CLI progress bar)."""
         cf = load_camera_file(path)
         issues: list[ConfigIssue] = []
         with self.registry.sessions() as s:
@@ -386,7 +387,9 @@ class CameraService:
             s.flush()
             ids = [c.id for c in cf.cameras]
             existing = {c.id: c for c in s.scalars(select(Camera).where(Camera.id.in_(ids)))} if ids else {}
-            for item in cf.cameras:
+            for n, item in enumerate(cf.cameras, 1):
+                if progress is not None and (n % 50 == 0 or n == len(cf.cameras)):
+                    progress(n, len(cf.cameras))
                 cam = existing.get(item.id)
                 if cam is None:
                     s.add(camera_from_config(item, source_file=None))

@@ -224,8 +224,11 @@ cameras:
     jurisdiction: "{TOWNSHIP}"
     stream: rtsp://10.0.0.12:554/ch1
     sampling: {{mode: keyframes, fps: 0.5}}
+    detector_model: yolo11n
 """, encoding="utf-8")
     first = a.import_yaml(yaml_in)
+    assert a.get("14042900001325000012").detector_model == "yolo11n"
+    assert a.get("14042900001325000011").detector_model is None
     assert (first.added, first.jurisdictions) == (["14042900001325000011", "14042900001325000012"], 1)
     text1 = a.export_yaml()
     (tmp_path / "out.yaml").write_text(text1, encoding="utf-8")
@@ -239,6 +242,7 @@ cameras:
     (tmp_path / "out.yaml").write_text(text1.replace("东街 2", "东街 二"), encoding="utf-8")
     assert b.import_yaml(tmp_path / "out.yaml").updated == ["14042900001325000012"]
     assert "东街 二" in b.export_yaml()
+    assert b.export_yaml().count("detector_model: yolo11n") == 1
 
 
 def test_invalid_import_writes_nothing(tmp_path: Path, service: CameraService) -> None:
@@ -382,3 +386,29 @@ def test_export_into_camera_configs_round_trips(tmp_path: Path) -> None:
     b = make_service(tmp_path / "b")
     assert b.registry.sync_camera_configs(configs) == ["14042900001325000001", "14042900001325000002"]
     assert b.export_yaml() == text
+
+
+def test_bulk_import_reports_progress_and_cli_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    cams = "".join(f"""\
+  - id: "140429000013250{i:05d}"
+    name: 批量 {i}
+    jurisdiction: "{TOWNSHIP}"
+    stream: rtsp://10.0.{i // 250}.{i % 250 + 1}/ch1
+""" for i in range(1, 121))
+    path = tmp_path / "bulk.yaml"
+    path.write_text("cameras:\n" + cams, encoding="utf-8")
+    calls: list[tuple[int, int]] = []
+    result = make_service(tmp_path / "a").import_yaml(path, lambda done, total: calls.append((done, total)))
+    assert len(result.added) == 120 and calls == [(50, 120), (100, 120), (120, 120)]
+
+    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(tmp_path / "cli"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert main(["camera", "import", str(path)]) == 0
+    assert "120 added, 0 updated, 0 unchanged" in capsys.readouterr().out
+    assert main(["camera", "list"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("120 camera(s)")
+    rows = [line for line in out.splitlines() if line.strip().startswith("140429")]
+    assert len(rows) == 120 and "rtsp://10.0.0.2/ch1" in rows[0]
+    assert "auto@1" in rows[0] and "default" in rows[0] and "批量 1" in rows[0]
