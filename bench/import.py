@@ -24,6 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+# run as a script, sys.path[0] is bench/, where bench/queue.py would shadow the stdlib's queue module (torch,
+# urllib3 and redis-py import it): replace that entry by the project root
+sys.path.pop(0)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml

@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+# run as a script, sys.path[0] is bench/, where bench/queue.py would shadow the stdlib's queue module (torch,
+# urllib3 and redis-py import it): replace that entry by the project root
+sys.path.pop(0)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cv2
