@@ -9,7 +9,8 @@ The clip is vtest.avi scaled to the given height at 25 fps with a keyframe every
 data/bench-cache. CPU is read from /proc for each ffmpeg process (user + system), so the RTSP server's own
 cost is not counted. Prints the machine, a table and the keyframe/full-decode ratio.
 
-``--max-k N``: for each mode, K = 1 (or ``--min-k``), doubling up to N streams, ``--step-seconds`` each; K is
+``--max-k N``: for each mode, K = 1 (or ``--min-k``), doubling up to N streams, then two bisection steps between
+the last K sustained and the first that fell behind, ``--step-seconds`` each; K is
 sustained when the samplers delivered at least 90% of the frames due (K × fps × seconds) and no camera less than
 75%, counted after 8 s of warm-up (a decoder that cannot keep up lags behind the live stream and delivers fewer
 frames). Prints the largest sustained K per mode. Limits: the criterion counts frames, so a lag that is later made
@@ -33,7 +34,7 @@ from pathlib import Path
 sys.path.pop(0)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest.sampler import FfmpegSampler
+from ingest.sampler import FfmpegSampler, StreamError
 from ingest.testing import VTEST_AVI, RtspServer, transcode_to_h264
 from sharpeyes.settings import PROJECT_ROOT
 
@@ -54,16 +55,20 @@ def measure(server: RtspServer, mounts: list[str], mode: str, fps: float, second
     (connection, probing and the burst a client gets on connecting are not counted)."""
     samplers = [FfmpegSampler(f"bench{i}", server.url(m), fps=fps, mode=mode) for i, m in enumerate(mounts)]  # type: ignore[arg-type]
     counts = [0] * len(samplers)
+    stalled: list[str] = []
     cpu = [0.0] * len(samplers)
     count_from = time.monotonic() + warmup_s
 
     def consume(i: int) -> None:
         s = samplers[i]
-        for _ in s.frames():
-            if time.monotonic() >= count_from:
-                counts[i] += 1
-            if s.proc is not None:
-                cpu[i] = cpu_seconds(s.proc.pid)
+        try:
+            for _ in s.frames():
+                if time.monotonic() >= count_from:
+                    counts[i] += 1
+                if s.proc is not None:
+                    cpu[i] = cpu_seconds(s.proc.pid)
+        except StreamError as exc:  # a sampler that stalls counts what it delivered; the step then fails
+            stalled.append(f"{s.camera_id}: {exc}")
 
     threads = [threading.Thread(target=consume, args=(i,), daemon=True) for i in range(len(samplers))]
     for t in threads:
@@ -75,6 +80,8 @@ def measure(server: RtspServer, mounts: list[str], mode: str, fps: float, second
         s.close()
     for t in threads:
         t.join(5)
+    if stalled:
+        print(f"  {len(stalled)} of {len(samplers)} samplers stalled (first: {stalled[0]})", flush=True)
     per_cam_minute = sum(cpu) / len(samplers) / ((warmup_s + seconds) / 60)
     return per_cam_minute, sum(counts), counts
 
@@ -85,19 +92,40 @@ def sustained(counts: list[int], fps: float, seconds: float) -> bool:
 
 
 def largest_k(server: RtspServer, mode: str, fps: float, seconds: float, max_k: int,
-              min_k: int = 1) -> list[tuple[int, int, bool]]:
+              min_k: int = 1, refine: int = 2) -> list[tuple[int, int, bool]]:
+    """K doubling from ``min_k`` until a step falls behind, then ``refine`` bisection steps between the last K
+    sustained and the first that was not."""
     out = []
-    k = min_k
-    while k <= max_k:
+
+    def step(k: int) -> bool:
         # ffprobe, ffmpeg start-up and the burst on connecting are not counted: 8 s of warm-up
         _, _, counts = measure(server, [f"cam{i}" for i in range(k)], mode, fps, seconds, warmup_s=8.0)
         ok = sustained(counts, fps, seconds)
         out.append((k, sum(counts), ok))
+        burst = sum(counts) > 1.2 * fps * seconds * k
         print(f"  {mode} K={k}: {sum(counts)} frames (due {fps * seconds * k:.0f}), "
-              f"{'sustained' if ok else 'FALLING BEHIND'}", flush=True)
-        if not ok:
+              f"{'sustained' if ok else 'FALLING BEHIND'}"
+              f"{' (more than due: the RTSP server on the same CPUs fell behind, then burst)' if burst else ''}",
+              flush=True)
+        return ok
+
+    good, bad, k = 0, 0, min_k
+    while True:
+        if not step(k):
+            bad = k
             break
-        k *= 2
+        good = k
+        if k >= max_k:
+            break
+        k = min(k * 2, max_k)
+    for _ in range(refine if bad and good else 0):
+        mid = (good + bad) // 2
+        if mid in (good, bad):
+            break
+        if step(mid):
+            good = mid
+        else:
+            bad = mid
     return out
 
 
@@ -137,9 +165,8 @@ def main() -> int:
         print(f"{mode:<10}{cpu:>15.2f}{frames:>8}{cpu / base:>8.2f}x")
     if searches:
         best = {m: max((k for k, _, ok in r if ok), default=0) for m, r in searches.items()}
-        print(f"\nlargest K sustained ({args.step_seconds:g} s per step, K doubling from {args.min_k} to "
-              f"{args.max_k}; "
-              "'>=' when the search stopped at the cap)")
+        print(f"\nlargest K sustained ({args.step_seconds:g} s per step, K doubling from {args.min_k} up to "
+              f"{args.max_k}, then two bisection steps; '>=' when every step was sustained)")
         print(f"{'mode':<10}{'K':>6}{'vs base':>9}")
         for m, k in best.items():
             capped = all(ok for _, _, ok in searches[m])

@@ -73,6 +73,10 @@ def _input_options(url: str, timeout_s: float, mode: str) -> dict[str, Any]:
         opts["rw_timeout"] = str(int(timeout_s * 1_000_000))
     if mode == "keyframes":
         opts["skip_frame"] = "nokey"
+        # at most one keyframe per sampling interval to decode: one decoder thread is plenty, and frame threading's
+        # pool (cores + 1 threads per stream) cost ~10% more CPU per stream (1.14 vs 1.26 CPU-s per camera-minute,
+        # 4 × 1080p25 streams at 0.5 fps on 2 cores)
+        opts["threads"] = "1"
     return opts
 
 
