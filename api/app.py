@@ -1,4 +1,5 @@
-"""HTTP API and web UI (FastAPI). Reads the registry and the Redis streams; writes nothing to the pipeline.
+"""HTTP API and web UI (FastAPI). Reads the registry and the Redis streams; writes nothing to the pipeline. Serves
+the four-all audit (``GET /api/audit``) from ``audit/``.
 
 Nothing imports this package; the CLI serves it.
 """
@@ -13,15 +14,18 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import redis
 from fastapi import FastAPI, Header, HTTPException, Query, Response
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 
 from api.cameras import create_cameras_router
+from audit.fourall import AuditReport, build_report, resolve_window
+from audit.report import to_csv, to_html, to_json
 from events.archive import Archive, ArchivedEvent, EventNotFound
 from events.backlog import StreamBacklogCollector, stream_backlog
 from events.escalation import AlreadyEscalated, Escalator, NoHigherTier
@@ -30,6 +34,7 @@ from registry.gb28181 import parse_device_id
 from registry.store import Registry
 from sharpeyes.keys import CENTER_GROUP, Keys
 from sharpeyes.schema import Event
+from sharpeyes.settings import Settings
 from sharpeyes.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -101,7 +106,10 @@ def _out(item: ArchivedEvent) -> EventOut:
 
 
 def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir: Path, archive: Archive,
-               supervisor: Supervisor | None = None, escalator: Escalator | None = None) -> FastAPI:
+               supervisor: Supervisor | None = None, escalator: Escalator | None = None, *,
+               settings: Settings | None = None) -> FastAPI:
+    """The app. ``settings`` gives the audit its targets, retention and timezone (unset: read from the
+    environment when the audit is first asked for)."""
     app = FastAPI(
         title="Sharp Eyes Hub",
         version="0.1.0",
@@ -318,6 +326,36 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
         except redis.RedisError as exc:
             raise HTTPException(503, f"event store unavailable: {exc}") from None
         return out
+
+    audit_settings: list[Settings] = [settings] if settings is not None else []
+
+    @app.get(
+        "/api/audit", response_model=None,
+        summary="Four-all (四全) audit: coverage, sharing, availability, control (JSON, CSV or HTML)",
+        responses={200: {"model": AuditReport, "description": "The report in the format asked for.",
+                         "content": {"text/csv": {}, "text/html": {}}}},
+    )
+    def audit(
+        fmt: Annotated[Literal["json", "csv", "html"], Query(alias="format", description="Report format.")] = "json",
+        days: Annotated[int, Query(ge=1, le=3660, description="Window of the last N days (ending at until).")] = 30,
+        since: Annotated[datetime | None, Query(description="Window start, ISO 8601; overrides days.")] = None,
+        until: Annotated[datetime | None, Query(description="Window end, ISO 8601; default now.")] = None,
+    ) -> Response:
+        if not audit_settings:
+            audit_settings.append(Settings())
+        cfg = audit_settings[0]
+        try:
+            start, end = resolve_window(days=days, since=since, until=until, tz=ZoneInfo(cfg.timezone))
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        report = build_report(registry, archive, cfg, start, end)
+        if fmt == "csv":
+            name = f"four-all-audit-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}Z.csv"
+            return PlainTextResponse(to_csv(report), media_type="text/csv; charset=utf-8",
+                                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        if fmt == "html":
+            return HTMLResponse(to_html(report))
+        return Response(to_json(report), media_type="application/json")
 
     index_html = (resources.files("api") / "static" / "index.html").read_text(encoding="utf-8")
 

@@ -2,8 +2,9 @@
 and field.
 
 A file holds optional ``jurisdictions`` (village/grid nodes below the seeded townships; demo ones must be
-``synthetic: true``) and ``cameras``. Rules are configured per camera with zones as polygons in normalised
-coordinates (0..1, origin top-left), tested against a box's bottom centre.
+``synthetic: true``), ``cameras`` and ``key_points`` (重点公共区域 the four-all audit checks coverage of).
+Rules are configured per camera with zones as polygons in normalised coordinates (0..1, origin top-left), tested
+against a box's bottom centre.
 """
 
 from __future__ import annotations
@@ -188,9 +189,34 @@ class JurisdictionConfig(_Strict):
         return self
 
 
+KeyPointKind = Literal["crossroads", "square", "school", "hospital", "station", "market", "government", "other"]
+
+
+class KeyPointConfig(_Strict):
+    """A key public area (重点公共区域) that ≥1 online camera should see (全域覆盖, four-all audit)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="Slug, e.g. 'fz-school-gate'.")
+    name: str = Field(min_length=1, max_length=200, description="Name shown in the audit report.")
+    kind: KeyPointKind = Field(description="crossroads, square, school, hospital, station, market, government or "
+                                           "other.")
+    jurisdiction: str = Field(description="Civil code (6, 9 or 12 digits) of the node the key point lies in.")
+    longitude: float = Field(ge=-180, le=180, description="WGS-84 longitude.")
+    latitude: float = Field(ge=-90, le=90, description="WGS-84 latitude.")
+    synthetic: bool = Field(False, description="True for made-up demo/test points (not a real place).")
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not re.fullmatch(r"\d{6}|\d{9}|\d{12}", v):
+            raise ValueError("jurisdiction must be a 6, 9 or 12-digit civil code")
+        return v
+
+
 class CameraFile(_Strict):
     jurisdictions: list[JurisdictionConfig] = Field(default_factory=list, description="Village/grid nodes.")
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras.")
+    key_points: list[KeyPointConfig] = Field(
+        default_factory=list, description="Key public areas (重点公共区域) for the coverage audit.")
 
 
 # ------------------------------------------------------------------------------------------------- loading
@@ -220,6 +246,7 @@ class CameraConfigError(ValueError):
 class LoadedConfigs:
     jurisdictions: list[tuple[Path, JurisdictionConfig]] = field(default_factory=list)
     cameras: list[tuple[Path, CameraConfig]] = field(default_factory=list)
+    key_points: list[tuple[Path, KeyPointConfig]] = field(default_factory=list)
 
 
 def _node_at(node: yaml.Node | None, loc: Iterable[Any]) -> yaml.Node | None:
@@ -319,6 +346,7 @@ def load_camera_configs(directory: Path, known_codes: set[str]) -> LoadedConfigs
             continue
         loaded.jurisdictions.extend((path, j) for j in cf.jurisdictions)
         loaded.cameras.extend((path, c) for c in cf.cameras)
+        loaded.key_points.extend((path, k) for k in cf.key_points)
 
     codes = set(known_codes)
     for path, j in loaded.jurisdictions:
@@ -341,6 +369,16 @@ def load_camera_configs(directory: Path, known_codes: set[str]) -> LoadedConfigs
             issues.append(ConfigIssue(path, line, "cameras.id",
                                       f"camera id {cam.id} encodes county {cam.id[:6]} but its jurisdiction "
                                       f"{cam.jurisdiction} is in county {cam.jurisdiction[:6]}"))
+    seen_points: dict[str, Path] = {}
+    for path, point in loaded.key_points:
+        line = _line_of_id(path, point.id)
+        if point.id in seen_points:
+            issues.append(ConfigIssue(path, line, "key_points.id",
+                                      f"duplicate key point id {point.id} (also in {seen_points[point.id]})"))
+        seen_points[point.id] = path
+        if point.jurisdiction not in codes:
+            issues.append(ConfigIssue(path, line, "key_points.jurisdiction",
+                                      f"unknown jurisdiction {point.jurisdiction} for key point {point.id}"))
     if issues:
         raise CameraConfigError(issues)
     return loaded
@@ -350,6 +388,18 @@ def _line_of(path: Path, needle: str) -> int | None:
     try:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if needle in line:
+                return n
+    except OSError:
+        return None
+    return None
+
+
+def _line_of_id(path: Path, value: str) -> int | None:
+    """Line of ``id: <value>`` (quoted or not, block or flow style) in ``path``: a slug may also occur elsewhere."""
+    pattern = re.compile(r"(^|[\s{,-])id:\s*[\"']?" + re.escape(value) + r"[\"']?\s*([,}#]|$)")
+    try:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if pattern.search(line):
                 return n
     except OSError:
         return None

@@ -1,4 +1,5 @@
-"""SQL tables of the registry: the jurisdiction tree, cameras and their availability ledger (SQLAlchemy 2)."""
+"""SQL tables of the registry: the jurisdiction tree, cameras, their availability and quality ledgers, and the key
+points (重点公共区域) the four-all audit checks coverage of (SQLAlchemy 2)."""
 
 from __future__ import annotations
 
@@ -112,3 +113,35 @@ class AvailabilityRecord(Base):
     state: Mapped[str] = mapped_column(String(10))  # online / offline
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class QualityRecord(Base):
+    """Quality ledger: one row per change of a camera's video-quality diagnosis (ok, or the active faults)."""
+
+    __tablename__ = "camera_quality"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), index=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    faults: Mapped[str] = mapped_column(String(300), default="")  # comma-separated fault names, "" when ok
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+
+
+KEY_POINT_KINDS = ("crossroads", "square", "school", "hospital", "station", "market", "government", "other")
+"""Kinds of key public area (重点公共区域) a key point may be."""
+
+
+class KeyPoint(Base):
+    """A key public area (重点公共区域: crossroads, square, school gate, hospital...) that ≥1 online camera should
+    see (全域覆盖)."""
+
+    __tablename__ = "key_points"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # slug, e.g. "fz-school-gate"
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # one of KEY_POINT_KINDS
+    jurisdiction_code: Mapped[str] = mapped_column(ForeignKey("jurisdictions.code"), index=True)
+    longitude: Mapped[float] = mapped_column(Float)  # WGS-84
+    latitude: Mapped[float] = mapped_column(Float)
+    synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_file: Mapped[str | None] = mapped_column(String(500), nullable=True)

@@ -349,6 +349,9 @@ class CameraService:
         ``progress(done, total)`` is called as cameras are written (a CLI progress bar)."""
         cf = load_camera_file(path)
         issues: list[ConfigIssue] = []
+        if cf.key_points:  # one source of truth: the folder sync adds, changes and removes them
+            issues.append(ConfigIssue(path, None, "key_points", "key points are not imported: declare them in a "
+                                      "file of the camera_configs folder (synced at hub start)"))
         with self.registry.sessions() as s:
             nodes = {j.code: j for j in s.scalars(select(Jurisdiction))}
         codes = set(nodes)

@@ -1,4 +1,5 @@
-"""Registry database access: engine, schema, jurisdiction seed, YAML sync and the queries downstream needs."""
+"""Registry database access: engine, schema, jurisdiction seed, YAML sync (jurisdictions, cameras, key points), the
+availability and quality ledgers, and the queries downstream needs."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.orm import sessionmaker
 
-from registry.config import CameraConfig, load_camera_configs
-from registry.models import AvailabilityRecord, Base, Camera, Jurisdiction
+from registry.config import CameraConfig, KeyPointConfig, load_camera_configs
+from registry.models import AvailabilityRecord, Base, Camera, Jurisdiction, KeyPoint, QualityRecord
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +133,9 @@ class Registry:
     def sync_camera_configs(self, directory: Path) -> list[str]:
         """Load ``directory``'s YAML and make the DB match it for YAML-sourced cameras.
 
-        Raises :class:`registry.config.CameraConfigError` (nothing written) when any file is invalid.
-        Returns the ids of the cameras defined by the files.
+        Key points (重点公共区域) of the files are made to match the same way: added or changed, and those from a
+        file that no longer declare them removed. Raises :class:`registry.config.CameraConfigError` (nothing
+        written) when any file is invalid. Returns the ids of the cameras defined by the files.
         """
         loaded = load_camera_configs(directory, self.jurisdiction_codes())
         with self.sessions.begin() as s:
@@ -151,7 +153,16 @@ class Registry:
             for cam in stale:
                 log.info("camera %s no longer in %s: removed", cam.id, cam.source_file)
                 s.delete(cam)
-        log.info("registry: %d camera(s) from %s", len(ids), directory)
+            point_ids = []
+            for path, kp in loaded.key_points:
+                s.merge(key_point_from_config(kp, source_file=path.name))
+                point_ids.append(kp.id)
+            stale_points = s.scalars(select(KeyPoint).where(KeyPoint.source_file.is_not(None),
+                                                            KeyPoint.id.not_in(point_ids)))
+            for point in stale_points:
+                log.info("key point %s no longer in %s: removed", point.id, point.source_file)
+                s.delete(point)
+        log.info("registry: %d camera(s), %d key point(s) from %s", len(ids), len(point_ids), directory)
         return ids
 
     def upsert_camera(self, cfg: CameraConfig, source_file: str | None = None) -> None:
@@ -174,6 +185,18 @@ class Registry:
     def record_availability(self, camera_id: str, state: str, reason: str = "") -> None:
         with self.sessions.begin() as s:
             s.add(AvailabilityRecord(camera_id=camera_id, state=state, reason=reason))
+
+    def record_quality(self, camera_id: str, ok: bool, faults: str = "") -> None:
+        """Append a change of the camera's video-quality diagnosis to the quality ledger (完好率). ``faults`` is
+        the comma-separated list of active faults ("" when ok)."""
+        with self.sessions.begin() as s:
+            s.add(QualityRecord(camera_id=camera_id, ok=ok, faults=faults[:300]))
+
+    # ---------------------------------------------------------------------------------------- key points
+    def key_points(self) -> list[KeyPoint]:
+        """Key public areas (重点公共区域), by id."""
+        with self.sessions() as s:
+            return list(s.scalars(select(KeyPoint).order_by(KeyPoint.id)))
 
 
 def camera_from_config(cfg: CameraConfig, source_file: str | None) -> Camera:
@@ -200,6 +223,11 @@ def camera_from_config(cfg: CameraConfig, source_file: str | None) -> Camera:
         onvif_profile=cfg.onvif.profile if cfg.onvif else None,
         snapshot_url=cfg.snapshot,
     )
+
+
+def key_point_from_config(cfg: KeyPointConfig, source_file: str | None) -> KeyPoint:
+    return KeyPoint(id=cfg.id, name=cfg.name, kind=cfg.kind, jurisdiction_code=cfg.jurisdiction,
+                    longitude=cfg.longitude, latitude=cfg.latitude, synthetic=cfg.synthetic, source_file=source_file)
 
 
 CATALOG_COLUMNS = ("manufacturer", "model", "firmware", "serial_number", "owner", "address", "ptz_type",

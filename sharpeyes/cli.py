@@ -1,4 +1,4 @@
-"""``sharpeyes`` command line: run the hub, check configuration, export models, list cameras."""
+"""``sharpeyes`` command line: run the hub, check configuration, export models, list cameras, four-all audit."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -48,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         hub.start()
         assert hub.registry is not None and hub.redis is not None and hub.archive is not None
         app = create_app(hub.registry, hub.redis, hub.keys, settings.snapshot_dir, hub.archive, hub.supervisor,
-                         hub.escalator)
+                         hub.escalator, settings=settings)
         config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="warning",
                                 access_log=False)
         server = uvicorn.Server(config)
@@ -135,6 +136,43 @@ def cmd_cameras(args: argparse.Namespace) -> int:
     for cam in reg.cameras():
         print(f"{cam.id}  {cam.jurisdiction_code:<12}  {cam.sample_mode}@{cam.sample_fps:g}  {cam.name}")
     return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Four-all (四全) audit of the registry and archive over a window, as HTML, JSON or CSV."""
+    from zoneinfo import ZoneInfo
+
+    from audit.fourall import build_report, resolve_window
+    from audit.report import to_csv, to_html, to_json
+    from events.archive import Archive
+    from registry.store import Registry
+
+    settings = _settings(args)
+    _setup_logging("WARNING")
+    start, end = resolve_window(days=args.days, since=args.since, until=args.until, tz=ZoneInfo(settings.timezone))
+    reg = Registry(settings.effective_database_url)
+    archive = Archive(settings.effective_database_url)
+    try:
+        reg.init()
+        archive.init()
+        report = build_report(reg, archive, settings, start, end)
+    finally:
+        archive.close()
+        reg.close()
+    text = {"json": to_json, "csv": to_csv, "html": to_html}[args.format](report)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"audit {start.isoformat()} .. {end.isoformat()}: {report.status} -> {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _iso_datetime(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date/time: {text!r}") from None
 
 
 def _positive_int(text: str) -> int:
@@ -224,6 +262,15 @@ def build_parser() -> argparse.ArgumentParser:
     con.add_argument("--consumer", help="consumer name (default: <hostname>-<pid>)")
     con.add_argument("--count", type=_positive_int, metavar="N", help="exit after N events")
     con.set_defaults(func=cmd_consume)
+    aud = sub.add_parser("audit", help="four-all (四全) audit: coverage, sharing, availability, control")
+    aud.add_argument("--days", type=_positive_int, default=30, metavar="N",
+                     help="window of the last N days, ending at --until or now (default 30)")
+    aud.add_argument("--since", type=_iso_datetime, metavar="ISO",
+                     help="window start (ISO 8601; without offset: the hub's timezone); overrides --days")
+    aud.add_argument("--until", type=_iso_datetime, metavar="ISO", help="window end (ISO 8601; default now)")
+    aud.add_argument("--format", choices=["json", "csv", "html"], default="html", help="report format (default html)")
+    aud.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE (default: stdout)")
+    aud.set_defaults(func=cmd_audit)
     from registry.cli import register_camera_commands  # sharpeyes camera probe|add|list|show|remove|import|export
 
     register_camera_commands(sub)

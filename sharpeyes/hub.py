@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from analytics.detector import Detector, ModelError, model_labels
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics, FrameScreen
@@ -321,11 +322,17 @@ class Hub:
         self.registry.record_availability(camera_id, state, reason[:300])
 
     def _camera_quality(self, camera_id: str, faults: list[str]) -> None:
-        assert self.redis is not None
+        """A change of the camera's quality diagnosis: Redis state (live view) and the SQL quality ledger (完好率
+        in the four-all audit). Neither failing stops the analytics worker."""
+        assert self.redis is not None and self.registry is not None
         try:
             write_quality_state(self.redis, self.keys.camera_quality(camera_id), faults, datetime.now(UTC))
         except redis.RedisError as exc:
             log.warning("camera %s: quality state not written to redis: %s", camera_id, exc)
+        try:
+            self.registry.record_quality(camera_id, not faults, ",".join(faults))
+        except SQLAlchemyError as exc:
+            log.warning("camera %s: quality change not written to the ledger: %s", camera_id, exc)
 
     def stop(self) -> None:
         log.info("stopping hub")

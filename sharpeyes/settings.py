@@ -144,6 +144,30 @@ class DemoSettings(_Section):
     )
 
 
+class AuditSettings(_Section):
+    """Targets of the four-all (四全) audit (``sharpeyes audit``, ``GET /api/audit``); defaults from the 2015
+    nine-ministry opinion (发改高技[2015]996号)."""
+
+    coverage_target: float = Field(
+        1.0, ge=0.0, le=1.0, description="全域覆盖: share of key points seen by >= 1 online camera.")
+    hd_share_target: float = Field(
+        1.0, ge=0.0, le=1.0, description="全域覆盖: share of HD cameras among those of known resolution.")
+    hd_min_height: int = Field(720, ge=1, description="Lowest main-stream height (pixels) that counts as HD.")
+    sharing_target: float = Field(
+        1.0, ge=0.0, le=1.0,
+        description="全网共享: 联网率 (enabled cameras online now) and share of cameras visible to an upper-tier "
+        "center.")
+    availability_key_target: float = Field(
+        0.98, ge=0.0, le=1.0,
+        description="全时可用: 在线率 and 完好率 each camera of a key area (use_type 3, or covering a key point) "
+        "must reach.")
+    availability_other_target: float = Field(
+        0.95, ge=0.0, le=1.0, description="全时可用: 在线率 and 完好率 each other camera must reach.")
+    control_target: float = Field(
+        1.0, ge=0.0, le=1.0, description="全程可控: share of logged actions carrying a user and a reason.")
+    retention_min_days: float = Field(30, ge=0, description="全程可控: the least retention_days that passes.")
+
+
 class Settings(BaseSettings):
     """All hub settings. Every field is documented; unknown keys are errors."""
 
@@ -213,6 +237,7 @@ class Settings(BaseSettings):
     )
     api: ApiSettings = Field(default_factory=ApiSettings, description="HTTP API and web UI.")  # type: ignore[arg-type]
     demo: DemoSettings = Field(default_factory=DemoSettings, description="Demo RTSP footage.")  # type: ignore[arg-type]
+    audit: AuditSettings = Field(default_factory=AuditSettings, description="Four-all (四全) audit targets.")  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

@@ -85,6 +85,59 @@ def test_bad_input_names_file_line_field(tmp_path: Path, old: str, new: str, lin
     assert words in msg
 
 
+WITH_KEY_POINT = GOOD + """\
+key_points:
+  - id: test-gate
+    name: 测试小学 校门
+    kind: school
+    jurisdiction: "140429100901"
+    longitude: 112.8700
+    latitude: 36.8400
+    synthetic: true
+"""  # key_points: on line 17, its id on 18
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "field", "words"),
+    [
+        ("latitude: 36.8400", "latitude: 95", 23, "key_points[0].latitude", "less than or equal to 90"),
+        ("longitude: 112.8700", "longitude: -181", 22, "key_points[0].longitude", "greater than or equal to -180"),
+        ("kind: school", "kind: park", 20, "key_points[0].kind", "'crossroads'"),
+        ("id: test-gate", "id: Test Gate", 18, "key_points[0].id", "pattern"),
+        ('jurisdiction: "140429100901"\n    longitude', 'jurisdiction: "1404291"\n    longitude', 21,
+         "key_points[0].jurisdiction", "6, 9 or 12-digit"),
+        ("latitude: 36.8400\n", "latitude: 36.8400\n    radius: 3\n", 24, "key_points[0].radius", "unknown key"),
+    ],
+)
+def test_bad_key_point_names_file_line_field(tmp_path: Path, old: str, new: str, line: int, field: str,
+                                             words: str) -> None:
+    assert WITH_KEY_POINT.count(old) == 1
+    path = write(tmp_path, WITH_KEY_POINT.replace(old, new))
+    with pytest.raises(CameraConfigError) as info:
+        load_camera_file(path)
+    msg = only_issue(info.value)
+    assert msg.startswith(f"{path}:{line}: {field}: "), msg
+    assert words in msg
+
+
+def test_key_point_cross_checks(tmp_path: Path) -> None:
+    write(tmp_path, WITH_KEY_POINT)
+    (_path, point), = load_camera_configs(tmp_path, KNOWN).key_points
+    assert (point.id, point.kind, point.latitude, point.synthetic) == ("test-gate", "school", 36.84, True)
+    path = write(tmp_path, WITH_KEY_POINT.replace('jurisdiction: "140429100901"\n    longitude',
+                                                  'jurisdiction: "140429100777"\n    longitude'))
+    with pytest.raises(CameraConfigError) as info:
+        load_camera_configs(tmp_path, KNOWN)
+    assert only_issue(info.value) == (f"{path}:18: key_points.jurisdiction: unknown jurisdiction 140429100777 "
+                                      "for key point test-gate")
+    other = write(tmp_path, "key_points:\n  - {id: test-gate, name: x, kind: other, jurisdiction: '140429', "
+                  "longitude: 112.9, latitude: 36.9}\n", "b.yaml")
+    write(tmp_path, WITH_KEY_POINT)
+    with pytest.raises(CameraConfigError) as info:
+        load_camera_configs(tmp_path, KNOWN)
+    assert only_issue(info.value) == f"{path}:18: key_points.id: duplicate key point id test-gate (also in {other})"
+
+
 def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("    name: test camera", "    name: [unclosed"))
     with pytest.raises(CameraConfigError) as info:

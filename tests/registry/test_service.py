@@ -259,6 +259,21 @@ cameras:
     assert service.list() == []
 
 
+def test_import_refuses_key_points(tmp_path: Path, service: CameraService) -> None:
+    from registry.config import CameraConfigError
+
+    path = tmp_path / "kp.yaml"
+    path.write_text("""\
+cameras:
+  - {id: "14042900001325000021", name: ok, jurisdiction: "140429100", stream: "rtsp://10.0.0.1/x"}
+key_points:
+  - {id: kp-gate, name: 校门, kind: school, jurisdiction: "140429100", longitude: 112.87, latitude: 36.84}
+""", encoding="utf-8")
+    with pytest.raises(CameraConfigError, match="key_points: key points are not imported"):
+        service.import_yaml(path)
+    assert service.list() == [] and service.registry.key_points() == []
+
+
 # ------------------------------------------------------------------------------------------------ secrets
 def test_password_never_in_clear(tmp_path: Path, device: IpycamDevice, caplog: pytest.LogCaptureFixture,
                                  monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

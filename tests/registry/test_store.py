@@ -1,11 +1,17 @@
-"""Registry store: privacy masks and the sampling mode travel from YAML into the database, and a database made
-by the previous release (no ``privacy_masks`` column) is upgraded in place."""
+"""Registry store: privacy masks and the sampling mode travel from YAML into the database, a database made by the
+previous release (no ``privacy_masks`` column) is upgraded in place, key points follow the YAML folder, and the
+quality ledger records changes."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
+import pytest
+from sqlalchemy import select
+
+from registry.config import CameraConfigError
+from registry.models import QualityRecord
 from registry.store import Registry
 
 YAML = """
@@ -54,4 +60,54 @@ def test_old_database_gains_new_columns(tmp_path: Path) -> None:
     reg.init()
     reg.sync_camera_configs(tmp_path / "cfg")
     assert reg.cameras()[0].privacy_masks[0]["name"] == "住宅窗户"
+    reg.close()
+
+
+KEY_POINTS = """
+jurisdictions:
+  - {code: "140429100001", name: 合成社区, parent: "140429100", synthetic: true}
+key_points:
+  - {id: kp-gate, name: 校门（合成）, kind: school, jurisdiction: "140429100001", longitude: 112.87, latitude: 36.84,
+     synthetic: true}
+  - {id: kp-square, name: 广场（合成）, kind: square, jurisdiction: "140429100", longitude: 112.88, latitude: 36.85}
+"""
+
+
+def test_key_points_follow_the_folder(tmp_path: Path) -> None:
+    reg = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    reg.init()
+    (tmp_path / "cfg").mkdir()
+    cfg = tmp_path / "cfg" / "k.yaml"
+    cfg.write_text(KEY_POINTS, encoding="utf-8")
+    reg.sync_camera_configs(tmp_path / "cfg")
+    gate, square = reg.key_points()
+    assert (gate.id, gate.kind, gate.jurisdiction_code, gate.synthetic, gate.source_file) == \
+        ("kp-gate", "school", "140429100001", True, "k.yaml")
+    assert (square.longitude, square.latitude, square.synthetic) == (112.88, 36.85, False)
+    # changed and dropped in the file: updated and removed
+    cfg.write_text(KEY_POINTS.replace("longitude: 112.87", "longitude: 112.871").split("  - {id: kp-square")[0],
+                   encoding="utf-8")
+    reg.sync_camera_configs(tmp_path / "cfg")
+    (gate,) = reg.key_points()
+    assert gate.longitude == 112.871
+    # an invalid folder changes nothing
+    cfg.write_text(KEY_POINTS.replace("latitude: 36.84", "latitude: 95"), encoding="utf-8")
+    with pytest.raises(CameraConfigError, match=r"k.yaml:5: key_points\[0\].latitude"):
+        reg.sync_camera_configs(tmp_path / "cfg")
+    assert [(k.id, k.longitude) for k in reg.key_points()] == [("kp-gate", 112.871)]
+    reg.close()
+
+
+def test_quality_ledger(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(YAML, encoding="utf-8")
+    reg = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    reg.init()
+    reg.sync_camera_configs(tmp_path)
+    reg.record_quality("14042900001325000001", False, "blur,too_dark")
+    reg.record_quality("14042900001325000001", True)
+    with reg.sessions() as s:
+        rows = list(s.scalars(select(QualityRecord).order_by(QualityRecord.id)))
+    assert [(r.camera_id, r.ok, r.faults) for r in rows] == [
+        ("14042900001325000001", False, "blur,too_dark"), ("14042900001325000001", True, "")]
+    assert rows[0].at is not None
     reg.close()

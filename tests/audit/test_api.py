@@ -1,0 +1,70 @@
+"""``GET /api/audit`` through FastAPI's TestClient (no Redis needed: the audit reads SQL only)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from registry.onvif_testing import free_port
+from sharpeyes.keys import Keys
+from sharpeyes.settings import Settings
+from tests.audit.world import A, World
+
+WINDOW = {"since": "2025-06-01T00:00:00+00:00", "until": "2025-06-01T10:00:00+00:00"}
+
+
+@pytest.fixture()
+def http(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(tmp_path))  # the cameras router's vault key file goes there
+    settings = Settings(data_dir=tmp_path, audit={"control_target": 0.75})  # type: ignore[arg-type]
+    dead_redis = redis.Redis(port=free_port())
+    app = create_app(world.registry, dead_redis, Keys("t"), tmp_path / "snaps", world.archive, settings=settings)
+    with TestClient(app) as client:
+        yield client
+
+
+def test_json(http: TestClient) -> None:
+    r = http.get("/api/audit", params={**WINDOW, "format": "json"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    data = r.json()
+    assert data["settings"]["control_target"] == 0.75  # the app's settings, not the environment's
+    indicators = {i["key"]: i for q in data["requirements"] for i in q["indicators"]}
+    assert indicators["control.actions_logged"]["value"] == 0.75
+    assert indicators["control.actions_logged"]["status"] == "pass"
+    assert {c["id"]: c["online_rate"] for c in data["cameras"]}[A] == 0.9
+    assert http.get("/api/audit", params=WINDOW).headers["content-type"] == "application/json"  # the default
+
+
+def test_csv(http: TestClient) -> None:
+    r = http.get("/api/audit", params={**WINDOW, "format": "csv"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.headers["content-disposition"] == \
+        'attachment; filename="four-all-audit-20250601T0000-20250601T1000Z.csv"'
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert {r["section"] for r in rows} == {"summary", "camera", "key_point"}
+
+
+def test_html(http: TestClient) -> None:
+    r = http.get("/api/audit", params={**WINDOW, "format": "html"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "<svg" in r.text and "http://" not in r.text
+
+
+def test_days_window_and_errors(http: TestClient) -> None:
+    r = http.get("/api/audit", params={"days": 7, "until": "2025-06-01T10:00:00+00:00"})
+    assert r.status_code == 200 and r.json()["window_start"] == "2025-05-25T10:00:00Z"
+    assert http.get("/api/audit", params={"format": "pdf"}).status_code == 422
+    assert http.get("/api/audit", params={"days": 0}).status_code == 422
+    r = http.get("/api/audit", params={"since": WINDOW["until"], "until": WINDOW["since"]})
+    assert r.status_code == 422 and "empty" in r.json()["detail"]
+
+
+def test_in_openapi(http: TestClient) -> None:
+    assert "/api/audit" in http.get("/openapi.json").json()["paths"]
