@@ -64,6 +64,11 @@ class Incident:
     status: Status = "started"
 
 
+FALLEN_LABELS = frozenset({"Fall"})
+"""Model labels of a person on the ground (the default model's ``Fall``)."""
+_UPRIGHT_MEMORY_S = 600.0  # how long a track counts as once seen upright after its last upright sighting
+
+
 class RuleClassError(ValueError):
     """Rules need classes the loaded model does not have; the message names camera, rule and classes."""
 
@@ -243,9 +248,25 @@ class _DwellInZone(_ZoneIncidentRule):
         super().__init__(cfg, tz)
         self.classes = set(getattr(cfg, "classes", ["person"]))
         self.entered: dict[int, tuple[float, float]] = {}  # track id → (since, last seen inside)
+        self.upright: dict[int, float] = {}  # track id → last time seen with a label other than a fallen one
+
+    def _seen_upright(self, watched: Detections, t: float) -> Detections:
+        """Drop detections labelled fallen (``Fall``) whose track was never seen upright: the default model calls
+        a jacket on the ground or a dog 'Fall', and such a thing lying in a zone is no intruder or loiterer. With
+        models that have no fallen class this keeps everything."""
+        ids = _ids(watched)
+        if not ids:
+            return watched
+        for tid, label in zip(ids, watched.labels, strict=True):
+            if label not in FALLEN_LABELS:
+                self.upright[tid] = t
+        self.upright = {i: seen for i, seen in self.upright.items() if t - seen <= _UPRIGHT_MEMORY_S}
+        keep = [label not in FALLEN_LABELS or tid in self.upright for tid, label in zip(ids, watched.labels,
+                                                                                          strict=True)]
+        return watched if all(keep) else watched[np.array(keep, dtype=bool)]
 
     def _update(self, dets: Detections, t: float, width: int, height: int) -> list[Incident]:
-        watched = dets.of_classes(self.classes)
+        watched = self._seen_upright(dets.of_classes(self.classes), t)
         assert self.zone is not None
         inside = watched[self.zone.contains(watched.anchors(), width, height)]
         for i in _ids(inside):
