@@ -224,8 +224,9 @@ def test_car_does_not_trigger_a_person_rule() -> None:
 
 @pytest.mark.parametrize("label", ["Normal", "Fall", "person"])
 def test_model_labels_map_to_person(label: str) -> None:
-    d = dets([person_at(400, 500)], labels=[label], ids=[1])
-    out = run(intrusion(0.0), [(0.0, d)])
+    upright = dets([person_at(100, 900)], labels=["Normal"], ids=[1])  # outside the zone; 'Fall' needs an upright
+    d = dets([person_at(400, 500)], labels=[label], ids=[1])           # sighting first (see the jacket test)
+    out = run(intrusion(0.0), [(0.0, upright), (1.0, d)])
     assert len(out) == 1
     assert out[0][1].objects.labels == [label]
 
@@ -325,3 +326,19 @@ def test_build_rules_maps_configs() -> None:
     ])
     assert [type(r) for r in rules] == [ZoneIntrusion, CrowdGathering]
     assert [r.name for r in rules] == ["a", "b"]
+
+
+def test_intrusion_ignores_a_thing_only_ever_labelled_fallen() -> None:
+    """The default model calls a jacket on vtest's lawn 'Fall' in every frame: lying in the zone, never seen upright,
+    it is no intruder; a person who walks in upright and then falls is one."""
+    rule = intrusion(min_duration_s=2.0)
+    jacket = person_at(300, 500, w=80, h=30)
+    frames = [(float(t), dets([jacket], ["Fall"], [7])) for t in range(10)]
+    assert run(rule, frames) == []
+
+    rule = intrusion(min_duration_s=2.0)
+    walker = [(float(t), dets([jacket, person_at(400, 400)], ["Fall", "Normal" if t < 12 else "Fall"], [7, 8]))
+              for t in range(10, 20)]
+    started = run(rule, walker)
+    assert [t for t, _ in started] == [12.0]
+    assert started[0][1].detail["intruders"] == 1  # the walker (8), not the jacket (7)
