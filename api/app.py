@@ -1,5 +1,7 @@
 """HTTP API and web UI (FastAPI). Reads the registry and the Redis streams; writes nothing to the pipeline. Serves
-the four-all audit (``GET /api/audit``) from ``audit/``.
+the four-all audit (``GET /api/audit``) from ``audit/``. Content (snapshots, an event's detail, the camera export,
+the audit, the access log) is served only to a named viewer with a reason, and every such access, and every refused
+action, is written to the access log first (``api/access.py``).
 
 Nothing imports this package; the CLI serves it.
 """
@@ -18,11 +20,11 @@ from zoneinfo import ZoneInfo
 
 import redis
 from fastapi import FastAPI, Header, HTTPException, Query, Response
-from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 
+from api.access import AccessRecordOut, ActorUnit, Viewer, Who, record, require
 from api.cameras import create_cameras_router
 from audit.fourall import AuditReport, build_report, resolve_window
 from audit.report import to_csv, to_html, to_json
@@ -72,6 +74,7 @@ class CameraOut(BaseModel):
 
 
 ULID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+_NO_VIEWER = "No name or no reason given (X-Sharpeyes-User/-Unit/-Reason headers or user/unit/reason query)."
 
 
 class EventOut(Event):
@@ -117,8 +120,8 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
         license_info={"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
     )
     snapshot_dir.mkdir(parents=True, exist_ok=True)
-    app.mount("/snapshots", StaticFiles(directory=str(snapshot_dir), check_dir=False), name="snapshots")
-    app.include_router(create_cameras_router(registry))
+    snapshot_root = snapshot_dir.resolve()
+    app.include_router(create_cameras_router(registry, archive=archive))
 
     def _page(limit: int, before: str | None, **filters: Any) -> EventPage:
         items = [_out(i) for i in archive.search(limit=limit, before=before, **filters)]
@@ -200,21 +203,36 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
         return _page(limit, before, center=center, type=type, camera_id=camera_id, status=status, since=since,
                      until=until)
 
-    @app.get("/api/events/{event_id}", response_model=EventDetail, summary="One event with its action log")
-    def get_event(event_id: str) -> EventDetail:
-        if len(event_id) != 26 or not event_id.isalnum():
-            raise HTTPException(422, "event id must be a 26-character ULID")
+    def _detail(event_id: str) -> EventDetail:
         item = archive.get(event_id)
         if item is None:
             raise HTTPException(404, f"event {event_id} not found")
         return EventDetail.model_validate({**item.to_dict(), "actions": archive.actions(event_id)})
 
-    def _act(event_id: str, action: Literal["ack", "resolve", "hold", "release"], body: ActionIn) -> EventDetail:
+    @app.get("/api/events/{event_id}", response_model=EventDetail, responses={428: {"description": _NO_VIEWER}},
+             summary="One event with its action log (named viewer with a reason; logged)")
+    def get_event(event_id: str, who: Who) -> EventDetail:
+        if len(event_id) != 26 or not event_id.isalnum():
+            raise HTTPException(422, "event id must be a 26-character ULID")
+        require(who, f"event {event_id}")
+        found = archive.get(event_id) is not None
+        record(archive, who, "view_event", event_id, detail="" if found else "not found")
+        return _detail(event_id)
+
+    def _refuse(event_id: str, action: str, body: ActionIn, unit: str) -> HTTPException:
+        """The 403 for an action by a center the event was not delivered to, logged as a refused access."""
+        detail = f"event {event_id} was not delivered to center {body.center}"
+        record(archive, Viewer(user=body.user, unit=unit, reason=body.reason), f"{action}_event", event_id,
+               center=body.center, outcome="refused", detail=detail)
+        return HTTPException(403, detail)
+
+    def _act(event_id: str, action: Literal["ack", "resolve", "hold", "release"], body: ActionIn,
+             unit: str) -> EventDetail:
         item = archive.get(event_id)
         if item is None:
             raise HTTPException(404, f"event {event_id} not found")
         if body.center not in item.centers:
-            raise HTTPException(403, f"event {event_id} was not delivered to center {body.center}")
+            raise _refuse(event_id, action, body, unit)
         try:
             archive.act(event_id, action, center=body.center, user=body.user, reason=body.reason)
         except EventNotFound:
@@ -227,43 +245,67 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
                     client.xack(stream, CENTER_GROUP, entry)
             except redis.RedisError as exc:
                 log.warning("event %s acknowledged in the archive, XACK postponed: %s", event_id, exc)
-        return get_event(event_id)
+        return _detail(event_id)
 
     @app.post("/api/events/{event_id}/ack", response_model=EventDetail, summary="Acknowledge (with a reason)")
-    def ack(event_id: str, body: ActionIn) -> EventDetail:
-        return _act(event_id, "ack", body)
+    def ack(event_id: str, body: ActionIn, unit: ActorUnit) -> EventDetail:
+        return _act(event_id, "ack", body, unit)
 
     @app.post("/api/events/{event_id}/resolve", response_model=EventDetail, summary="Resolve (with a reason)")
-    def resolve(event_id: str, body: ActionIn) -> EventDetail:
-        return _act(event_id, "resolve", body)
+    def resolve(event_id: str, body: ActionIn, unit: ActorUnit) -> EventDetail:
+        return _act(event_id, "resolve", body, unit)
 
     @app.post("/api/events/{event_id}/hold", response_model=EventDetail,
               summary="Put on hold (kept past the retention period, e.g. as evidence; with a reason)")
-    def hold(event_id: str, body: ActionIn) -> EventDetail:
-        return _act(event_id, "hold", body)
+    def hold(event_id: str, body: ActionIn, unit: ActorUnit) -> EventDetail:
+        return _act(event_id, "hold", body, unit)
 
     @app.post("/api/events/{event_id}/release", response_model=EventDetail,
               summary="Release a hold (purged by retention again; with a reason)")
-    def release(event_id: str, body: ActionIn) -> EventDetail:
-        return _act(event_id, "release", body)
+    def release(event_id: str, body: ActionIn, unit: ActorUnit) -> EventDetail:
+        return _act(event_id, "release", body, unit)
 
     @app.post("/api/events/{event_id}/escalate", response_model=EventDetail,
               summary="Escalate one tier up (with a reason)")
-    def escalate(event_id: str, body: ActionIn) -> EventDetail:
+    def escalate(event_id: str, body: ActionIn, unit: ActorUnit) -> EventDetail:
         if escalator is None:
             raise HTTPException(503, "escalation is not running in this process")
         item = archive.get(event_id)
         if item is None:
             raise HTTPException(404, f"event {event_id} not found")
         if body.center not in item.centers:
-            raise HTTPException(403, f"event {event_id} was not delivered to center {body.center}")
+            raise _refuse(event_id, "escalate", body, unit)
         try:
             escalator.escalate(item, user=body.user, reason=body.reason)
         except (AlreadyEscalated, NoHigherTier) as exc:
             raise HTTPException(409, str(exc)) from None
         except redis.RedisError as exc:
             raise HTTPException(503, f"event store unavailable: {exc}") from None
-        return get_event(event_id)
+        return _detail(event_id)
+
+    @app.get("/snapshots/{ref:path}", response_class=FileResponse, responses={428: {"description": _NO_VIEWER}},
+             summary="An event's snapshot JPEG (named viewer with a reason; logged)")
+    def snapshot(ref: str, who: Who) -> FileResponse:
+        require(who, f"snapshot {ref}")
+        path = (snapshot_root / ref).resolve()
+        found = snapshot_root in path.parents and path.is_file()
+        record(archive, who, "view_snapshot", ref, detail="" if found else "not found")
+        if not found:  # missing, or outside the snapshot folder (../, absolute, a link out)
+            raise HTTPException(404, "snapshot not found")
+        return FileResponse(path, headers={"Cache-Control": "private, no-store"})
+
+    @app.get("/api/access-log", response_model=list[AccessRecordOut], responses={428: {"description": _NO_VIEWER}},
+             summary="The access log (who viewed what, from which unit, why; refused actions), newest first")
+    def access_log(
+        who: Who,
+        since: Annotated[datetime | None, Query(description="From (ISO 8601; without an offset: UTC).")] = None,
+        until: Annotated[datetime | None, Query(description="Before (ISO 8601; without an offset: UTC).")] = None,
+        limit: Annotated[int, Query(ge=1, le=5000, description="At most this many records.")] = 100,
+    ) -> list[AccessRecordOut]:
+        require(who, "the access log")
+        record(archive, who, "view_access_log",
+               f"{since.isoformat() if since else ''}..{until.isoformat() if until else ''}")
+        return [AccessRecordOut.of(e) for e in archive.access_log(since=since, until=until, limit=limit)]
 
     @app.get("/api/centers/{code}/events/stream", summary="Live events of a center (Server-Sent Events)")
     def center_stream(
@@ -331,16 +373,20 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
 
     @app.get(
         "/api/audit", response_model=None,
-        summary="Four-all (四全) audit: coverage, sharing, availability, control (JSON, CSV or HTML)",
+        summary="Four-all (四全) audit: coverage, sharing, availability, control (JSON, CSV or HTML; named viewer "
+                "with a reason; logged)",
         responses={200: {"model": AuditReport, "description": "The report in the format asked for.",
-                         "content": {"text/csv": {}, "text/html": {}}}},
+                         "content": {"text/csv": {}, "text/html": {}}},
+                   428: {"description": _NO_VIEWER}},
     )
     def audit(
+        who: Who,
         fmt: Annotated[Literal["json", "csv", "html"], Query(alias="format", description="Report format.")] = "json",
         days: Annotated[int, Query(ge=1, le=3660, description="Window of the last N days (ending at until).")] = 30,
         since: Annotated[datetime | None, Query(description="Window start, ISO 8601; overrides days.")] = None,
         until: Annotated[datetime | None, Query(description="Window end, ISO 8601; default now.")] = None,
     ) -> Response:
+        require(who, "the audit report")
         if not audit_settings:
             audit_settings.append(Settings())
         cfg = audit_settings[0]
@@ -348,6 +394,7 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
             start, end = resolve_window(days=days, since=since, until=until, tz=ZoneInfo(cfg.timezone))
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
+        record(archive, who, "audit_report", f"{start.isoformat()}..{end.isoformat()}", detail=f"format={fmt}")
         report = build_report(registry, archive, cfg, start, end)
         if fmt == "csv":
             name = f"four-all-audit-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}Z.csv"

@@ -1,4 +1,5 @@
-"""Camera registration endpoints: probe, register, change, remove, 一机一档 completeness, YAML export.
+"""Camera registration endpoints: probe, register, change, remove, 一机一档 completeness, YAML export (the export
+only to a named viewer with a reason, written to the access log first: ``api/access.py``).
 
 Owns only HTTP concerns; every rule lives in :class:`registry.service.CameraService` (the same code path as the CLI
 and YAML import). Passwords are accepted in request bodies and never returned: responses are
@@ -17,6 +18,8 @@ from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 
+from api.access import Who, record, require
+from events.archive import Archive
 from registry.catalog import CompletenessReport
 from registry.onvif import (
     OnvifAuthError,
@@ -78,9 +81,10 @@ def _http_error(exc: Exception) -> HTTPException:
     return HTTPException(status, detail={"error": type(exc).__name__, "message": str(exc)})
 
 
-def create_cameras_router(registry: Registry, service: CameraService | None = None) -> APIRouter:
+def create_cameras_router(registry: Registry, service: CameraService | None = None, *,
+                          archive: Archive | None = None) -> APIRouter:
     """The ``/api/cameras`` registration router. Without ``service``, one is built on first use with the vault
-    named by the hub settings."""
+    named by the hub settings; without ``archive`` (where exports are logged), one on the hub's database."""
 
     @cache
     def svc() -> CameraService:
@@ -90,6 +94,16 @@ def create_cameras_router(registry: Registry, service: CameraService | None = No
         from sharpeyes.settings import Settings
 
         return CameraService(registry, Vault.from_settings(Settings()))
+
+    @cache
+    def access_archive() -> Archive:
+        if archive is not None:
+            return archive
+        from sharpeyes.settings import Settings
+
+        built = Archive(Settings().effective_database_url)
+        built.init()
+        return built
 
     router = APIRouter(prefix="/api/cameras", tags=["cameras"], route_class=_NoEchoRoute)
 
@@ -113,8 +127,13 @@ def create_cameras_router(registry: Registry, service: CameraService | None = No
     def completeness() -> CompletenessReport:
         return svc().completeness()
 
-    @router.get("/export", response_class=PlainTextResponse, summary="All cameras as camera YAML (no credentials)")
-    def export() -> PlainTextResponse:
+    @router.get("/export", response_class=PlainTextResponse,
+                responses={428: {"description": "No name or no reason given (X-Sharpeyes-User/-Unit/-Reason "
+                                                "headers or user/unit/reason query)."}},
+                summary="All cameras as camera YAML (no credentials; named viewer with a reason; logged)")
+    def export(who: Who) -> PlainTextResponse:
+        require(who, "the camera export")
+        record(access_archive(), who, "export_cameras", ",".join(c.id for c in registry.cameras()))
         return PlainTextResponse(svc().export_yaml(), media_type="application/yaml")
 
     @router.get("/{camera_id}", response_model=CameraView, summary="One camera's record")

@@ -2,9 +2,9 @@
 from what the hub records, as an :class:`AuditReport` (pydantic) that ``audit/report.py`` renders.
 
 Owns the indicator definitions and their arithmetic. Reads only: the registry (cameras, key points, jurisdiction
-tree, credentials rows, availability and quality ledgers) and the event archive's action log. Must not write to
-any table, talk to Redis, cameras or HTTP, or decrypt credentials. What the hub does not record yet (views of live
-video and snapshots, scope violations) is reported as ``not_recorded``, never as a number.
+tree, credentials rows, availability and quality ledgers) and the event archive's action log and access log. Must
+not write to any table, talk to Redis, cameras or HTTP, or decrypt credentials. An indicator the hub cannot measure
+would be reported as ``not_recorded``, never as a number (none is, at present).
 
 Definitions (targets in :class:`sharpeyes.settings.AuditSettings`):
 
@@ -13,6 +13,9 @@ Definitions (targets in :class:`sharpeyes.settings.AuditSettings`):
 - 在线率 of an enabled camera: online time / window, over [max(start, created_at), min(end, now)]; 完好率: time
   online and quality ok / window. A camera is in a key area when ``use_type`` is 3 or its sector contains a key point.
 - A key point is covered when an enabled camera whose field-of-view sector contains it is online at ``now``.
+- 调阅留痕: access records in the window (views of snapshots and event details, camera exports, audit reports, the
+  access log, refused actions) whose user, unit and reason are all non-blank / access records; 越权访问: access
+  records in the window with outcome ``refused`` (actions on events of a center they were not delivered to).
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from itertools import pairwise
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from audit.geometry import in_sector
-from events.archive import Archive, EventAction
+from events.archive import AccessRecord, Archive, EventAction
 from registry.models import AvailabilityRecord, Camera, CameraCredential, KeyPoint, QualityRecord
 from registry.store import Registry
 from sharpeyes.settings import AuditSettings, Settings
@@ -388,6 +392,7 @@ def build_report(registry: Registry, archive: Archive, settings: Settings, start
     with archive.sessions() as s:
         actions = list(s.execute(select(EventAction.user, EventAction.reason)
                                  .where(EventAction.at >= start, EventAction.at < end)))
+    accesses, complete, refused = _access_counts(archive, start, end)
     logged = sum(1 for user, reason in actions if (user or "").strip() and (reason or "").strip())
     stored = list(creds.values())
     encrypted = sum(1 for c in stored if _is_fernet_token(c.password_token))
@@ -409,13 +414,13 @@ def build_report(registry: Registry, archive: Archive, settings: Settings, start
         _indicator("control.retention", "保存期限", "retention of events and snapshots", settings.retention_days,
                    cfg.retention_min_days, unit="days",
                    note=f"retention_days = {settings.retention_days:g}, then purged (holds exempt)"),
-        _indicator("control.views_logged", "调阅留痕", "views and exports of live video and snapshots logged with "
-                   "user, unit and reason", None, cfg.control_target, status="not_recorded",
-                   note="not recorded yet: the hub does not log who views the live page, snapshots or exports, "
-                        "nor why"),
-        _indicator("control.scope_violations", "越权访问", "scope violations (access outside a center's "
-                   "jurisdiction)", None, 0.0, unit="count", comparison="<=", status="not_recorded",
-                   note="not recorded yet: refused actions (403) on events of another center are not logged"),
+        _indicator("control.views_logged", "调阅留痕", "accesses (snapshots, event details, exports, audit) logged "
+                   "with user, unit and reason", _ratio(complete, accesses), cfg.control_target,
+                   note=f"{complete} of {accesses} access record(s) in the window carry user, unit and reason"
+                   if accesses else "no access records in the window"),
+        _indicator("control.scope_violations", "越权访问", "scope violations (refused access to another center's "
+                   "events)", float(refused), 0.0, unit="count", comparison="<=",
+                   note=f"{refused} refused access(es) of {accesses} access record(s) in the window"),
     ]
 
     requirements = [
@@ -432,6 +437,22 @@ def build_report(registry: Registry, archive: Archive, settings: Settings, start
     log.info("audit %s .. %s: %s (%d camera(s), %d key point(s))", start.isoformat(), end.isoformat(),
              report.status, len(results), len(point_results))
     return report
+
+
+def _access_counts(archive: Archive, start: datetime, end: datetime) -> tuple[int, int, int]:
+    """(access records, those with non-blank user, unit and reason, refused ones) with ``start`` <= at < ``end``."""
+
+    def filled(column: InstrumentedAttribute[str]) -> ColumnElement[bool]:
+        return func.trim(func.coalesce(column, "")) != ""
+
+    complete = case((and_(filled(AccessRecord.user), filled(AccessRecord.unit), filled(AccessRecord.reason)), 1),
+                    else_=0)
+    refused = case((AccessRecord.outcome == "refused", 1), else_=0)
+    query = (select(func.count(), func.coalesce(func.sum(complete), 0), func.coalesce(func.sum(refused), 0))
+             .where(AccessRecord.at >= start, AccessRecord.at < end))
+    with archive.sessions() as s:
+        total, done, bad = s.execute(query).one()
+    return int(total), int(done), int(bad)
 
 
 def _requirement(key: RequirementKey, zh: str, en: str, indicators: list[Indicator]) -> RequirementResult:

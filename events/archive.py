@@ -2,7 +2,9 @@
 
 Rows are written by the archive consumer (a consumer group on the firehose), so the archive can run in any hub
 process. Acknowledge / resolve / escalate are recorded here with who, which center and why (全程可控); the
-SLA escalator reads the unacknowledged events from here. Retention purges old rows except those on hold.
+SLA escalator reads the unacknowledged events from here. The access log (2025 regulation art. 16: every access with
+name, unit, reason and content) is kept here too: who viewed which snapshot, event, camera export or audit report,
+and every refused action. Retention purges old rows except events on hold; access records go at the same cut-off.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, or_, select, update
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 Status = Literal["new", "acknowledged", "resolved"]
 Action = Literal["ack", "resolve", "escalate", "sla_escalate", "hold", "release"]
+Outcome = Literal["allowed", "refused"]
 
 
 class ArchiveBase(DeclarativeBase):
@@ -35,6 +38,11 @@ def _now() -> datetime:
 
 def _utc(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _as_utc(dt: datetime) -> datetime:
+    """Aware UTC, for comparing with stored times (a naive datetime is read as UTC)."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 class EventRecord(ArchiveBase):
@@ -68,6 +76,44 @@ class EventAction(ArchiveBase):
     user: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+
+
+class AccessRecord(ArchiveBase):
+    """One access (or refused attempt) to content: who, from which unit, why, what and with which outcome."""
+
+    __tablename__ = "access_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    user: Mapped[str] = mapped_column(String(100))
+    unit: Mapped[str] = mapped_column(String(200), default="")
+    reason: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(40), index=True)  # view_snapshot, view_event, export_cameras, ...
+    target: Mapped[str] = mapped_column(Text)  # snapshot ref, event id, camera ids, audit window...
+    center: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(10), index=True)  # allowed or refused
+    detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    """A row of the access log, times in UTC."""
+
+    id: int
+    at: datetime
+    user: str
+    unit: str
+    reason: str
+    action: str
+    target: str
+    center: str | None
+    outcome: str
+    detail: str
+
+
+def _access_entry(row: AccessRecord) -> AccessEntry:
+    return AccessEntry(id=row.id, at=_utc(row.at), user=row.user, unit=row.unit, reason=row.reason, action=row.action,
+                       target=row.target, center=row.center, outcome=row.outcome, detail=row.detail)
 
 
 @dataclass(frozen=True)
@@ -172,6 +218,16 @@ class Archive:
             s.flush()
             return _view(row)
 
+    def log_access(self, *, user: str, unit: str, reason: str, action: str, target: str, center: str | None = None,
+                   outcome: Outcome = "allowed", detail: str = "", at: datetime | None = None) -> AccessEntry:
+        """Append one record to the access log and return it (an over-long ``detail`` is cut to 500 characters)."""
+        row = AccessRecord(at=_as_utc(at) if at is not None else _now(), user=user, unit=unit, reason=reason,
+                           action=action, target=target, center=center, outcome=outcome, detail=detail[:500])
+        with self.sessions.begin() as s:
+            s.add(row)
+            s.flush()
+            return _access_entry(row)
+
     def claim_escalation(self, event_id: str, to_center: str) -> bool:
         """Atomically mark ``event_id`` escalated; False if it already was (so escalation happens once)."""
         values: dict[str, Any] = {"escalated_to": to_center, "updated_at": _now()}
@@ -206,6 +262,18 @@ class Archive:
             rows = s.scalars(select(EventAction).where(EventAction.event_id == event_id).order_by(EventAction.id))
             return [{"action": a.action, "center": a.center, "user": a.user, "reason": a.reason,
                      "at": _utc(a.at).isoformat()} for a in rows]
+
+    def access_log(self, since: datetime | None = None, until: datetime | None = None,
+                   limit: int = 100) -> list[AccessEntry]:
+        """Access records with ``since`` <= at < ``until``, newest first, at most ``limit``."""
+        q = select(AccessRecord)
+        if since is not None:
+            q = q.where(AccessRecord.at >= _as_utc(since))
+        if until is not None:
+            q = q.where(AccessRecord.at < _as_utc(until))
+        q = q.order_by(AccessRecord.at.desc(), AccessRecord.id.desc()).limit(limit)
+        with self.sessions() as s:
+            return [_access_entry(r) for r in s.scalars(q)]
 
     def search(self, *, center: str | None = None, type: str | None = None, camera_id: str | None = None,
                status: str | None = None, since: datetime | None = None, until: datetime | None = None,
@@ -246,15 +314,20 @@ class Archive:
 
     # ------------------------------------------------------------------------------------------ retention
     def purge(self, older_than: datetime) -> list[str]:
-        """Delete events that occurred before ``older_than`` and are not on hold; returns their snapshot refs."""
+        """Delete events that occurred before ``older_than`` and are not on hold, and access records made before
+        it (access records are kept exactly as long as events); returns the purged events' snapshot refs."""
         with self.sessions.begin() as s:
             rows = list(s.scalars(select(EventRecord).where(
                 EventRecord.occurred_at < older_than, or_(EventRecord.hold.is_(False), EventRecord.hold.is_(None)))))
             refs = [r.snapshot_ref for r in rows if r.snapshot_ref]
             for r in rows:
                 s.delete(r)
+            accesses = s.execute(delete(AccessRecord).where(AccessRecord.at < _as_utc(older_than)))
+            purged_accesses = int(accesses.rowcount or 0)  # type: ignore[attr-defined]
         if rows:
             log.info("archive: purged %d event(s) older than %s", len(rows), older_than.isoformat())
+        if purged_accesses:
+            log.info("archive: purged %d access record(s) older than %s", purged_accesses, older_than.isoformat())
         return refs
 
     def held_snapshot_refs(self) -> set[str]:

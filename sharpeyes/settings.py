@@ -164,7 +164,8 @@ class AuditSettings(_Section):
     availability_other_target: float = Field(
         0.95, ge=0.0, le=1.0, description="全时可用: 在线率 and 完好率 each other camera must reach.")
     control_target: float = Field(
-        1.0, ge=0.0, le=1.0, description="全程可控: share of logged actions carrying a user and a reason.")
+        1.0, ge=0.0, le=1.0, description="全程可控: share of logged actions carrying a user and a reason, and of "
+                                         "access records carrying a user, unit and reason.")
     retention_min_days: float = Field(30, ge=0, description="全程可控: the least retention_days that passes.")
 
 

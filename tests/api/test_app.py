@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import quote
 
 import pytest
 import redis
@@ -27,6 +28,9 @@ VILLAGE = "140429100001"
 TOWNSHIP = "140429100"
 VILLAGE_NO_CENTER = "140429101001"
 CAM1, CAM2 = "14042900001325000001", "14042900001325000002"
+# who views, as the web UI sends it: URL-encoded UTF-8 in the headers
+USER, UNIT, REASON = "值班员 张三", "派出所", "核查聚集事件"
+VIEWER = {"X-Sharpeyes-User": quote(USER), "X-Sharpeyes-Unit": quote(UNIT), "X-Sharpeyes-Reason": quote(REASON)}
 
 CAMERA_YAML = f"""\
 jurisdictions:
@@ -73,6 +77,7 @@ class Env:
     publisher: EventPublisher
     archiver: CenterConsumer
     snapshots: Path
+    archive: Archive
 
     def publish(self, *events: Event) -> None:
         """Publish, then let the archive consumer (the hub's real path into the archive) take them in."""
@@ -102,7 +107,7 @@ def env(tmp_path: Path, redis_client: redis.Redis) -> Iterator[Env]:
     snapshots = tmp_path / "snapshots"
     app = create_app(registry, redis_client, keys, snapshots, archive, escalator=escalator)
     with TestClient(app) as http:
-        yield Env(http, registry, publisher, archiver, snapshots)
+        yield Env(http, registry, publisher, archiver, snapshots, archive)
     publisher.spool.close()
     archive.close()
     registry.close()
@@ -226,16 +231,20 @@ def test_center_events_errors(env: Env) -> None:
 
 def test_get_event_by_id(env: Env) -> None:
     event = make_event(0)
-    assert env.http.get(f"/api/events/{event.id}").status_code == 404
+    assert env.http.get(f"/api/events/{event.id}", headers=VIEWER).status_code == 404
     env.publish(event)
-    r = env.http.get(f"/api/events/{event.id}")
+    r = env.http.get(f"/api/events/{event.id}", headers=VIEWER)
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "new" and body["actions"] == [] and body["centers"] == [VILLAGE]  # minor: village only
     assert Event.model_validate({k: v for k, v in body.items() if k in Event.model_fields}) == event
-    assert env.http.get(f"/api/events/{ULID()}").status_code == 404
-    assert env.http.get("/api/events/not-a-ulid").status_code == 422
-    assert env.http.get(f"/api/events/{event.id}x").status_code == 422
+    assert env.http.get(f"/api/events/{ULID()}", headers=VIEWER).status_code == 404
+    assert env.http.get("/api/events/not-a-ulid", headers=VIEWER).status_code == 422
+    assert env.http.get(f"/api/events/{event.id}x", headers=VIEWER).status_code == 422
+    # the two lookups of a missing event are logged too ("not found"); malformed ids are not
+    log = env.archive.access_log()
+    assert [(a.action, a.detail) for a in reversed(log)] == [
+        ("view_event", "not found"), ("view_event", ""), ("view_event", "not found")]
 
 
 def test_snapshots_served_and_traversal_refused(env: Env, tmp_path: Path) -> None:
@@ -246,17 +255,23 @@ def test_snapshots_served_and_traversal_refused(env: Env, tmp_path: Path) -> Non
     target.write_bytes(payload)
     (tmp_path / "secret.txt").write_text("root:x:0:0:secret", encoding="utf-8")
 
-    r = env.http.get(f"/snapshots/{ref}")
+    (env.snapshots.parent / "outside.jpg").write_bytes(b"secret")
+    (env.snapshots / "link.jpg").symlink_to(env.snapshots.parent / "outside.jpg")
+
+    r = env.http.get(f"/snapshots/{ref}", headers=VIEWER)
     assert r.status_code == 200
     assert r.content == payload
     assert r.headers["content-type"] == "image/jpeg"
-    assert env.http.get("/snapshots/missing.jpg").status_code == 404
+    assert "no-store" in r.headers["cache-control"]
+    assert env.http.get("/snapshots/missing.jpg", headers=VIEWER).status_code == 404
+    assert env.http.get("/snapshots/link.jpg", headers=VIEWER).status_code == 404  # a link out of the folder
 
     for bad in ("/snapshots/../../etc/passwd", "/snapshots/..%2F..%2Fetc%2Fpasswd",
                 "/snapshots/%2e%2e/%2e%2e/etc/passwd", "/snapshots/../secret.txt", "/snapshots/%2e%2e/secret.txt",
-                "/snapshots//etc/passwd"):
-        resp = env.http.get(bad)
+                "/snapshots//etc/passwd", "/snapshots/%2Fetc%2Fpasswd", f"/snapshots/{CAM1}/..%2F..%2F..%2Fsecret.txt"):
+        resp = env.http.get(bad, headers=VIEWER)
         assert not (resp.status_code == 200 and b"root:" in resp.content), bad
+        assert resp.status_code in (404, 428), bad  # 428: the client's normalised path left /snapshots/
 
 
 def test_metrics(env: Env) -> None:
@@ -304,7 +319,7 @@ def test_health_degraded_when_redis_down(tmp_path: Path) -> None:
             assert body["redis"] is False
             assert body["status"] == "degraded"
             # the archive (SQL) still answers while Redis is down
-            assert http.get(f"/api/events/{ULID()}").status_code == 404
+            assert http.get(f"/api/events/{ULID()}", headers=VIEWER).status_code == 404
             assert http.get("/api/events").json() == {"items": [], "next_before": None}
     finally:
         registry.close()
@@ -415,3 +430,118 @@ def test_hold_and_release_are_logged(env: Env) -> None:
     r = act(env, event.id, "release", VILLAGE, reason="case closed", user="审计员")
     assert r.json()["hold"] is False
     assert [a["action"] for a in r.json()["actions"]] == ["hold", "release"]
+
+
+# ------------------------------------------------------------------------------------------------ access log
+def write_snapshot(env: Env, ref: str = f"{CAM1}/2025-06-01/snap.jpg") -> str:
+    (env.snapshots / ref).parent.mkdir(parents=True, exist_ok=True)
+    (env.snapshots / ref).write_bytes(b"\xff\xd8 jpeg \xff\xd9")
+    return ref
+
+
+def protected_urls(env: Env) -> dict[str, str]:
+    event = make_event(0)
+    env.publish(event)
+    return {"view_snapshot": f"/snapshots/{write_snapshot(env)}", "view_event": f"/api/events/{event.id}",
+            "export_cameras": "/api/cameras/export", "audit_report": "/api/audit",
+            "view_access_log": "/api/access-log"}
+
+
+@pytest.mark.parametrize("action", ["view_snapshot", "view_event", "export_cameras", "audit_report",
+                                    "view_access_log"])
+def test_content_needs_a_name_and_a_reason(env: Env, action: str) -> None:
+    url = protected_urls(env)[action]
+    for headers in ({}, {"X-Sharpeyes-User": quote(USER), "X-Sharpeyes-Unit": quote(UNIT)},
+                    {"X-Sharpeyes-Reason": quote(REASON), "X-Sharpeyes-Unit": quote(UNIT)},
+                    {**VIEWER, "X-Sharpeyes-User": "%20 "}):
+        r = env.http.get(url, headers=headers)
+        assert r.status_code == 428, (headers, r.text)
+        detail = r.json()["detail"]
+        assert "name, unit and reason are required to view" in detail
+        assert "X-Sharpeyes-User/-Unit/-Reason headers or user/unit/reason query parameters" in detail
+    r = env.http.get(url, params={"user": USER, "unit": UNIT})  # the query form without a reason
+    assert r.status_code == 428
+    assert env.archive.access_log() == []  # refused for lack of a name or reason: nothing logged
+
+
+@pytest.mark.parametrize("action", ["view_snapshot", "view_event", "export_cameras"])
+def test_access_with_headers_is_served_and_logged_once(env: Env, action: str) -> None:
+    url = protected_urls(env)[action]
+    r = env.http.get(url, headers=VIEWER)
+    assert r.status_code == 200, r.text
+    [entry] = env.archive.access_log()
+    assert (entry.user, entry.unit, entry.reason, entry.action, entry.outcome, entry.center) == (
+        USER, UNIT, REASON, action, "allowed", None)
+    expected_target = {"view_snapshot": url.removeprefix("/snapshots/"), "view_event": url.rsplit("/", 1)[1],
+                       "export_cameras": f"{CAM1},{CAM2}"}[action]
+    assert entry.target == expected_target
+    assert entry.at.tzinfo is not None and abs(datetime.now(UTC) - entry.at) < timedelta(minutes=1)
+
+
+def test_query_parameters_for_img_tags(env: Env) -> None:
+    ref = write_snapshot(env)
+    # what the web UI puts in <img src>: encodeURIComponent of each value
+    r = env.http.get(f"/snapshots/{ref}?user={quote(USER)}&unit={quote(UNIT)}&reason={quote(REASON)}")
+    assert r.status_code == 200 and r.content.startswith(b"\xff\xd8")
+    [entry] = env.archive.access_log()
+    assert (entry.user, entry.unit, entry.reason, entry.target) == (USER, UNIT, REASON, ref)
+    # headers win over the query; raw UTF-8 in a header (curl -H) is read as UTF-8, not as Latin-1
+    r = env.http.get(f"/snapshots/{ref}", params={"user": "someone else", "reason": "x"},
+                     headers={"X-Sharpeyes-User": USER.encode(), "X-Sharpeyes-Reason": quote(REASON)})
+    assert r.status_code == 200
+    assert (env.archive.access_log()[0].user, env.archive.access_log()[0].unit) == (USER, "")
+
+
+def test_missing_snapshot_is_logged_as_not_found_and_long_values_refused(env: Env) -> None:
+    assert env.http.get("/snapshots/nope.jpg", headers=VIEWER).status_code == 404
+    [entry] = env.archive.access_log()
+    assert (entry.action, entry.target, entry.outcome, entry.detail) == ("view_snapshot", "nope.jpg", "allowed",
+                                                                        "not found")
+    r = env.http.get("/snapshots/nope.jpg", headers={**VIEWER, "X-Sharpeyes-User": "x" * 101})
+    assert r.status_code == 422 and len(env.archive.access_log()) == 1
+
+
+def test_refused_action_is_logged_as_refused(env: Env) -> None:
+    event = make_event(0)
+    env.publish(event)
+    other = "140429101"
+    r = env.http.post(f"/api/events/{event.id}/ack", headers={"X-Sharpeyes-Unit": quote(UNIT)},
+                      json={"center": other, "user": "王工", "reason": "看看"})
+    assert r.status_code == 403
+    assert act(env, event.id, "escalate", other).status_code == 403
+    assert act(env, event.id, "ack", VILLAGE).status_code == 200  # allowed actions go to the event's action log
+    log = list(reversed(env.archive.access_log()))
+    assert [(a.action, a.target, a.center, a.outcome, a.user, a.unit, a.reason) for a in log] == [
+        ("ack_event", event.id, other, "refused", "王工", UNIT, "看看"),
+        ("escalate_event", event.id, other, "refused", "王工", "", "seen on the wall screen"),
+    ]
+    assert log[0].detail == f"event {event.id} was not delivered to center {other}"
+    assert [a["action"] for a in env.http.get(f"/api/events/{event.id}", headers=VIEWER).json()["actions"]] == [
+        "ack"]
+
+
+def test_access_log_endpoint(env: Env) -> None:
+    t0 = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
+    for n, outcome in enumerate(("allowed", "refused", "allowed")):
+        env.archive.log_access(user=f"u{n}", unit="派出所", reason="r", action="view_snapshot", target=f"s{n}",
+                               outcome=outcome, at=t0 + timedelta(hours=n))  # type: ignore[arg-type]
+    r = env.http.get("/api/access-log", headers=VIEWER)
+    assert r.status_code == 200, r.text
+    items = r.json()
+    # newest first: this very request is logged before the log is read
+    assert [(i["action"], i["user"], i["target"]) for i in items] == [
+        ("view_access_log", USER, ".."), ("view_snapshot", "u2", "s2"), ("view_snapshot", "u1", "s1"),
+        ("view_snapshot", "u0", "s0")]
+    assert items[2]["outcome"] == "refused" and items[1]["at"] == "2025-06-01T10:00:00+00:00"
+    window = {"since": "2025-06-01T09:00:00+00:00", "until": "2025-06-01T18:00:00+08:00"}  # 09:00 .. 10:00 UTC
+    assert [i["target"] for i in env.http.get("/api/access-log", params=window, headers=VIEWER).json()] == ["s1"]
+    assert len(env.http.get("/api/access-log", params={"limit": 2}, headers=VIEWER).json()) == 2
+    assert env.http.get("/api/access-log", params={"limit": 0}, headers=VIEWER).status_code == 422
+    assert "/api/access-log" in env.http.get("/openapi.json").json()["paths"]
+
+
+def test_event_lists_stay_open_and_unlogged(env: Env) -> None:
+    env.publish(make_event(0))
+    assert len(env.http.get("/api/events").json()["items"]) == 1
+    assert len(env.http.get(f"/api/centers/{VILLAGE}/events", headers=VIEWER).json()["items"]) == 1
+    assert env.archive.access_log() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import redis
@@ -28,13 +29,25 @@ def device() -> Iterator[IpycamDevice]:
         yield dev
 
 
+VIEWER = {"X-Sharpeyes-User": quote("档案员 李四"), "X-Sharpeyes-Unit": quote("县公安局"),
+          "X-Sharpeyes-Reason": quote("一机一档年度核查")}
+
+
 @pytest.fixture()
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def archive(tmp_path: Path) -> Iterator[Archive]:
+    archive = Archive(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    archive.init()
+    yield archive
+    archive.close()
+
+
+@pytest.fixture()
+def client(tmp_path: Path, archive: Archive) -> Iterator[TestClient]:
     reg = Registry(f"sqlite:///{tmp_path / 'db.sqlite'}")
     reg.init()
     app = FastAPI()
     app.include_router(create_cameras_router(reg, CameraService(reg, Vault.from_key_file(tmp_path / "k"),
-                                                                probe_timeout_s=2)))
+                                                                probe_timeout_s=2), archive=archive))
     with TestClient(app) as c:
         yield c
     reg.close()
@@ -89,13 +102,26 @@ def test_register_patch_delete(client: TestClient, device: IpycamDevice) -> None
     report = client.get("/api/cameras/completeness").json()
     assert report["total"] == 1 and report["complete"] == 0
     assert "address" in report["cameras"][0]["missing"]
-    assert "14042900001325000001" in client.get("/api/cameras/export").text
+    assert "14042900001325000001" in client.get("/api/cameras/export", headers=VIEWER).text
     assert client.patch(f"/api/cameras/{cam['id']}", json={"password": "changed-on-our-side"}).status_code == 200
     r = client.post(f"/api/cameras/{cam['id']}/probe")
     assert r.status_code == 422 and r.json()["detail"]["error"] == "OnvifAuthError"
     assert client.delete(f"/api/cameras/{cam['id']}").status_code == 204
     assert client.get(f"/api/cameras/{cam['id']}").status_code == 404
     assert client.delete(f"/api/cameras/{cam['id']}").status_code == 404
+
+
+def test_export_needs_a_viewer_and_is_logged(client: TestClient, device: IpycamDevice, archive: Archive) -> None:
+    cam_id = client.post("/api/cameras", json=body(device)).json()["id"]
+    r = client.get("/api/cameras/export")
+    assert r.status_code == 428 and "the camera export" in r.json()["detail"]
+    assert client.get("/api/cameras/export", params={"user": "李四"}).status_code == 428
+    assert archive.access_log() == []
+    r = client.get("/api/cameras/export", headers=VIEWER)
+    assert r.status_code == 200 and cam_id in r.text and device.password not in r.text
+    [entry] = archive.access_log()
+    assert (entry.user, entry.unit, entry.reason, entry.action, entry.target, entry.outcome) == (
+        "档案员 李四", "县公安局", "一机一档年度核查", "export_cameras", cam_id, "allowed")
 
 
 def test_failed_registration_leaves_nothing(client: TestClient, device: IpycamDevice) -> None:

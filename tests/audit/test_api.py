@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import redis
@@ -18,6 +19,8 @@ from sharpeyes.settings import Settings
 from tests.audit.world import A, World
 
 WINDOW = {"since": "2025-06-01T00:00:00+00:00", "until": "2025-06-01T10:00:00+00:00"}
+VIEWER = {"X-Sharpeyes-User": quote("审计员 周九"), "X-Sharpeyes-Unit": quote("县委政法委"),
+          "X-Sharpeyes-Reason": quote("季度四全审计")}
 
 
 @pytest.fixture()
@@ -26,7 +29,7 @@ def http(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     settings = Settings(data_dir=tmp_path, audit={"control_target": 0.75})  # type: ignore[arg-type]
     dead_redis = redis.Redis(port=free_port())
     app = create_app(world.registry, dead_redis, Keys("t"), tmp_path / "snaps", world.archive, settings=settings)
-    with TestClient(app) as client:
+    with TestClient(app, headers=VIEWER) as client:
         yield client
 
 
@@ -38,6 +41,10 @@ def test_json(http: TestClient) -> None:
     indicators = {i["key"]: i for q in data["requirements"] for i in q["indicators"]}
     assert indicators["control.actions_logged"]["value"] == 0.75
     assert indicators["control.actions_logged"]["status"] == "pass"
+    assert (indicators["control.views_logged"]["value"], indicators["control.views_logged"]["status"]) == (
+        0.75, "pass")  # 3 of the world's 4 access records; this request is logged after the window
+    assert (indicators["control.scope_violations"]["value"], indicators["control.scope_violations"]["status"]) == (
+        1.0, "fail")
     assert {c["id"]: c["online_rate"] for c in data["cameras"]}[A] == 0.9
     assert http.get("/api/audit", params=WINDOW).headers["content-type"] == "application/json"  # the default
 
@@ -64,6 +71,23 @@ def test_days_window_and_errors(http: TestClient) -> None:
     assert http.get("/api/audit", params={"days": 0}).status_code == 422
     r = http.get("/api/audit", params={"since": WINDOW["until"], "until": WINDOW["since"]})
     assert r.status_code == 422 and "empty" in r.json()["detail"]
+
+
+def test_needs_a_viewer_and_is_logged(http: TestClient, world: World) -> None:
+    before = len(world.archive.access_log(limit=1000))
+    http.headers.clear()
+    r = http.get("/api/audit", params=WINDOW)
+    assert r.status_code == 428 and "the audit report" in r.json()["detail"]
+    assert len(world.archive.access_log(limit=1000)) == before  # nothing logged
+    # a plain link (the web UI's header link) names the viewer in the query
+    r = http.get("/api/audit", params={**WINDOW, "format": "html", "user": "审计员 周九", "unit": "县委政法委",
+                                       "reason": "季度四全审计"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    entry = world.archive.access_log(limit=1)[0]
+    assert (entry.user, entry.unit, entry.reason, entry.action, entry.outcome, entry.detail) == (
+        "审计员 周九", "县委政法委", "季度四全审计", "audit_report", "allowed", "format=html")
+    assert entry.target == "2025-06-01T00:00:00+00:00..2025-06-01T10:00:00+00:00"
+    assert len(world.archive.access_log(limit=1000)) == before + 1
 
 
 def test_in_openapi(http: TestClient) -> None:

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from audit.fourall import AuditReport, build_report, resolve_window
+from events.archive import AccessRecord
 from registry.models import AvailabilityRecord, Jurisdiction
 from sharpeyes.settings import Settings
 from tests.audit.world import END, START, A, B, C, D, E, World, at
@@ -55,6 +56,8 @@ def test_indicator_values_and_statuses(world: World, settings: Settings) -> None
         "control.credentials_encrypted": (2 / 3, "fail"),
         "control.default_passwords": (1.0, "fail"),
         "control.retention": (30.0, "pass"),
+        "control.views_logged": (0.75, "fail"),
+        "control.scope_violations": (1.0, "fail"),
     }
     for key, (value, status) in expected.items():
         ind = r.indicator(key)
@@ -62,11 +65,12 @@ def test_indicator_values_and_statuses(world: World, settings: Settings) -> None
         assert ind.status == status, key
     assert r.indicator("availability.online_key").note == "1 of 3 camera(s) meet the target"
     assert r.indicator("coverage.hd_share").note.endswith("1 without a recorded resolution")
-    for key in ("control.views_logged", "control.scope_violations"):
-        ind = r.indicator(key)
-        assert ind.status == "not_recorded" and ind.value is None and "not recorded" in ind.note
+    assert r.indicator("control.views_logged").note == \
+        "3 of 4 access record(s) in the window carry user, unit and reason"
+    assert r.indicator("control.scope_violations").note == "1 refused access(es) of 4 access record(s) in the window"
     assert [q.status for q in r.requirements] == ["fail", "fail", "fail", "fail"]
-    assert r.requirements[3].not_recorded == 2
+    assert all(q.not_recorded == 0 for q in r.requirements)
+    assert "not_recorded" not in {i.status for q in r.requirements for i in q.indicators}
     assert r.status == "fail"
     assert any(D in n and "cover nothing" in n for n in r.notes)
 
@@ -91,6 +95,7 @@ def test_targets_are_settings(world: World, tmp_path: object) -> None:
     assert r.indicator("availability.online_key").status == "pass"  # 0.633 >= 0.6
     assert r.indicator("availability.intact_key").status == "pass"  # 0.6 >= 0.6
     assert r.indicator("control.actions_logged").status == "pass"
+    assert r.indicator("control.views_logged").status == "pass"  # 0.75 >= 0.75
     assert r.indicator("coverage.hd_share").status == "pass"
     assert r.indicator("control.retention").status == "fail"  # 30 days < 45
     cams = {c.id: c for c in r.cameras}
@@ -130,10 +135,35 @@ def test_nothing_declared_is_no_data(tmp_path: object, settings: Settings) -> No
     assert r.indicator("coverage.key_points").status == "no_data"
     assert "no key points declared" in r.indicator("coverage.key_points").note
     assert r.indicator("control.actions_logged").status == "no_data"
+    views = r.indicator("control.views_logged")
+    assert (views.status, views.value, views.note) == ("no_data", None, "no access records in the window")
+    assert (r.indicator("control.scope_violations").value, r.indicator("control.scope_violations").status) == (
+        0.0, "pass")
     assert r.indicator("control.retention").status == "pass"
     assert r.status == "pass"
     reg.close()
     archive.close()
+
+
+def test_access_indicators_pass_when_every_access_is_complete_and_none_refused(world: World,
+                                                                              settings: Settings) -> None:
+    with world.archive.sessions.begin() as s:  # drop the export without a unit and the refused ack in the window
+        s.execute(delete(AccessRecord).where(AccessRecord.action.in_(["export_cameras", "ack_event"]),
+                                             AccessRecord.at < END))
+        s.add(AccessRecord(at=at(9.9), user="钱七", unit="县综治中心", reason="月度审计", action="audit_report",
+                           target="window", outcome="allowed", detail=""))
+    r = report_of(world, settings)
+    views, scope = r.indicator("control.views_logged"), r.indicator("control.scope_violations")
+    assert (views.value, views.status) == (1.0, "pass")
+    assert (scope.value, scope.status) == (0.0, "pass")
+    assert views.note == "3 of 3 access record(s) in the window carry user, unit and reason"
+    # one refused access is enough to fail, whatever the target of the share
+    world.archive.log_access(user="孙八", unit="派出所", reason="查看", action="resolve_event", target="x",
+                             center="140429101", outcome="refused", at=at(5))
+    r = report_of(world, Settings(audit={"control_target": 0.5}))  # type: ignore[arg-type]
+    assert (r.indicator("control.scope_violations").value, r.indicator("control.scope_violations").status) == (
+        1.0, "fail")
+    assert r.indicator("control.views_logged").value == 1.0  # refused, yet with user, unit and reason
 
 
 def test_resolve_window() -> None:

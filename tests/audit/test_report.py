@@ -41,8 +41,9 @@ def test_csv_sections_and_columns(report: AuditReport) -> None:
     summary = {r["id"]: r for r in rows if r["section"] == "summary"}
     assert summary["availability.online_other"]["value"] == "1.0"
     assert summary["sharing.networked"]["value"] == "0.25" and summary["sharing.networked"]["status"] == "fail"
-    assert summary["control.views_logged"]["status"] == "not_recorded"
-    assert summary["control.views_logged"]["value"] == ""
+    assert summary["control.views_logged"]["status"] == "fail"
+    assert summary["control.views_logged"]["value"] == "0.75"
+    assert summary["control.scope_violations"]["value"] == "1.0"
     cams = {r["id"]: r for r in rows if r["section"] == "camera"}
     assert (cams[A]["online_rate"], cams[A]["intact_rate"], cams[A]["online_pass"]) == ("0.9", "0.8", "false")
     assert cams[A]["key_points"] == "kp1-crossroads" and cams[A]["target"] == "0.98"
@@ -73,7 +74,8 @@ def test_html_is_self_contained_and_escaped(report: AuditReport) -> None:
     assert chart.count('stroke-dasharray="4 3"') == 4
     assert "90.00%" in chart and "80.00%" in chart
     # summary colours
-    assert 'class="badge fail"' in page and '<td class="pass">' in page and '<td class="not_recorded">' in page
+    assert 'class="badge fail"' in page and '<td class="pass">' in page and '<td class="fail">' in page
+    assert '<td class="not_recorded">' not in page  # every indicator is measured
 
 
 def test_html_without_positions(world: World, settings: Settings) -> None:

@@ -11,6 +11,8 @@ indicator has an exact expected value. Window: 2025-06-01 00:00 – 10:00 UTC (1
 - E …0005 covers KP3 (25 m west); created 05:00, online 05:00, offline at 10:00: 1.0 / 1.0; key area (KP3).
 - Credentials: A Fernet, B Fernet with a default password, E a plain string. Actions: 4 in the window, 3 with
   user and reason; 1 after it.
+- Access log: 4 records in the window, 3 with user, unit and reason (the export has no unit), 1 of them refused
+  (an ack for a center the event was not delivered to); 1 refused record at the window's end (not counted).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import update
 from ulid import ULID
 
-from events.archive import Archive, EventAction, EventRecord
+from events.archive import AccessRecord, Archive, EventAction, EventRecord
 from registry.models import AvailabilityRecord, Camera, CameraCredential, QualityRecord
 from registry.store import Registry
 from registry.vault import Vault
@@ -163,5 +165,15 @@ def build_world(db: Path, configs: Path) -> World:
                         at=at(2.5)),
             EventAction(event_id=event_id, action="ack", center="140429100001", user="", reason="",
                         at=at(11)),  # after the window: not counted
+            AccessRecord(at=START, user="张三", unit="派出所", reason="核查聚集事件", action="view_snapshot",
+                         target=f"{A}/2025-06-01/x.jpg", outcome="allowed", detail=""),
+            AccessRecord(at=at(2.5), user="李四", unit="综治中心", reason="处置", action="view_event",
+                         target=event_id, outcome="allowed", detail=""),
+            AccessRecord(at=at(3), user="王五", unit=" ", reason="备份", action="export_cameras",
+                         target=f"{A},{B}", outcome="allowed", detail=""),
+            AccessRecord(at=at(4), user="赵六", unit="派出所", reason="越级查看", action="ack_event",
+                         target=event_id, center="140429101", outcome="refused", detail="not delivered"),
+            AccessRecord(at=END, user="", unit="", reason="", action="ack_event", target=event_id,
+                         center="140429101", outcome="refused", detail="not delivered"),  # at the end: not counted
         ])
     return World(url, registry, archive, vault)

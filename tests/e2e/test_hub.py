@@ -114,10 +114,11 @@ def test_person_crowd_event_reaches_township_and_api(hub: Hub) -> None:
                 break
             time.sleep(0.2)
         assert ev.id in [item["id"] for item in page["items"]], page
-        got = http.get(f"/api/events/{ev.id}").json()
+        viewer = {"X-Sharpeyes-User": "e2e", "X-Sharpeyes-Unit": "test", "X-Sharpeyes-Reason": "end-to-end check"}
+        got = http.get(f"/api/events/{ev.id}", headers=viewer).json()
         assert got["status"] == "new" and got["centers"] == [VILLAGE, TOWNSHIP]
         assert got["snapshot"]["sha256"] == ev.snapshot.sha256
-        img = http.get(f"/snapshots/{ev.snapshot.ref}")
+        img = http.get(f"/snapshots/{ev.snapshot.ref}", headers=viewer)
         assert img.status_code == 200 and hashlib.sha256(img.content).hexdigest() == ev.snapshot.sha256
         health = http.get("/api/health").json()
         assert health["redis"] is True

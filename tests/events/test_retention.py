@@ -82,3 +82,16 @@ def test_snapshot_ref_outside_the_folder_is_never_deleted(redis_client: redis.Re
     purge_once(redis_client, Keys(), archive, snapshots, days=30, streams=[], now=NOW)
     assert victim.exists()
     archive.close()
+
+
+def test_purge_keeps_young_access_records(redis_client: redis.Redis, tmp_path: Path) -> None:
+    archive = Archive(f"sqlite:///{tmp_path / 'a.db'}")
+    archive.init()
+    for age_days in (45, 30.01, 29.99, 5):
+        archive.log_access(user="张三", unit="派出所", reason="核查", action="view_snapshot", target=f"{age_days}",
+                           at=NOW - timedelta(days=age_days))
+    young = purge_once(redis_client, Keys(), archive, tmp_path / "snapshots", days=30, streams=[], now=NOW)
+    assert young["events"] == 0
+    # the same cut-off as events: older than the retention period goes, younger stays
+    assert [a.target for a in archive.access_log()] == ["5", "29.99"]
+    archive.close()

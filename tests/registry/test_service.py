@@ -292,7 +292,8 @@ def test_password_never_in_clear(tmp_path: Path, device: IpycamDevice, caplog: p
     responses.append(client.post("/api/cameras", json=body))
     cam_id = responses[-1].json()["id"]
     responses += [client.get(f"/api/cameras/{cam_id}"), client.get("/api/cameras/completeness"),
-                  client.get("/api/cameras/export"),
+                  client.get("/api/cameras/export", headers={"X-Sharpeyes-User": "admin",
+                                                             "X-Sharpeyes-Reason": "backup"}),
                   client.patch(f"/api/cameras/{cam_id}", json={"owner": "x", "password": device.password}),
                   client.post("/api/cameras", json={**body, "ptz_type": 99})]  # a 422 must not echo the body
     assert [r.status_code for r in responses] == [200, 201, 200, 200, 200, 200, 422]
