@@ -78,6 +78,13 @@ class PrivacyMask(_Strict):
     _poly = field_validator("polygon")(_check_polygon)
 
 
+def civil_code(v: str) -> str:
+    """A jurisdiction reference: a 6 (county), 9 (township) or 12-digit (village/grid) civil code."""
+    if not re.fullmatch(r"\d{6}|\d{9}|\d{12}", v):
+        raise ValueError("jurisdiction must be a 6, 9 or 12-digit civil code")
+    return v
+
+
 class OnvifEndpoint(_Strict):
     host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]_-]+$",
                       description="ONVIF device host name or IP address.")
@@ -140,9 +147,7 @@ class CameraFields(_Strict):
     @field_validator("jurisdiction")
     @classmethod
     def _code(cls, v: str) -> str:
-        if not re.fullmatch(r"\d{6}|\d{9}|\d{12}", v):
-            raise ValueError("jurisdiction must be a 6, 9 or 12-digit civil code")
-        return v
+        return civil_code(v)
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> CameraFields:
@@ -207,9 +212,7 @@ class KeyPointConfig(_Strict):
     @field_validator("jurisdiction")
     @classmethod
     def _code(cls, v: str) -> str:
-        if not re.fullmatch(r"\d{6}|\d{9}|\d{12}", v):
-            raise ValueError("jurisdiction must be a 6, 9 or 12-digit civil code")
-        return v
+        return civil_code(v)
 
 
 class CameraFile(_Strict):
