@@ -87,8 +87,9 @@ def import_model(path: Path, model_dir: Path, detector: DetectorSettings, *, nam
     if path.suffix != ".pt":
         raise ModelError(f"model file {path} must be an ultralytics .pt checkpoint")
     name = name or name_from_file(path)
-    if not MODEL_NAME_RE.fullmatch(name):
-        raise ModelError(f"model name {name!r}: use 1-64 lower-case letters, digits, '.', '_' or '-'")
+    if not MODEL_NAME_RE.fullmatch(name) or name.endswith(".pt"):
+        raise ModelError(f"model name {name!r}: use 1-64 lower-case letters, digits, '.', '_' or '-' "
+                         "(not ending in .pt)")
     if name == DEFAULT_MODEL:
         raise ModelError(f"model name {name!r} is reserved for the default model; choose another with --name")
     dest = imported_model_path(model_dir, name)

@@ -96,6 +96,7 @@ def test_import_refuses_clearly_and_leaves_nothing(coco_pt: Path, classify_pt: P
         (classify_pt, {}, r"'classify' model; the hub needs a detection"),
         (coco_pt, {"name": "fall-detection"}, "reserved for the default model"),
         (coco_pt, {"name": "Bad Name"}, "model name 'Bad Name'"),
+        (coco_pt, {"name": "coco.pt"}, r"model name 'coco\.pt'.*not ending in \.pt"),
     ]
     (tmp_path / "x.onnx").write_bytes(b"")
     for path, kw, msg in cases:
