@@ -54,6 +54,8 @@ bench: setup
 	$(BIN)/python bench/detect.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/queue.py
+	$(BIN)/python bench/import.py
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) $(DATA)
