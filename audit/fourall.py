@@ -36,7 +36,7 @@ from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from audit.geometry import in_sector
-from events.archive import AccessRecord, Archive, EventAction
+from events.archive import AccessRecord, Archive, EventAction, as_utc
 from registry.models import AvailabilityRecord, Camera, CameraCredential, KeyPoint, QualityRecord
 from registry.store import Registry
 from sharpeyes.settings import AuditSettings, Settings
@@ -166,11 +166,6 @@ class AuditReport(_Model):
 
 
 # ------------------------------------------------------------------------------------------------- time
-def _utc(dt: datetime) -> datetime:
-    """Aware UTC; a naive datetime (SQLite returns them) is read as UTC, which is how the hub stores times."""
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
 def _aware(dt: datetime, tz: tzinfo) -> datetime:
     return (dt.replace(tzinfo=tz) if dt.tzinfo is None else dt).astimezone(UTC)
 
@@ -181,7 +176,7 @@ def resolve_window(*, days: float = 30, since: datetime | None = None, until: da
     Naive datetimes are read in ``tz`` (the hub's timezone). Raises ValueError when it would be empty."""
     if days <= 0:
         raise ValueError(f"days must be > 0, not {days:g}")
-    end = _aware(until, tz) if until is not None else _utc(now or datetime.now(UTC))
+    end = _aware(until, tz) if until is not None else as_utc(now or datetime.now(UTC))
     start = _aware(since, tz) if since is not None else end - timedelta(days=days)
     if start >= end:
         raise ValueError(f"audit window is empty: since {start.isoformat()} is not before until {end.isoformat()}")
@@ -227,7 +222,7 @@ def _ledger_rows(registry: Registry, model: type[AvailabilityRecord] | type[Qual
              .where(model.id.in_(first_ids) | ((model.at > since) & (model.at <= end)))
              .order_by(model.camera_id, model.at, model.id))
     with registry.sessions() as s:
-        return [(cid, _utc(at), bool(v)) for cid, at, v in s.execute(query)]
+        return [(cid, as_utc(at), bool(v)) for cid, at, v in s.execute(query)]
 
 
 def _steps(rows: list[tuple[str, datetime, bool]], initial: bool) -> dict[str, _Step]:
@@ -292,11 +287,11 @@ def build_report(registry: Registry, archive: Archive, settings: Settings, start
     """The four-all audit of [``start``, ``end``) with current states taken at ``now`` (default: the wall clock).
     Reads the registry and the archive; writes nothing."""
     cfg = settings.audit
-    start, end = _utc(start), _utc(end)
+    start, end = as_utc(start), as_utc(end)
     if start >= end:
         raise ValueError(f"audit window is empty: {start.isoformat()} .. {end.isoformat()}")
     generated = datetime.now(UTC)
-    now = _utc(now) if now is not None else generated
+    now = as_utc(now) if now is not None else generated
     cameras = registry.cameras()
     points = registry.key_points()
     with registry.sessions() as s:
@@ -476,7 +471,7 @@ def _camera_result(cam: Camera, cfg: AuditSettings, start: datetime, end: dateti
     key_area = cam.use_type == 3 or bool(key_points)
     target = cfg.availability_key_target if key_area else cfg.availability_other_target
     height = _height(cam.resolution)
-    w_start = max(start, _utc(cam.created_at)) if cam.created_at is not None else start
+    w_start = max(start, as_utc(cam.created_at)) if cam.created_at is not None else start
     w_end = min(end, now)  # the future is not audited
     window_s = max(0.0, (w_end - w_start).total_seconds()) if cam.enabled else 0.0
     online_s = _time_true([up], w_start, w_end) if window_s > 0 else 0.0

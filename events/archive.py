@@ -36,12 +36,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _as_utc(dt: datetime) -> datetime:
-    """Aware UTC, for comparing with stored times (a naive datetime is read as UTC)."""
+def as_utc(dt: datetime) -> datetime:
+    """Aware UTC. A naive datetime is read as UTC: the hub stores UTC, and SQLite gives it back without a zone."""
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
@@ -112,7 +108,7 @@ class AccessEntry:
 
 
 def _access_entry(row: AccessRecord) -> AccessEntry:
-    return AccessEntry(id=row.id, at=_utc(row.at), user=row.user, unit=row.unit, reason=row.reason, action=row.action,
+    return AccessEntry(id=row.id, at=as_utc(row.at), user=row.user, unit=row.unit, reason=row.reason, action=row.action,
                        target=row.target, center=row.center, outcome=row.outcome, detail=row.detail)
 
 
@@ -132,7 +128,7 @@ class ArchivedEvent:
             "status": self.status,
             "escalated_to": self.escalated_to,
             "hold": self.hold,
-            "status_changed_at": _utc(self.updated_at).isoformat(),
+            "status_changed_at": as_utc(self.updated_at).isoformat(),
         }
 
 
@@ -221,7 +217,7 @@ class Archive:
     def log_access(self, *, user: str, unit: str, reason: str, action: str, target: str, center: str | None = None,
                    outcome: Outcome = "allowed", detail: str = "", at: datetime | None = None) -> AccessEntry:
         """Append one record to the access log and return it (an over-long ``detail`` is cut to 500 characters)."""
-        row = AccessRecord(at=_as_utc(at) if at is not None else _now(), user=user, unit=unit, reason=reason,
+        row = AccessRecord(at=as_utc(at) if at is not None else _now(), user=user, unit=unit, reason=reason,
                            action=action, target=target, center=center, outcome=outcome, detail=detail[:500])
         with self.sessions.begin() as s:
             s.add(row)
@@ -261,16 +257,16 @@ class Archive:
         with self.sessions() as s:
             rows = s.scalars(select(EventAction).where(EventAction.event_id == event_id).order_by(EventAction.id))
             return [{"action": a.action, "center": a.center, "user": a.user, "reason": a.reason,
-                     "at": _utc(a.at).isoformat()} for a in rows]
+                     "at": as_utc(a.at).isoformat()} for a in rows]
 
     def access_log(self, since: datetime | None = None, until: datetime | None = None,
                    limit: int = 100) -> list[AccessEntry]:
         """Access records with ``since`` <= at < ``until``, newest first, at most ``limit``."""
         q = select(AccessRecord)
         if since is not None:
-            q = q.where(AccessRecord.at >= _as_utc(since))
+            q = q.where(AccessRecord.at >= as_utc(since))
         if until is not None:
-            q = q.where(AccessRecord.at < _as_utc(until))
+            q = q.where(AccessRecord.at < as_utc(until))
         q = q.order_by(AccessRecord.at.desc(), AccessRecord.id.desc()).limit(limit)
         with self.sessions() as s:
             return [_access_entry(r) for r in s.scalars(q)]
@@ -322,7 +318,7 @@ class Archive:
             refs = [r.snapshot_ref for r in rows if r.snapshot_ref]
             for r in rows:
                 s.delete(r)
-            accesses = s.execute(delete(AccessRecord).where(AccessRecord.at < _as_utc(older_than)))
+            accesses = s.execute(delete(AccessRecord).where(AccessRecord.at < as_utc(older_than)))
             purged_accesses = int(accesses.rowcount or 0)  # type: ignore[attr-defined]
         if rows:
             log.info("archive: purged %d event(s) older than %s", len(rows), older_than.isoformat())
