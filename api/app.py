@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -203,11 +204,13 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
         return _page(limit, before, center=center, type=type, camera_id=camera_id, status=status, since=since,
                      until=until)
 
-    def _detail(event_id: str) -> EventDetail:
-        item = archive.get(event_id)
+    def _found(event_id: str, item: ArchivedEvent | None) -> ArchivedEvent:
         if item is None:
             raise HTTPException(404, f"event {event_id} not found")
-        return EventDetail.model_validate({**item.to_dict(), "actions": archive.actions(event_id)})
+        return item
+
+    def _detail(item: ArchivedEvent) -> EventDetail:
+        return EventDetail.model_validate({**item.to_dict(), "actions": archive.actions(item.event.id)})
 
     @app.get("/api/events/{event_id}", response_model=EventDetail, responses={428: {"description": _NO_VIEWER}},
              summary="One event with its action log (named viewer with a reason; logged)")
@@ -215,26 +218,26 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
         if len(event_id) != 26 or not event_id.isalnum():
             raise HTTPException(422, "event id must be a 26-character ULID")
         require(who, f"event {event_id}")
-        found = archive.get(event_id) is not None
-        record(archive, who, "view_event", event_id, detail="" if found else "not found")
-        return _detail(event_id)
+        item = archive.get(event_id)
+        record(archive, who, "view_event", event_id, detail="" if item is not None else "not found")
+        return _detail(_found(event_id, item))
 
-    def _refuse(event_id: str, action: str, body: ActionIn, unit: str) -> HTTPException:
-        """The 403 for an action by a center the event was not delivered to, logged as a refused access."""
-        detail = f"event {event_id} was not delivered to center {body.center}"
-        record(archive, Viewer(user=body.user, unit=unit, reason=body.reason), f"{action}_event", event_id,
-               center=body.center, outcome="refused", detail=detail)
-        return HTTPException(403, detail)
+    def _delivered(event_id: str, action: str, body: ActionIn, unit: str) -> ArchivedEvent:
+        """The event an action names: 404 when unknown; 403, logged as a refused access, when it was not delivered
+        to the center acting."""
+        item = _found(event_id, archive.get(event_id))
+        if body.center not in item.centers:
+            detail = f"event {event_id} was not delivered to center {body.center}"
+            record(archive, Viewer(user=body.user, unit=unit, reason=body.reason), f"{action}_event", event_id,
+                   center=body.center, outcome="refused", detail=detail)
+            raise HTTPException(403, detail)
+        return item
 
     def _act(event_id: str, action: Literal["ack", "resolve", "hold", "release"], body: ActionIn,
              unit: str) -> EventDetail:
-        item = archive.get(event_id)
-        if item is None:
-            raise HTTPException(404, f"event {event_id} not found")
-        if body.center not in item.centers:
-            raise _refuse(event_id, action, body, unit)
+        _delivered(event_id, action, body, unit)
         try:
-            archive.act(event_id, action, center=body.center, user=body.user, reason=body.reason)
+            updated = archive.act(event_id, action, center=body.center, user=body.user, reason=body.reason)
         except EventNotFound:
             raise HTTPException(404, f"event {event_id} not found") from None
         if action == "ack":
@@ -245,7 +248,7 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
                     client.xack(stream, CENTER_GROUP, entry)
             except redis.RedisError as exc:
                 log.warning("event %s acknowledged in the archive, XACK postponed: %s", event_id, exc)
-        return _detail(event_id)
+        return _detail(updated)
 
     @app.post("/api/events/{event_id}/ack", response_model=EventDetail, summary="Acknowledge (with a reason)")
     def ack(event_id: str, body: ActionIn, unit: ActorUnit) -> EventDetail:
@@ -270,18 +273,14 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
     def escalate(event_id: str, body: ActionIn, unit: ActorUnit) -> EventDetail:
         if escalator is None:
             raise HTTPException(503, "escalation is not running in this process")
-        item = archive.get(event_id)
-        if item is None:
-            raise HTTPException(404, f"event {event_id} not found")
-        if body.center not in item.centers:
-            raise _refuse(event_id, "escalate", body, unit)
+        item = _delivered(event_id, "escalate", body, unit)
         try:
             escalator.escalate(item, user=body.user, reason=body.reason)
         except (AlreadyEscalated, NoHigherTier) as exc:
             raise HTTPException(409, str(exc)) from None
         except redis.RedisError as exc:
             raise HTTPException(503, f"event store unavailable: {exc}") from None
-        return _detail(event_id)
+        return _detail(_found(event_id, archive.get(event_id)))
 
     @app.get("/snapshots/{ref:path}", response_class=FileResponse, responses={428: {"description": _NO_VIEWER}},
              summary="An event's snapshot JPEG (named viewer with a reason; logged)")
@@ -369,7 +368,9 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
             raise HTTPException(503, f"event store unavailable: {exc}") from None
         return out
 
-    audit_settings: list[Settings] = [settings] if settings is not None else []
+    @cache
+    def audit_settings() -> Settings:
+        return settings if settings is not None else Settings()
 
     @app.get(
         "/api/audit", response_model=None,
@@ -387,9 +388,7 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
         until: Annotated[datetime | None, Query(description="Window end, ISO 8601; default now.")] = None,
     ) -> Response:
         require(who, "the audit report")
-        if not audit_settings:
-            audit_settings.append(Settings())
-        cfg = audit_settings[0]
+        cfg = audit_settings()
         try:
             start, end = resolve_window(days=days, since=since, until=until, tz=ZoneInfo(cfg.timezone))
         except ValueError as exc:
