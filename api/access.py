@@ -69,6 +69,14 @@ def _header_text(raw: str | None) -> str:
     return unquote(raw).strip()
 
 
+def _field(name: str, header: str | None, query: str | None = None) -> str:
+    """One viewer field: the header's text, else the query parameter's; 422 when longer than allowed."""
+    value = _header_text(header) or (query or "").strip()
+    if len(value) > MAX_LENGTHS[name]:
+        raise HTTPException(422, f"{name} is longer than {MAX_LENGTHS[name]} characters")
+    return value
+
+
 def viewer(
     x_sharpeyes_user: Annotated[str | None, Header(
         alias=USER_HEADER, description="Who views: name or staff number (URL-encoded UTF-8 allowed).")] = None,
@@ -81,13 +89,8 @@ def viewer(
     reason: Annotated[str | None, Query(description=f"As {REASON_HEADER}, for plain links and <img> tags.")] = None,
 ) -> Viewer:
     """FastAPI dependency: the viewer named by the headers, else by the query parameters (either may be empty)."""
-    who = Viewer(user=_header_text(x_sharpeyes_user) or (user or "").strip(),
-                 unit=_header_text(x_sharpeyes_unit) or (unit or "").strip(),
-                 reason=_header_text(x_sharpeyes_reason) or (reason or "").strip())
-    for name, most in MAX_LENGTHS.items():
-        if len(getattr(who, name)) > most:
-            raise HTTPException(422, f"{name} is longer than {most} characters")
-    return who
+    return Viewer(user=_field("user", x_sharpeyes_user, user), unit=_field("unit", x_sharpeyes_unit, unit),
+                  reason=_field("reason", x_sharpeyes_reason, reason))
 
 
 Who = Annotated[Viewer, Depends(viewer)]
@@ -98,10 +101,7 @@ def actor_unit(x_sharpeyes_unit: Annotated[str | None, Header(
         alias=UNIT_HEADER, description="Unit (单位) of who acts, for the access log should the action be refused "
                                        "(URL-encoded UTF-8 allowed).")] = None) -> str:
     """FastAPI dependency of the event actions, whose body names the user and the reason: the actor's unit."""
-    unit = _header_text(x_sharpeyes_unit)
-    if len(unit) > MAX_LENGTHS["unit"]:
-        raise HTTPException(422, f"unit is longer than {MAX_LENGTHS['unit']} characters")
-    return unit
+    return _field("unit", x_sharpeyes_unit)
 
 
 ActorUnit = Annotated[str, Depends(actor_unit)]
