@@ -387,10 +387,11 @@ def load_camera_configs(directory: Path, known_codes: set[str]) -> LoadedConfigs
     return loaded
 
 
-def _line_of(path: Path, needle: str) -> int | None:
+def _line_of(path: Path, needle: str | re.Pattern[str]) -> int | None:
+    """First line of ``path`` containing ``needle`` (a string, or a pattern searched for)."""
     try:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if needle in line:
+            if needle.search(line) if isinstance(needle, re.Pattern) else needle in line:
                 return n
     except OSError:
         return None
@@ -399,14 +400,7 @@ def _line_of(path: Path, needle: str) -> int | None:
 
 def _line_of_id(path: Path, value: str) -> int | None:
     """Line of ``id: <value>`` (quoted or not, block or flow style) in ``path``: a slug may also occur elsewhere."""
-    pattern = re.compile(r"(^|[\s{,-])id:\s*[\"']?" + re.escape(value) + r"[\"']?\s*([,}#]|$)")
-    try:
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if pattern.search(line):
-                return n
-    except OSError:
-        return None
-    return None
+    return _line_of(path, re.compile(r"(^|[\s{,-])id:\s*[\"']?" + re.escape(value) + r"[\"']?\s*([,}#]|$)"))
 
 
 TypeAdapterRules: TypeAdapter[list[RuleConfig]] = TypeAdapter(list[RuleConfig])
