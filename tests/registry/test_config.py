@@ -43,6 +43,15 @@ def only_issue(exc: CameraConfigError) -> str:
     return str(exc.issues[0])
 
 
+def assert_one_issue(path: Path, line: int, field: str, words: str) -> None:
+    """Loading ``path`` fails with exactly one issue, at ``line`` and ``field``, saying ``words``."""
+    with pytest.raises(CameraConfigError) as info:
+        load_camera_file(path)
+    msg = only_issue(info.value)
+    assert msg.startswith(f"{path}:{line}: {field}: "), msg
+    assert words in msg
+
+
 def test_good_file_loads(tmp_path: Path) -> None:
     write(tmp_path, GOOD)
     loaded = load_camera_configs(tmp_path, KNOWN)
@@ -78,11 +87,7 @@ def test_bad_input_names_file_line_field(tmp_path: Path, old: str, new: str, lin
                                          words: str) -> None:
     assert old in GOOD
     path = write(tmp_path, GOOD.replace(old, new))
-    with pytest.raises(CameraConfigError) as info:
-        load_camera_file(path)
-    msg = only_issue(info.value)
-    assert msg.startswith(f"{path}:{line}: {field}: "), msg
-    assert words in msg
+    assert_one_issue(path, line, field, words)
 
 
 WITH_KEY_POINT = GOOD + """\
@@ -113,11 +118,7 @@ def test_bad_key_point_names_file_line_field(tmp_path: Path, old: str, new: str,
                                              words: str) -> None:
     assert WITH_KEY_POINT.count(old) == 1
     path = write(tmp_path, WITH_KEY_POINT.replace(old, new))
-    with pytest.raises(CameraConfigError) as info:
-        load_camera_file(path)
-    msg = only_issue(info.value)
-    assert msg.startswith(f"{path}:{line}: {field}: "), msg
-    assert words in msg
+    assert_one_issue(path, line, field, words)
 
 
 def test_key_point_cross_checks(tmp_path: Path) -> None:
