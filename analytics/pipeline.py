@@ -30,9 +30,9 @@ from analytics.quality import QualityChange, QualityMonitor
 from analytics.rules import Incident, Rule, build_rules
 from analytics.snapshot import render, save_snapshot
 from analytics.tracker import ByteTracker
-from ingest.sampler import Frame
 from registry.config import RuleConfig
 from sharpeyes import metrics
+from sharpeyes.frames import Frame
 from sharpeyes.schema import Event, EventType, Severity
 from sharpeyes.settings import AnalyticsSettings
 from sharpeyes.supervisor import RestartPolicy, Worker

@@ -29,7 +29,7 @@ from api.access import AccessRecordOut, ActorUnit, Viewer, Who, record, require
 from api.cameras import create_cameras_router
 from audit.fourall import AuditReport, build_report, resolve_window
 from audit.report import to_csv, to_html, to_json
-from events.archive import Archive, ArchivedEvent, EventNotFound
+from events.archive import Archive, ArchivedEvent, EventNotFound, EventStatus
 from events.backlog import StreamBacklogCollector, stream_backlog
 from events.escalation import AlreadyEscalated, Escalator, NoHigherTier
 from events.publisher import decode_entry
@@ -38,6 +38,7 @@ from registry.store import Registry
 from sharpeyes.keys import CENTER_GROUP, Keys
 from sharpeyes.schema import Event
 from sharpeyes.settings import Settings
+from sharpeyes.strict import StrictModel
 from sharpeyes.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class EventOut(Event):
     """An event as archived: the contract's fields plus its handling state."""
 
     centers: list[str] = Field(description="Centers the event was delivered to (escalations included).")
-    status: Literal["new", "acknowledged", "resolved"] = Field(description="Handling state.")
+    status: EventStatus = Field(description="Handling state.")
     escalated_to: str | None = Field(description="Center it was escalated to ('-' when none is higher).")
     hold: bool = Field(description="On hold: exempt from retention purge.")
     status_changed_at: datetime = Field(description="Last change of the handling state (ack, resolve, escalate, hold).")
@@ -97,9 +98,7 @@ class EventPage(BaseModel):
     next_before: str | None = Field(description="Pass as ?before= for the next (older) page; null at the end.")
 
 
-class ActionIn(BaseModel):
-    model_config = {"extra": "forbid"}
-
+class ActionIn(StrictModel):
     center: str = Field(pattern=r"^\d{6}(\d{3})?(\d{3})?$", description="Code of the center taking the action.")
     user: str = Field(min_length=1, max_length=100, description="Who acts (name or staff number).")
     reason: str = Field(min_length=1, max_length=2000, description="Why: required for the access log.")
@@ -182,7 +181,7 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
         before: Annotated[str | None, Query(pattern=ULID_PATTERN, description="id of the last event seen")] = None,
         type: str | None = None,
         camera_id: str | None = None,
-        status: Literal["new", "acknowledged", "resolved"] | None = None,
+        status: EventStatus | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> EventPage:
@@ -197,7 +196,7 @@ def create_app(registry: Registry, client: redis.Redis, keys: Keys, snapshot_dir
         center: str | None = None,
         type: str | None = None,
         camera_id: str | None = None,
-        status: Literal["new", "acknowledged", "resolved"] | None = None,
+        status: EventStatus | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> EventPage:

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import pairwise
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -40,6 +40,7 @@ from events.archive import AccessRecord, Archive, EventAction, as_utc
 from registry.models import AvailabilityRecord, Camera, CameraCredential, KeyPoint, QualityRecord
 from registry.store import Registry
 from sharpeyes.settings import AuditSettings, Settings
+from sharpeyes.strict import StrictModel
 
 __all__ = ["AuditReport", "AuditSettings", "CameraResult", "Indicator", "KeyPointResult", "RequirementResult",
            "build_report", "resolve_window"]
@@ -58,11 +59,7 @@ _REQUIREMENT_OF: dict[str, RequirementKey] = {
 
 
 # ------------------------------------------------------------------------------------------------- models
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Indicator(_Model):
+class Indicator(StrictModel):
     """One measured (or not yet recordable) indicator of a requirement."""
 
     key: str = Field(description="Stable identifier, e.g. 'coverage.key_points'.")
@@ -78,7 +75,7 @@ class Indicator(_Model):
     note: str = Field("", description="Counts behind the value, or why it is not measured.")
 
 
-class RequirementResult(_Model):
+class RequirementResult(StrictModel):
     """One of the four requirements with its indicators."""
 
     key: RequirementKey = Field(description="coverage, sharing, availability or control.")
@@ -90,7 +87,7 @@ class RequirementResult(_Model):
     indicators: list[Indicator] = Field(description="Its indicators.")
 
 
-class KeyPointResult(_Model):
+class KeyPointResult(StrictModel):
     """Coverage of one key public area (重点公共区域)."""
 
     id: str = Field(description="Key point id (slug).")
@@ -105,7 +102,7 @@ class KeyPointResult(_Model):
     covered: bool = Field(description="At least one of its cameras is online at ``now``.")
 
 
-class CameraResult(_Model):
+class CameraResult(StrictModel):
     """One camera's part in every requirement."""
 
     id: str = Field(description="GB/T 28181 camera id.")
@@ -140,7 +137,7 @@ class CameraResult(_Model):
                                                       "is stored.")
 
 
-class AuditReport(_Model):
+class AuditReport(StrictModel):
     """The four-all audit of one time window."""
 
     generated_at: datetime = Field(description="When the report was built (UTC).")

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from analytics.detector import Detector, export_model
-from ingest.testing import VTEST_AVI
+from ingest.demo import VTEST_AVI
 from sharpeyes.settings import Settings
 
 

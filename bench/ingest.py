@@ -34,8 +34,8 @@ from pathlib import Path
 sys.path.pop(0)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ingest.demo import VTEST_AVI, RtspServer, transcode_to_h264
 from ingest.sampler import FfmpegSampler, StreamError
-from ingest.testing import VTEST_AVI, RtspServer, transcode_to_h264
 from sharpeyes.settings import PROJECT_ROOT
 
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -44,10 +44,10 @@ from analytics.detector import Detector, export_model
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics, FrameScreen
 from events.publisher import EventPublisher, Spool, decode_entry
 from events.routing import Router, RoutingPolicy
-from ingest.sampler import Frame
-from ingest.testing import VTEST_AVI, RtspServer, transcode_to_h264
+from ingest.demo import VTEST_AVI, RtspServer, transcode_to_h264
 from ingest.worker import CameraIngest
 from registry.config import CrowdGatheringRule, ZoneIntrusionRule
+from sharpeyes.frames import Frame
 from sharpeyes.keys import Keys
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.schema import EventType

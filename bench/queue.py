@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from events.publisher import EventPublisher, Spool
 from events.routing import Router, RoutingPolicy
-from sharpeyes.hub import redis_client
+from sharpeyes.connections import redis_client
 from sharpeyes.keys import Keys
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.schema import Event, EventObject, EventType, Severity

@@ -18,12 +18,13 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, del
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-from registry.store import make_engine
+from sharpeyes.connections import make_engine
 from sharpeyes.schema import Event
 
 log = logging.getLogger(__name__)
 
-Status = Literal["new", "acknowledged", "resolved"]
+EventStatus = Literal["new", "acknowledged", "resolved"]
+"""Handling state of an archived event: new → acknowledged → resolved."""
 Action = Literal["ack", "resolve", "escalate", "sla_escalate", "hold", "release"]
 Outcome = Literal["allowed", "refused"]
 

@@ -11,17 +11,16 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from sharpeyes.schema import Event, EventType, Severity
+from sharpeyes.strict import StrictModel
 
 Tier = Literal["village", "township", "county"]
 _TIER_LEN: dict[str, tuple[int, ...]] = {"county": (6,), "township": (9,), "village": (12, 15)}
 
 
-class RoutingPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RoutingPolicy(StrictModel):
     severity_tiers: dict[Severity, list[Tier]] = Field(description="Tiers receiving events of each severity.")
     type_tiers: dict[EventType, list[Tier]] = Field(
         default_factory=dict, description="Overrides by event type (take precedence over severity)."

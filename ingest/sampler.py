@@ -23,17 +23,16 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import ffmpeg
 import numpy as np
 
-from registry.config import validate_stream_url
-from registry.vault import Credentials, inject_credentials, redact
+from sharpeyes.frames import Frame, ResolvedSampleMode, SampleMode
 from sharpeyes.proc import spawn, terminate
+from sharpeyes.urls import Credentials, inject_credentials, redact, validate_stream_url
 
 log = logging.getLogger(__name__)
 
@@ -42,23 +41,6 @@ PROTOCOL_WHITELIST = "tcp,udp,rtp,srtp,rtsp,rtsps,tls,http,https,httpproxy,crypt
 
 class StreamError(RuntimeError):
     """The stream could not be opened or read; the message is safe to show (no credentials)."""
-
-
-@dataclass
-class Frame:
-    camera_id: str
-    image: np.ndarray  # H×W×3 BGR uint8
-    captured_at: datetime  # wall clock (UTC) when the frame left ffmpeg
-    seq: int
-    monotonic: float = field(default_factory=time.monotonic)
-
-    @property
-    def width(self) -> int:
-        return int(self.image.shape[1])
-
-    @property
-    def height(self) -> int:
-        return int(self.image.shape[0])
 
 
 def _input_options(url: str, timeout_s: float, mode: str) -> dict[str, Any]:
@@ -138,7 +120,7 @@ def keyframe_window(fps: float) -> float:
     return min(max(2.5 / fps, 3.0), 30.0)
 
 
-def choose_mode(keyframe_interval: float | None, fps: float, tolerance: float = 0.05) -> Literal["fps", "keyframes"]:
+def choose_mode(keyframe_interval: float | None, fps: float, tolerance: float = 0.05) -> ResolvedSampleMode:
     """``auto`` mode: keyframes only when they come at least as often as frames are sampled (else decoding only
     keyframes would sample too slowly), full decode otherwise."""
     if keyframe_interval is not None and keyframe_interval <= (1.0 / fps) * (1.0 + tolerance):
@@ -146,7 +128,7 @@ def choose_mode(keyframe_interval: float | None, fps: float, tolerance: float = 
     return "fps"
 
 
-def build_command(url: str, *, fps: float, mode: Literal["fps", "keyframes"], timeout_s: float,
+def build_command(url: str, *, fps: float, mode: ResolvedSampleMode, timeout_s: float,
                   ffmpeg_bin: str = "ffmpeg", credentials: Credentials | None = None) -> list[str]:
     """The ffmpeg argv for sampling ``url`` (validated here, credentials injected after validation)."""
     validate_stream_url(url)
@@ -166,7 +148,7 @@ class FfmpegSampler:
     """Runs one ffmpeg process and yields frames from its stdout until it ends or :meth:`close` is called."""
 
     def __init__(self, camera_id: str, url: str, *, fps: float = 1.0,
-                 mode: Literal["auto", "fps", "keyframes"] = "fps", timeout_s: float = 10.0,
+                 mode: SampleMode = "fps", timeout_s: float = 10.0,
                  stall_timeout_s: float = 15.0, credentials: Credentials | None = None) -> None:
         validate_stream_url(url)
         self.credentials = credentials
@@ -181,7 +163,7 @@ class FfmpegSampler:
         self._last_frame = time.monotonic()
         self._closed = threading.Event()
         self.seq = 0
-        self.resolved_mode: Literal["fps", "keyframes"] | None = None if mode == "auto" else mode
+        self.resolved_mode: ResolvedSampleMode | None = None if mode == "auto" else mode
         self.keyframe_interval: float | None = None
 
     def frames(self) -> Iterator[Frame]:

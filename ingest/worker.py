@@ -13,11 +13,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
-from ingest.sampler import FfmpegSampler, Frame, StreamError
-from registry.vault import Credentials
+from ingest.sampler import FfmpegSampler, StreamError
+from sharpeyes.frames import Frame, SampleMode
 from sharpeyes.schema import Event, EventType, Severity
 from sharpeyes.settings import IngestSettings
 from sharpeyes.supervisor import RestartPolicy, Worker
+from sharpeyes.urls import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class CameraIngest(Worker):
         civil_codes: list[str],
         url: str,
         fps: float,
-        mode: Literal["auto", "fps", "keyframes"],
+        mode: SampleMode,
         settings: IngestSettings,
         on_frame: Callable[[Frame], None],
         on_event: Callable[[Event], None],
@@ -47,7 +48,7 @@ class CameraIngest(Worker):
         self.civil_codes = civil_codes
         self.url = url
         self.fps = fps
-        self.mode: Literal["auto", "fps", "keyframes"] = mode
+        self.mode: SampleMode = mode
         self.settings = settings
         self.on_frame = on_frame
         self.on_event = on_event

@@ -12,9 +12,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from registry.gb28181 import InvalidDeviceId, parse_device_id
+from sharpeyes.strict import StrictModel
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +48,15 @@ def direction_for_heading(heading_deg: float) -> int:
     return min(DIRECTION_BEARING, key=lambda c: min(abs(h - DIRECTION_BEARING[c]), 360 - abs(h - DIRECTION_BEARING[c])))
 
 
-class Issue(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Issue(StrictModel):
+    model_config = ConfigDict(frozen=True)
 
     field: str = Field(description="Field of the camera record.")
     problem: str = Field(description="'missing' or 'invalid'.")
     detail: str = Field(description="What is wrong, for the operator.")
 
 
-class CameraCompleteness(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CameraCompleteness(StrictModel):
     camera_id: str = Field(description="GB/T 28181 ID.")
     name: str = Field(description="Camera name.")
     complete: bool = Field(description="True when nothing is missing or invalid.")
@@ -66,9 +65,7 @@ class CameraCompleteness(BaseModel):
     filled_ratio: float = Field(description="Share of required fields filled, 0..1.")
 
 
-class CompletenessReport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CompletenessReport(StrictModel):
     total: int = Field(description="Cameras in the registry.")
     complete: int = Field(description="Cameras whose record is complete and valid.")
     rate: float = Field(description="complete / total (1.0 for an empty registry).")

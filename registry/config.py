@@ -17,49 +17,23 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from registry.gb28181 import InvalidDeviceId, parse_device_id
 from registry.rules import RULE_TYPES, CrowdGatheringRule, Point, RuleConfig, ZoneIntrusionRule, _check_polygon
+from sharpeyes.frames import SampleMode
+from sharpeyes.strict import StrictModel
+from sharpeyes.urls import validate_stream_url
 
 __all__ = ["CrowdGatheringRule", "RuleConfig", "ZoneIntrusionRule"]  # rule models live in registry/rules.py
 
-ALLOWED_STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
-_UNSAFE_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
-
-
-def validate_stream_url(url: str) -> str:
-    """Accept only network sources ffmpeg may open safely; anything else is a clear ``ValueError``."""
-    if not isinstance(url, str) or not url:
-        raise ValueError("stream URL must be a non-empty string")
-    if url.startswith("-"):
-        raise ValueError(f"stream URL {url!r} starts with '-': it would be read as an ffmpeg option")
-    if _UNSAFE_URL_CHARS.search(url):
-        raise ValueError("stream URL must not contain whitespace or control characters")
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ALLOWED_STREAM_SCHEMES:
-        raise ValueError(
-            f"stream URL scheme {parts.scheme or '(none)'!r} not allowed; "
-            f"use one of {', '.join(ALLOWED_STREAM_SCHEMES)}"
-        )
-    if not parts.hostname:
-        raise ValueError(f"stream URL {url!r} has no host")
-    if parts.username or parts.password:
-        raise ValueError("stream URL must not carry credentials; they are never stored in clear")
-    return url
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Position(_Strict):
+class Position(StrictModel):
     longitude: float = Field(ge=-180, le=180, description="WGS-84 longitude.")
     latitude: float = Field(ge=-90, le=90, description="WGS-84 latitude.")
 
 
-class Sampling(_Strict):
-    mode: Literal["auto", "fps", "keyframes"] = Field(
+class Sampling(StrictModel):
+    mode: SampleMode = Field(
         "auto",
         description="'auto': decode keyframes only when the stream's keyframe interval fits the sampling interval "
         "(probed with ffprobe at each connection), else decode every frame; 'fps': always decode every frame and "
@@ -68,7 +42,7 @@ class Sampling(_Strict):
     fps: float = Field(1.0, gt=0.0, le=30.0, description="Frames per second handed to analytics.")
 
 
-class PrivacyMask(_Strict):
+class PrivacyMask(StrictModel):
     name: str = Field("", description="What is masked, e.g. 'residential windows' (for the operator).")
     polygon: list[Point] = Field(
         description="Polygon, normalised coordinates (0..1, origin top-left), blacked out of every frame before "
@@ -85,14 +59,14 @@ def civil_code(v: str) -> str:
     return v
 
 
-class OnvifEndpoint(_Strict):
+class OnvifEndpoint(StrictModel):
     host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]_-]+$",
                       description="ONVIF device host name or IP address.")
     port: int = Field(80, ge=1, le=65535, description="ONVIF HTTP port.")
     profile: str | None = Field(None, max_length=100, description="Media profile token streamed by the hub.")
 
 
-class CameraFields(_Strict):
+class CameraFields(StrictModel):
     """Everything about a camera except its ID and stream URL (shared by the YAML model and registration)."""
 
     name: str = Field(min_length=1, max_length=200, description="Camera name.")
@@ -179,7 +153,7 @@ class CameraConfig(CameraFields):
         return validate_stream_url(v)
 
 
-class JurisdictionConfig(_Strict):
+class JurisdictionConfig(StrictModel):
     code: str = Field(pattern=r"^\d{12}$", description="12-digit village/community or grid code.")
     name: str = Field(min_length=1, description="Name.")
     parent: str = Field(pattern=r"^\d{9}$", description="9-digit township code it belongs to.")
@@ -197,7 +171,7 @@ class JurisdictionConfig(_Strict):
 KeyPointKind = Literal["crossroads", "square", "school", "hospital", "station", "market", "government", "other"]
 
 
-class KeyPointConfig(_Strict):
+class KeyPointConfig(StrictModel):
     """A key public area (重点公共区域) that ≥1 online camera should see (全域覆盖, four-all audit)."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="Slug, e.g. 'fz-school-gate'.")
@@ -215,7 +189,7 @@ class KeyPointConfig(_Strict):
         return civil_code(v)
 
 
-class CameraFile(_Strict):
+class CameraFile(StrictModel):
     jurisdictions: list[JurisdictionConfig] = Field(default_factory=list, description="Village/grid nodes.")
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras.")
     key_points: list[KeyPointConfig] = Field(

@@ -14,7 +14,9 @@ import uuid
 from xml.sax.saxutils import escape
 
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from sharpeyes.strict import StrictModel
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +28,8 @@ NS = {
 }
 
 
-class DiscoveredDevice(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class DiscoveredDevice(StrictModel):
+    model_config = ConfigDict(frozen=True)
 
     address: str = Field(description="Endpoint reference address (usually urn:uuid:...).")
     types: list[str] = Field(description="Types, e.g. dn:NetworkVideoTransmitter.")

@@ -25,10 +25,12 @@ import requests
 import zeep
 import zeep.exceptions
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr
 from requests.auth import HTTPDigestAuth
 from zeep.wsdl import Document
 from zeep.wsse.username import UsernameToken
+
+from sharpeyes.strict import StrictModel
 
 log = logging.getLogger(__name__)
 # zeep logs every envelope at DEBUG, WS-Security token (user name, nonce, password digest) included
@@ -81,8 +83,8 @@ class OnvifProfileNotFound(OnvifError):
 
 
 # ------------------------------------------------------------------------------------------------- models
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Out(StrictModel):
+    model_config = ConfigDict(frozen=True)
 
 
 class DeviceInfo(_Out):
@@ -141,10 +143,8 @@ def _netloc(target: ProbeTarget) -> str:
     return f"[{host}]:{target.port}" if ":" in host else f"{host}:{target.port}"
 
 
-class ProbeTarget(BaseModel):
+class ProbeTarget(StrictModel):
     """Where and how to reach an ONVIF device."""
-
-    model_config = ConfigDict(extra="forbid")
 
     host: str = Field(min_length=1, max_length=253, pattern=HOST_PATTERN,
                       description="Device host name or IP address (nothing else: no scheme, path or user).")

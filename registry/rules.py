@@ -11,20 +11,18 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from sharpeyes.schema import Severity
+from sharpeyes.strict import StrictModel
 
 Point = Annotated[list[float], Field(min_length=2, max_length=2, description="[x, y], normalised 0..1")]
-SeverityName = Literal["info", "minor", "major", "critical"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 VEHICLE_CLASSES = ["car", "truck", "bus", "motorcycle"]
 LEFT_OBJECT_CLASSES = ["backpack", "handbag", "suitcase"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _check_point(x: float, y: float) -> None:
@@ -47,7 +45,7 @@ def _minutes(value: str) -> int:
     return int(h) * 60 + int(m)
 
 
-class ScheduleWindow(_Strict):
+class ScheduleWindow(StrictModel):
     """A daily time window; ``end`` at or before ``start`` runs past midnight (``22:00``–``06:00``)."""
 
     start: str = Field(description="Start time of day 'HH:MM' (quote it in YAML), hub timezone.")
@@ -76,7 +74,7 @@ class ScheduleWindow(_Strict):
         return (today in self.days and minute_of_day >= start) or (yesterday in self.days and minute_of_day < end)
 
 
-class _RuleBase(_Strict):
+class _RuleBase(StrictModel):
     name: str = Field(min_length=1, description="Rule name, unique per camera, shown in events.")
     schedule: list[ScheduleWindow] | None = Field(
         None, description="Active only inside these windows (hub timezone); unset: always active."
@@ -99,7 +97,7 @@ class ZoneIntrusionRule(_ZoneRuleBase):
     classes: list[str] = Field(default_factory=lambda: ["person"], description="Canonical classes watched.")
     min_duration_s: float = Field(1.0, ge=0.0, description="Time an object must stay inside before firing.")
     clear_after_s: float = Field(10.0, ge=0.0, description="The incident ends after the zone is clear this long.")
-    severity: SeverityName = Field("minor", description="Event severity.")
+    severity: Severity = Field(Severity.MINOR, description="Event severity.")
 
 
 class LoiteringRule(_ZoneRuleBase):
@@ -112,7 +110,7 @@ class LoiteringRule(_ZoneRuleBase):
         5.0, ge=0.0, description="A track may leave the zone (or be unseen) this long without resetting its dwell."
     )
     clear_after_s: float = Field(10.0, ge=0.0, description="The incident ends after no loiterer is seen this long.")
-    severity: SeverityName = Field("minor", description="Event severity.")
+    severity: Severity = Field(Severity.MINOR, description="Event severity.")
 
 
 class CrowdGatheringRule(_ZoneRuleBase):
@@ -125,7 +123,7 @@ class CrowdGatheringRule(_ZoneRuleBase):
     clear_after_s: float = Field(
         10.0, ge=0.0, description="The incident ends after the count stays below min_count this long."
     )
-    severity: SeverityName = Field("major", description="Event severity.")
+    severity: Severity = Field(Severity.MAJOR, description="Event severity.")
 
 
 class LineCrossingRule(_RuleBase):
@@ -146,7 +144,7 @@ class LineCrossingRule(_RuleBase):
         60.0, gt=0.0, description="A busy line starts a new incident (event) after this long, however close the "
         "crossings are.",
     )
-    severity: SeverityName = Field("info", description="Event severity.")
+    severity: Severity = Field(Severity.INFO, description="Event severity.")
 
     @field_validator("line")
     @classmethod
@@ -180,7 +178,7 @@ class FallRule(_ZoneRuleBase):
         10.0, gt=0.0, description="How recent the upright sighting must be when the track is first seen fallen."
     )
     clear_after_s: float = Field(10.0, ge=0.0, description="The incident ends after the track is up or gone this long.")
-    severity: SeverityName = Field("critical", description="Event severity.")
+    severity: Severity = Field(Severity.CRITICAL, description="Event severity.")
 
 
 class _StationaryRuleBase(_ZoneRuleBase):
@@ -196,7 +194,7 @@ class IllegalParkingRule(_StationaryRuleBase):
 
     type: Literal["illegal_parking"] = Field(description="Rule type.")
     classes: list[str] = Field(default_factory=lambda: list(VEHICLE_CLASSES), description="Vehicle classes.")
-    severity: SeverityName = Field("minor", description="Event severity.")
+    severity: Severity = Field(Severity.MINOR, description="Event severity.")
 
 
 class LeftObjectRule(_StationaryRuleBase):
@@ -205,7 +203,7 @@ class LeftObjectRule(_StationaryRuleBase):
     type: Literal["left_object"] = Field(description="Rule type.")
     classes: list[str] = Field(default_factory=lambda: list(LEFT_OBJECT_CLASSES), description="Object classes.")
     min_stationary_s: float = Field(60.0, gt=0.0, description="How long the object must stay in place.")
-    severity: SeverityName = Field("major", description="Event severity.")
+    severity: Severity = Field(Severity.MAJOR, description="Event severity.")
 
 
 AnyRule = (ZoneIntrusionRule | LoiteringRule | CrowdGatheringRule | LineCrossingRule | FallRule

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -33,7 +33,9 @@ from registry.gb28181 import InvalidDeviceId, make_device_id, parse_device_id
 from registry.models import Camera, CameraCredential, Jurisdiction
 from registry.onvif import OnvifError, ProbeResult, ProbeTarget, probe
 from registry.store import Registry, camera_from_config, config_from_camera
-from registry.vault import Credentials, Vault, split_credentials
+from registry.vault import Vault
+from sharpeyes.strict import StrictModel
+from sharpeyes.urls import Credentials, split_credentials
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +58,8 @@ class UnknownCamera(RegistrationError):
 
 
 # ------------------------------------------------------------------------------------------------- models
-class IdParts(BaseModel):
+class IdParts(StrictModel):
     """How to build a GB/T 28181 ID when none is given (civil code comes from the jurisdiction)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     access_unit: str = Field("00", pattern=r"^\d{2}$", description="Digits 7-8: grass-roots access unit.")
     industry: str = Field("00", pattern=r"^\d{2}$", description="Digits 9-10: 00-03 public order, 04-07 traffic...")
@@ -89,9 +89,7 @@ class CameraView(CameraConfig):
     id_info: dict[str, str] = Field(description="What the GB/T 28181 ID encodes.")
 
 
-class ImportResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ImportResult(StrictModel):
     added: list[str] = Field(default_factory=list, description="IDs of new cameras.")
     updated: list[str] = Field(default_factory=list, description="IDs of cameras whose record changed.")
     unchanged: list[str] = Field(default_factory=list, description="IDs already registered identically.")

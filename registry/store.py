@@ -10,33 +10,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import sessionmaker
 
 from registry.config import CameraConfig, KeyPointConfig, load_camera_configs
 from registry.models import AvailabilityRecord, Base, Camera, Jurisdiction, KeyPoint, QualityRecord
+from sharpeyes.connections import make_engine
 
 log = logging.getLogger(__name__)
 
 SEED_FILE = "jurisdictions-140429.csv"
 # Levels seeded from the CSV that host a comprehensive-governance center.
 CENTER_LEVELS = frozenset({"county", "township"})
-
-
-def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
 
 
 class Registry:
@@ -212,7 +197,7 @@ def camera_from_config(cfg: CameraConfig, source_file: str | None) -> Camera:
         range_m=cfg.range_m,
         sample_mode=cfg.sampling.mode,
         sample_fps=cfg.sampling.fps,
-        rules=[r.model_dump() for r in cfg.rules],
+        rules=[r.model_dump(mode="json") for r in cfg.rules],
         privacy_masks=[m.model_dump() for m in cfg.privacy_masks],
         detector_model=cfg.detector_model,
         enabled=cfg.enabled,

@@ -11,81 +11,15 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet, InvalidToken
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import SecretStr
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PASSWORDS: frozenset[tuple[str, str]] = frozenset({
-    ("admin", "admin"), ("admin", "12345"), ("admin", "123456"), ("admin", "888888"), ("admin", "password"),
-    ("admin", "1234"), ("root", "root"), ("root", "pass"), ("user", "user"), ("666666", "666666"),
-    ("888888", "888888"), ("admin", "admin123"), ("admin", "Admin123"),
-})
-"""Factory defaults of common camera brands (any user with an empty password counts as default too)."""
-
-_USERINFO_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
-
-
 class VaultError(RuntimeError):
     """The vault key is missing, unreadable or does not decrypt what is stored; the message holds no secret."""
-
-
-class Credentials(BaseModel):
-    """A user name and password for one camera; the password is masked in repr, str and JSON dumps."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    username: str = Field(max_length=128, description="Device user name (ONVIF and RTSP).")
-    password: SecretStr = Field(description="Device password; only revealed where the device is contacted.")
-
-    @property
-    def is_default(self) -> bool:
-        return is_default_password(self.username, self.password.get_secret_value())
-
-
-def is_default_password(username: str, password: str) -> bool:
-    """True for an empty password or a known factory default such as admin/admin or admin/12345."""
-    return password == "" or (username.lower(), password) in DEFAULT_PASSWORDS
-
-
-def split_credentials(url: str) -> tuple[str, Credentials | None]:
-    """Return ``url`` without ``user:pass@`` and the credentials it carried (None when it had none)."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url, None
-    host = parts.netloc.rsplit("@", 1)[1]
-    clean = urlunsplit(parts._replace(netloc=host))
-    creds = Credentials(username=unquote(parts.username or ""), password=SecretStr(unquote(parts.password or "")))
-    return clean, creds
-
-
-def inject_credentials(url: str, creds: Credentials | None) -> str:
-    """``url`` with ``user:pass@`` inserted (percent-encoded). Only for the argv of a process about to be spawned."""
-    if creds is None or not creds.username:
-        return url
-    parts = urlsplit(url)
-    userinfo = quote(creds.username, safe="")
-    password = creds.password.get_secret_value()
-    if password:
-        userinfo += ":" + quote(password, safe="")
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
-
-
-def redact(text: str, *secrets: str) -> str:
-    """Remove ``user:pass@`` from URLs in ``text`` and every occurrence of the given secrets (and their
-    percent-encoded form)."""
-    out = _USERINFO_RE.sub(r"\g<scheme>***@", text)
-    for s in secrets:
-        if s:
-            out = out.replace(s, "***")
-            enc = quote(s, safe="")
-            if enc != s:
-                out = out.replace(enc, "***")
-    return out
 
 
 class Vault:

@@ -9,7 +9,6 @@ import json
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 import redis
@@ -32,6 +31,8 @@ from registry.service import CameraService
 from registry.store import Registry, camera_place
 from registry.vault import Vault
 from sharpeyes import metrics
+from sharpeyes.connections import redis_client
+from sharpeyes.frames import as_sample_mode
 from sharpeyes.keys import ARCHIVE_GROUP, Keys
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.schema import Event
@@ -39,9 +40,6 @@ from sharpeyes.settings import Settings
 from sharpeyes.supervisor import RestartPolicy, Supervisor, Worker
 
 log = logging.getLogger(__name__)
-
-_SAMPLE_MODES: dict[str, Literal["auto", "fps", "keyframes"]] = {"auto": "auto", "fps": "fps", "keyframes": "keyframes"}
-
 
 def camera_model_problems(settings: Settings, cameras: Iterable[Camera], labels: dict[str, set[str]], *,
                           strict_default: bool = True) -> list[str]:
@@ -65,10 +63,6 @@ def camera_model_problems(settings: Settings, cameras: Iterable[Camera], labels:
                 continue
         problems += check_rule_classes(cam.id, rules, labels[name])
     return problems
-
-
-def redis_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15)
 
 
 def write_quality_state(client: redis.Redis, key: str, faults: list[str], now: datetime) -> None:
@@ -212,7 +206,7 @@ class Hub:
             raise RuleClassError("rules refused:\n" + "\n".join(f"  {p}" for p in problems))
 
     def _start_demo(self) -> None:
-        from ingest.testing import RtspServer, transcode_to_h264
+        from ingest.demo import RtspServer, transcode_to_h264
 
         demo = self.settings.demo
         if not demo.source.exists():
@@ -291,7 +285,7 @@ class Hub:
                 civil_codes=place.civil_codes,
                 url=cam.stream_url,
                 fps=cam.sample_fps,
-                mode=_SAMPLE_MODES.get(cam.sample_mode, "auto"),
+                mode=as_sample_mode(cam.sample_mode),
                 settings=self.settings.ingest,
                 on_frame=self.analytics.submit,
                 on_event=self.publisher.publish,

@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from ulid import ULID
+
+from sharpeyes.strict import StrictModel
 
 SCHEMA_VERSION = 1
 
@@ -57,8 +59,8 @@ class Severity(StrEnum):
 Box = Annotated[list[float], Field(min_length=4, max_length=4, description="x1, y1, x2, y2 in pixels")]
 
 
-class EventObject(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class EventObject(StrictModel):
+    model_config = ConfigDict(frozen=True)
 
     cls: str = Field(description="Canonical class name, e.g. 'person'.")
     confidence: float = Field(ge=0.0, le=1.0, description="Detector confidence.")
@@ -66,8 +68,8 @@ class EventObject(BaseModel):
     track_id: int | None = Field(None, description="Tracker id, stable across frames of one camera.")
 
 
-class SnapshotRef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class SnapshotRef(StrictModel):
+    model_config = ConfigDict(frozen=True)
 
     ref: str = Field(description="Path of the JPEG relative to the snapshot root; served at /snapshots/<ref>.")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the JPEG bytes.")
@@ -75,10 +77,10 @@ class SnapshotRef(BaseModel):
     height: int = Field(gt=0)
 
 
-class Event(BaseModel):
+class Event(StrictModel):
     """One incident or camera-state change."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     id: str = Field(default_factory=lambda: new_event_id(), description="ULID: unique and time-sortable.")
     schema_version: int = Field(SCHEMA_VERSION, description="Version of this contract.")

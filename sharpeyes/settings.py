@@ -13,21 +13,19 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
+from sharpeyes.strict import StrictModel
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DetectorSettings(_Section):
+class DetectorSettings(StrictModel):
     model: str = Field(
         "fall-detection",
         description="Model to load: 'fall-detection' (the default person/fall YOLOv8s from the "
@@ -45,7 +43,7 @@ class DetectorSettings(_Section):
     )
 
 
-class MotionSettings(_Section):
+class MotionSettings(StrictModel):
     """Motion gate parameters."""
 
     enabled: bool = Field(True, description="Gate frames by motion; off: every sampled frame is detected.")
@@ -62,7 +60,7 @@ class MotionSettings(_Section):
     )
 
 
-class QualitySettings(_Section):
+class QualitySettings(StrictModel):
     """Thresholds of the quality diagnosis; the defaults suit 4:3/16:9 street cameras."""
 
     enabled: bool = Field(True, description="Run the quality diagnosis on sampled frames.")
@@ -97,7 +95,7 @@ class QualitySettings(_Section):
     )
 
 
-class AnalyticsSettings(_Section):
+class AnalyticsSettings(StrictModel):
     """What happens between a sampled frame and the detector, and how the detector is fed."""
 
     motion: MotionSettings = Field(default_factory=MotionSettings, description="Motion gate before the detector.")  # type: ignore[arg-type]
@@ -114,7 +112,7 @@ class AnalyticsSettings(_Section):
         return 8 if device.startswith("cuda") else 1
 
 
-class IngestSettings(_Section):
+class IngestSettings(StrictModel):
     default_fps: float = Field(1.0, gt=0.0, le=30.0, description="Frames per second sampled when a camera sets none.")
     connect_timeout_s: float = Field(10.0, gt=0.0, description="RTSP socket timeout given to ffmpeg.")
     stall_timeout_s: float = Field(
@@ -127,12 +125,12 @@ class IngestSettings(_Section):
     )
 
 
-class ApiSettings(_Section):
+class ApiSettings(StrictModel):
     host: str = Field("127.0.0.1", description="Address the HTTP API and web UI bind to.")
     port: int = Field(8000, ge=0, le=65535, description="HTTP port of the API and web UI.")
 
 
-class DemoSettings(_Section):
+class DemoSettings(StrictModel):
     enabled: bool = Field(False, description="Serve the demo footage over a local GStreamer RTSP server.")
     rtsp_port: int = Field(8554, ge=1, le=65535, description="Port of the demo RTSP server.")
     source: Path = Field(
@@ -144,7 +142,7 @@ class DemoSettings(_Section):
     )
 
 
-class AuditSettings(_Section):
+class AuditSettings(StrictModel):
     """Targets of the four-all (四全) audit (``sharpeyes audit``, ``GET /api/audit``); defaults from the 2015
     nine-ministry opinion (发改高技[2015]996号)."""
 

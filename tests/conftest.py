@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from ingest.testing import VTEST_AVI, RtspServer, transcode_to_h264
+from ingest.demo import VTEST_AVI, RtspServer, transcode_to_h264
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.settings import PROJECT_ROOT, DetectorSettings
 

@@ -20,9 +20,9 @@ from analytics.detections import Detections
 from analytics.detector import Detector, ModelError
 from analytics.models import import_model, list_models, name_from_file
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics
-from ingest.sampler import Frame
 from registry.models import Camera
 from sharpeyes.cli import main
+from sharpeyes.frames import Frame
 from sharpeyes.hub import camera_model_problems
 from sharpeyes.settings import DetectorSettings, Settings
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analytics.motion import MotionGate, MotionSettings
-from ingest.testing import VTEST_AVI
+from ingest.demo import VTEST_AVI
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import numpy as np
 
 from analytics.detections import Detections
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics
-from ingest.sampler import Frame
 from registry.config import CrowdGatheringRule, ZoneIntrusionRule
+from sharpeyes.frames import Frame
 from sharpeyes.schema import Event, EventType, Severity
 
 CAM = "14042900001325000001"

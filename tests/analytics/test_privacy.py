@@ -13,9 +13,9 @@ import pytest
 from analytics.detections import Detections
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics, FrameScreen
 from analytics.privacy import PrivacyMasker
-from ingest.sampler import Frame
-from ingest.testing import VTEST_AVI
+from ingest.demo import VTEST_AVI
 from registry.config import CameraConfig, CrowdGatheringRule, PrivacyMask
+from sharpeyes.frames import Frame
 from sharpeyes.schema import Event, EventType
 from sharpeyes.settings import AnalyticsSettings
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from analytics.quality import Fault, QualityMonitor, QualitySettings
-from ingest.testing import VTEST_AVI
+from ingest.demo import VTEST_AVI
 
 
 @pytest.fixture(scope="module")

@@ -37,8 +37,8 @@ import numpy as np
 import pytest
 
 from analytics.pipeline import CameraAnalytics
+from ingest.demo import RtspServer
 from ingest.sampler import FfmpegSampler
-from ingest.testing import RtspServer
 from registry.rules import CrowdGatheringRule, LineCrossingRule
 from sharpeyes.schema import Event, EventType
 

@@ -18,7 +18,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ingest.testing import RtspServer
+from ingest.demo import RtspServer
 from sharpeyes.hub import Hub
 from sharpeyes.keys import CENTER_GROUP
 from sharpeyes.proc import EmbeddedRedis

@@ -17,7 +17,7 @@ import redis
 
 from events.publisher import EventPublisher, Spool, SpoolDrainer, decode_entry, wait_for
 from events.routing import Router, RoutingPolicy
-from sharpeyes.hub import redis_client as make_client
+from sharpeyes.connections import redis_client as make_client
 from sharpeyes.keys import CENTER_GROUP, Keys
 from sharpeyes.proc import EmbeddedRedis, free_port
 from sharpeyes.schema import Event, EventType, Severity

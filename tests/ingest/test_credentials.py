@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from ingest.sampler import FfmpegSampler, StreamError, build_command
-from registry.vault import Credentials
+from sharpeyes.urls import Credentials
 
 PASSWORD = "Pa55-w0rd@x:y"
 CREDS = Credentials(username="op", password=SecretStr(PASSWORD))

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""The RTSP test server (ingest/rtsp_server.py) driven through ingest.testing, checked with ffmpeg."""
+"""The RTSP test server (ingest/demo_rtsp_server.py) driven through ingest.demo, checked with ffmpeg."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.testing import GST_PYTHON, SERVER_SCRIPT, VTEST_AVI, RtspServer, free_port, transcode_to_h264
+from ingest.demo import GST_PYTHON, SERVER_SCRIPT, VTEST_AVI, RtspServer, transcode_to_h264
+from sharpeyes.proc import free_port
 
 
 def _gst_rtsp_available() -> bool:

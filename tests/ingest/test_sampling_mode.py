@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.sampler import FfmpegSampler, Frame, choose_mode, keyframe_window, probe_stream
-from ingest.testing import VTEST_AVI, RtspServer, transcode_to_h264
+from ingest.demo import VTEST_AVI, RtspServer, transcode_to_h264
+from ingest.sampler import FfmpegSampler, choose_mode, keyframe_window, probe_stream
+from sharpeyes.frames import Frame
 from sharpeyes.settings import PROJECT_ROOT
 
 CAM = "14042900001325000009"

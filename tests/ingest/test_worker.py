@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.sampler import FfmpegSampler, Frame, StreamError, build_command, probe_stream
-from ingest.testing import RtspServer
+from ingest.demo import RtspServer
+from ingest.sampler import FfmpegSampler, StreamError, build_command, probe_stream
 from ingest.worker import CameraIngest
+from sharpeyes.frames import Frame
 from sharpeyes.schema import Event, EventType
 from sharpeyes.settings import IngestSettings
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from registry.config import CameraConfigError, load_camera_configs, load_camera_file, validate_stream_url
+from registry.config import CameraConfigError, load_camera_configs, load_camera_file
 from registry.store import Registry
 from sharpeyes.settings import PROJECT_ROOT
+from sharpeyes.urls import validate_stream_url
 
 GOOD = """\
 jurisdictions:

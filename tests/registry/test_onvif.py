@@ -29,7 +29,7 @@ from registry.onvif import (
     wsdl_dir,
 )
 from registry.onvif_testing import IpycamDevice, StubHttpServer, free_port
-from registry.vault import Credentials
+from sharpeyes.urls import Credentials
 
 SOAP_FAULT = b"""<?xml version="1.0" encoding="UTF-8"?>
 <s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:ter="http://www.onvif.org/ver10/error">

@@ -9,16 +9,9 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from registry.vault import (
-    Credentials,
-    Vault,
-    VaultError,
-    inject_credentials,
-    is_default_password,
-    redact,
-    split_credentials,
-)
+from registry.vault import Vault, VaultError
 from sharpeyes.settings import Settings
+from sharpeyes.urls import Credentials, inject_credentials, is_default_password, redact, split_credentials
 
 
 def test_key_file_created_0600_and_reused(tmp_path: Path) -> None:

@@ -23,12 +23,12 @@ How it works (the gst-rtsp-server "test-appsrc" pattern):
   ``--unshared`` gives each client its own pipeline starting at frame 0.
 
 Input files must be H.264 in MP4 without B-frames (e.g. made with
-``ffmpeg ... -c:v libx264 -bf 0``); see ``ingest/testing.py``.
+``ffmpeg ... -c:v libx264 -bf 0``); see ``ingest/demo.py``.
 
 It needs only the standard library and the GStreamer GObject-introspection
 bindings, which on Debian load only under ``/usr/bin/python3``::
 
-    /usr/bin/python3 ingest/rtsp_server.py --host 127.0.0.1 --port 8554 \\
+    /usr/bin/python3 ingest/demo_rtsp_server.py --host 127.0.0.1 --port 8554 \\
         --stream cam1=/tmp/a.mp4 --stream cam2=/tmp/b.mp4
 
 Once listening it prints exactly one line, ``READY rtsp://HOST:PORT``, to

@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""Helpers for tests, benchmarks and the demo: test footage and a local RTSP server.
+"""The demo cameras of ``sharpeyes run --demo`` (also used by tests and benchmarks): footage and a local RTSP server.
 
 * :func:`transcode_to_h264` turns any video into an H.264 MP4 (no B-frames, fixed GOP)
-  that ``ingest/rtsp_server.py`` can loop without re-encoding.
-* :class:`RtspServer` runs ``ingest/rtsp_server.py`` as a child process under
+  that ``ingest/demo_rtsp_server.py`` can loop without re-encoding.
+* :class:`RtspServer` runs ``ingest/demo_rtsp_server.py`` as a child process under
   Debian's ``/usr/bin/python3`` (the only interpreter with the GStreamer bindings)
   and serves those files as fake cameras at ``rtsp://HOST:PORT/NAME``.
 
-Standard library only; needs ``ffmpeg``/``ffprobe`` on PATH and the Debian packages
+Needs ``ffmpeg``/``ffprobe`` on PATH and the Debian packages
 ``python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-{base,good,bad}``.
 """
 
@@ -17,13 +17,14 @@ import collections
 import json
 import logging
 import os
-import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
+
+from sharpeyes.proc import free_port
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ VTEST_AVI = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 GST_PYTHON = "/usr/bin/python3"
 """Interpreter that has the GStreamer GObject-introspection bindings (Debian's python3-gi)."""
 
-SERVER_SCRIPT = Path(__file__).resolve().with_name("rtsp_server.py")
+SERVER_SCRIPT = Path(__file__).resolve().with_name("demo_rtsp_server.py")
 
 _DEFAULT_GOP = 20
 _STDERR_TAIL_LINES = 40
@@ -82,7 +83,7 @@ def transcode_to_h264(
     height: int | None = None,
     duration_s: float | None = None,
 ) -> Path:
-    """Transcode ``src`` to an H.264 MP4 at ``dst`` suitable for ``rtsp_server.py``.
+    """Transcode ``src`` to an H.264 MP4 at ``dst`` suitable for ``demo_rtsp_server.py``.
 
     libx264 ``veryfast``, no B-frames, yuv420p, a key frame every ``gop`` frames
     (default: two seconds' worth, 20 when the rate is unknown), no audio.
@@ -154,16 +155,8 @@ def transcode_to_h264(
     return dst
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago on ``host`` (the usual bind-to-0 trick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class RtspServer:
-    """Runs ``ingest/rtsp_server.py`` as a child process; use as a context manager.
+    """Runs ``ingest/demo_rtsp_server.py`` as a child process; use as a context manager.
 
     ``streams`` maps mount names to H.264 MP4 files (see :func:`transcode_to_h264`);
     each is served, looped forever at real time, at ``rtsp://HOST:PORT/NAME``.
