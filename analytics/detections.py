@@ -1,7 +1,9 @@
 """The one currency of analytics: :class:`Detections`, flowing detector → tracker → rules → event objects.
 
 Adapters at the edges convert from ultralytics results (:func:`from_ultralytics`) and to event objects
-(:meth:`Detections.to_event_objects`).
+(:meth:`Detections.to_event_objects`). Labels are the model's own class names; what they mean (which is a person,
+which a person on the ground) is the :class:`~analytics.labels.ModelLabels` the detections carry, that of the
+model that produced them. Must not load models nor apply rules.
 """
 
 from __future__ import annotations
@@ -11,15 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from analytics.labels import DEFAULT_MODEL_LABELS, ModelLabels
 from sharpeyes.schema import EventObject
 
-# Model class name → canonical class. The default model's 'Normal' is an upright person and 'Fall' a person on
-# the ground; COCO names map to themselves.
-CANONICAL: dict[str, str] = {"Normal": "person", "Fall": "person", "normal": "person", "fall": "person"}
 
-
-def canonical_class(label: str) -> str:
-    return CANONICAL.get(label, label)
+def canonical_class(label: str, model_labels: ModelLabels = DEFAULT_MODEL_LABELS) -> str:
+    """The canonical class of a model label (``person`` for each of the model's person labels, else the label)."""
+    return model_labels.canonical(label)
 
 
 @dataclass
@@ -28,6 +28,7 @@ class Detections:
     confidence: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     labels: list[str] = field(default_factory=list)  # model class names
     tracker_id: np.ndarray | None = None  # N, int; None before tracking
+    model_labels: ModelLabels = DEFAULT_MODEL_LABELS  # what the labels mean: the producing model's
 
     def __post_init__(self) -> None:
         n = len(self.xyxy)
@@ -41,7 +42,7 @@ class Detections:
 
     @property
     def classes(self) -> list[str]:
-        return [canonical_class(lbl) for lbl in self.labels]
+        return [self.model_labels.canonical(lbl) for lbl in self.labels]
 
     def __getitem__(self, mask: np.ndarray | list[bool]) -> Detections:
         m = np.asarray(mask, dtype=bool)
@@ -50,6 +51,7 @@ class Detections:
             self.confidence[m],
             [lbl for lbl, keep in zip(self.labels, m, strict=True) if keep],
             None if self.tracker_id is None else self.tracker_id[m],
+            self.model_labels,
         )
 
     def of_classes(self, classes: set[str] | list[str]) -> Detections:
@@ -76,13 +78,15 @@ class Detections:
         return out
 
 
-def from_ultralytics(result: Any) -> Detections:
-    """Adapter: one ``ultralytics.engine.results.Results`` → :class:`Detections`."""
+def from_ultralytics(result: Any, model_labels: ModelLabels | None = None) -> Detections:
+    """Adapter: one ``ultralytics.engine.results.Results`` → :class:`Detections` carrying ``model_labels`` (the
+    detector's; unset: derived from the result's class names)."""
+    names = result.names
+    meaning = model_labels if model_labels is not None else ModelLabels.from_names(map(str, dict(names).values()))
     boxes = result.boxes
     if boxes is None or len(boxes) == 0:
-        return Detections()
+        return Detections(model_labels=meaning)
     xyxy = boxes.xyxy.cpu().numpy().astype(np.float32)
     conf = boxes.conf.cpu().numpy().astype(np.float32)
     cls = boxes.cls.cpu().numpy().astype(int)
-    names = result.names
-    return Detections(xyxy, conf, [str(names[int(c)]) for c in cls])
+    return Detections(xyxy, conf, [str(names[int(c)]) for c in cls], model_labels=meaning)

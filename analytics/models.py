@@ -4,7 +4,9 @@ An operator's ultralytics detection checkpoint (a COCO ``yolo11n.pt``, a vehicle
 command, ``sharpeyes model import FILE [--name NAME]``: the file is checked (it loads offline, is a detection model,
 has class names), copied to ``<models>/imported/<name>.pt`` and exported to the fastest backend present. A camera
 then names it in its YAML (``detector_model: NAME``); cameras that name none use the hub's default
-(``detector.model``). Nothing here downloads anything, and nothing here touches frames, Redis or SQL.
+(``detector.model``). What a model's classes mean (which are persons, which persons on the ground) is read from
+its names (:func:`~analytics.detector.labels_of`) and listed with it. Nothing here downloads anything, and
+nothing here touches frames, Redis or SQL.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from analytics.detector import (
     configure_offline,
     export_model,
     imported_model_path,
+    labels_of,
     model_names,
     model_source,
 )
+from analytics.labels import ModelLabels
 from sharpeyes.settings import DetectorSettings
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,7 @@ class ModelInfo:
     classes: list[str]
     exported: list[str]  # backends with an export at the configured input size
     default: bool  # the hub's default (detector.model)
+    labels: ModelLabels  # what its classes mean (persons, persons on the ground)
 
 
 def name_from_file(path: Path) -> str:
@@ -110,7 +115,8 @@ def import_model(path: Path, model_dir: Path, detector: DetectorSettings, *, nam
         _remove([dest, *arts.values()])
         raise ModelError(f"{path}: export failed, nothing imported ({type(exc).__name__}: {exc})") from None
     log.info("model %s imported from %s: %d classes, exported to %s", name, path, len(classes), sorted(done))
-    return ModelInfo(name, dest, classes, sorted(b for b in done if b != "pytorch"), name == detector.model)
+    return ModelInfo(name, dest, classes, sorted(b for b in done if b != "pytorch"), name == detector.model,
+                     labels_of(name, classes))
 
 
 def _remove(paths: Iterable[Path]) -> None:
@@ -133,10 +139,10 @@ def list_models(model_dir: Path, detector: DetectorSettings) -> list[ModelInfo]:
             arts = artifacts(settings, model_dir)
             by_id = model_names(settings, model_dir)
             classes = [by_id[k] for k in sorted(by_id)]
-            source = model_source(settings, model_dir)[1]
+            stem, source = model_source(settings, model_dir)
         except ModelError as exc:
             log.warning("model %s: %s", name, exc)
             continue
         exported = [b for b in ("openvino", "onnx") if arts[b].exists()]
-        out.append(ModelInfo(name, source, classes, exported, name == detector.model))
+        out.append(ModelInfo(name, source, classes, exported, name == detector.model, labels_of(stem, classes)))
     return out

@@ -35,7 +35,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from analytics.detections import Detections, canonical_class
+from analytics.detections import Detections
+from analytics.labels import DEFAULT_MODEL_LABELS, ModelLabels
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class Track:
     hits: int = 1
     labels: dict[str, int] = field(default_factory=dict)  # model label → frames seen with it
     path: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=_PATH_POINTS))
+    model_labels: ModelLabels = DEFAULT_MODEL_LABELS  # what its labels mean (the detecting model's)
 
     @property
     def dwell_s(self) -> float:
@@ -97,7 +99,7 @@ class Track:
 
     @property
     def cls(self) -> str:
-        return canonical_class(self.label)
+        return self.model_labels.canonical(self.label)
 
 
 class _Boxes:
@@ -264,10 +266,11 @@ class ByteTracker:
                 continue
             tr = self.tracks.get(int(tid))
             if tr is None:
-                tr = self.tracks[int(tid)] = Track(int(tid), dets.xyxy[i].copy(), dets.labels[i], t, t, hits=0)
+                tr = self.tracks[int(tid)] = Track(int(tid), dets.xyxy[i].copy(), dets.labels[i], t, t, hits=0,
+                                                   model_labels=dets.model_labels)
             tr.box, tr.label, tr.last_seen = dets.xyxy[i].copy(), dets.labels[i], t
             tr.hits += 1
             tr.labels[dets.labels[i]] = tr.labels.get(dets.labels[i], 0) + 1
             tr.path.append((t, float(anchors[i, 0]), float(anchors[i, 1])))
         self.tracks = {k: tr for k, tr in self.tracks.items() if t - tr.last_seen <= self.max_age_s}
-        return Detections(dets.xyxy, dets.confidence, dets.labels, ids)
+        return Detections(dets.xyxy, dets.confidence, dets.labels, ids, dets.model_labels)

@@ -1,9 +1,9 @@
 """Analytics rule configuration as written in camera YAML (``cameras[].rules``): one pydantic model per rule type.
 
 Owns the declarative side only (what an operator may write, validated with errors that name the field); the
-behaviour lives in ``analytics/rules.py``. Zones and lines are in normalised coordinates (0..1, origin top-left)
-and are tested against a box's bottom centre (where the object touches the ground). Times of day in schedules
-are in the hub's timezone (``SHARPEYES_TIMEZONE``).
+behaviour lives in the ``analytics/rules/`` package. Zones and lines are in normalised coordinates (0..1, origin
+top-left) and are tested against a box's bottom centre (where the object touches the ground). Times of day in
+schedules are in the hub's timezone (``SHARPEYES_TIMEZONE``).
 """
 
 from __future__ import annotations
@@ -157,11 +157,14 @@ class LineCrossingRule(_RuleBase):
 
 
 class FallRule(_ZoneRuleBase):
-    """Fall (倒地): the model's ``Fall`` class on a person-sized track for ``min_duration_s``."""
+    """Fall (倒地): a fallen label of the camera's model (the default model's ``Fall``) on a person-sized track for
+    ``min_duration_s``."""
 
     type: Literal["fall"] = Field(description="Rule type.")
-    fall_labels: list[str] = Field(
-        default_factory=lambda: ["Fall"], description="Model class names meaning 'person on the ground'."
+    fall_labels: list[str] | None = Field(
+        None,
+        description="Model class names meaning 'person on the ground'; unset: the fallen labels of the camera's "
+        "model (the default model's 'Fall'; a COCO model has none, so the rule is refused there).",
     )
     min_duration_s: float = Field(2.0, ge=0.0, description="How long the track must be seen fallen.")
     min_frames: int = Field(2, ge=1, description="Frames in which the track must be seen fallen.")
@@ -215,10 +218,11 @@ RULE_TYPES: frozenset[str] = frozenset(
 
 
 def required_classes(rule: AnyRule) -> tuple[set[str], set[str]]:
-    """(canonical classes, model labels) a rule needs from the loaded model."""
+    """(canonical classes, model labels) a rule needs from the loaded model. A fall rule without ``fall_labels``
+    needs the model's own fallen labels, which only the model knows (``analytics.rules.check_rule_classes``)."""
     if isinstance(rule, CrowdGatheringRule):
         return {"person"}, set()
     if isinstance(rule, FallRule):
-        return set(), set(rule.fall_labels)
+        return set(), set(rule.fall_labels or [])
     return set(rule.classes), set()
 

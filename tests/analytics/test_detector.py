@@ -8,7 +8,10 @@ absorbs the small differences between the PyTorch and OpenVINO backends.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -17,9 +20,10 @@ import pytest
 import ultralytics
 
 from analytics.detections import Detections
-from analytics.detector import Detector, ModelError, configure_offline, model_source
+from analytics.detector import Detector, ModelError, available_backends, configure_offline, model_source
+from analytics.labels import DEFAULT_MODEL_LABELS
 from analytics.tracker import iou_matrix
-from sharpeyes.settings import DetectorSettings
+from sharpeyes.settings import PROJECT_ROOT, DetectorSettings
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
 
@@ -60,6 +64,7 @@ def test_detections_are_untracked_model_labels(detector: Detector) -> None:
     d = detector.detect(image("zidane.jpg"))
     assert d.tracker_id is None
     assert set(d.labels) <= detector.class_names == {"Normal", "Fall"}
+    assert detector.labels is DEFAULT_MODEL_LABELS and d.model_labels is DEFAULT_MODEL_LABELS
 
 
 def test_blank_frame_gives_nothing(detector: Detector) -> None:
@@ -85,9 +90,105 @@ def test_backend_is_openvino_when_available(detector: Detector) -> None:
     assert detector.device == "cpu"
 
 
-def test_ultralytics_is_offline(detector: Detector) -> None:
-    assert os.environ.get("YOLO_OFFLINE") == "1"
-    assert os.environ.get("YOLO_AUTOINSTALL") == "false"
+# Run in a fresh interpreter: the socket guard is installed before anything imports ultralytics, whose import
+# itself probes the network (``ultralytics.utils.ONLINE``: a DNS lookup of one.one.one.one unless YOLO_OFFLINE).
+_OFFLINE_CHILD = r"""
+import ipaddress, json, socket, subprocess, sys
+from pathlib import Path
+
+attempts = []
+
+def _local(host):
+    if host in (None, "", "localhost", b"localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host.decode() if isinstance(host, bytes) else str(host).split("%")[0])
+    except ValueError:
+        return False  # a name: resolving it is a network access
+    return ip.is_loopback or ip.is_unspecified
+
+def _refuse(what, host):
+    attempts.append(f"{what} {host!r}")
+    raise OSError(f"network blocked in this test: {what} {host!r}")
+
+def _inet(sock):
+    return sock.family in (socket.AF_INET, socket.AF_INET6)
+
+_connect, _connect_ex = socket.socket.connect, socket.socket.connect_ex
+_getaddrinfo, _create_connection = socket.getaddrinfo, socket.create_connection
+_gethostbyname, _popen_init = socket.gethostbyname, subprocess.Popen.__init__
+
+def connect(self, address):
+    if _inet(self) and not _local(address[0]):
+        _refuse("connect", address)
+    return _connect(self, address)
+
+def connect_ex(self, address):
+    if _inet(self) and not _local(address[0]):
+        attempts.append(f"connect_ex {address!r}")
+        return 111  # ECONNREFUSED
+    return _connect_ex(self, address)
+
+def getaddrinfo(host, *args, **kwargs):
+    if not _local(host):
+        _refuse("getaddrinfo", host)
+    return _getaddrinfo(host, *args, **kwargs)
+
+def gethostbyname(host):
+    if not _local(host):
+        _refuse("gethostbyname", host)
+    return _gethostbyname(host)
+
+def create_connection(address, *args, **kwargs):
+    if not _local(address[0]):
+        _refuse("create_connection", address)
+    return _create_connection(address, *args, **kwargs)
+
+def popen_init(self, args, *rest, **kwargs):
+    if "pip" in str(args):  # YOLO_AUTOINSTALL: ultralytics pip-installs what an export lacks
+        _refuse("subprocess", args)
+    _popen_init(self, args, *rest, **kwargs)
+
+socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
+socket.getaddrinfo, socket.create_connection, socket.gethostbyname = getaddrinfo, create_connection, gethostbyname
+subprocess.Popen.__init__ = popen_init
+
+root, models = Path(sys.argv[1]), Path(sys.argv[2])
+sys.path.insert(0, str(root))
+import cv2
+from analytics.detector import Detector, export_model
+from sharpeyes.settings import DetectorSettings
+
+settings = DetectorSettings(imgsz=320)
+exported = export_model(settings, models)  # ultralytics' export, into an empty folder
+detector = Detector(settings, models)
+import ultralytics
+from ultralytics.utils import ONLINE
+
+found = detector.detect(cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg")))
+print(json.dumps({"attempts": attempts, "exported": sorted(exported), "backend": detector.backend,
+                  "persons": found.classes.count("person"), "online": ONLINE}))
+"""
+
+
+def test_ultralytics_is_offline(tmp_path: Path) -> None:
+    """Export (ultralytics' real export path, into an empty folder), load and predict with every non-loopback
+    socket refused and recorded: nothing may try to connect, resolve a name or pip-install. The child starts without
+    the YOLO_* variables this test session sets, so the detector's own :func:`configure_offline` is what keeps
+    ultralytics offline (without YOLO_OFFLINE its import resolves one.one.one.one, which is recorded here), and
+    without pytest's markers (ultralytics turns its telemetry off under pytest, not in the hub)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("YOLO_", "OPENVINO_TELEMETRY")) and k not in ("PYTEST_CURRENT_TEST", "GITHUB_ACTIONS")}
+    proc = subprocess.run([sys.executable, "-c", _OFFLINE_CHILD, str(PROJECT_ROOT), str(tmp_path / "data" / "models")],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=280, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["attempts"] == []
+    assert result["online"] is False
+    fastest = [b for b in available_backends() if b != "pytorch"][:1]
+    assert result["exported"] == sorted(["pytorch", *fastest])
+    assert result["backend"] == (fastest or ["pytorch"])[0]
+    assert result["persons"] >= 3  # bus.jpg at imgsz 320: the persons are found
 
 
 def test_configure_offline_sets_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

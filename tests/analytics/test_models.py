@@ -18,6 +18,7 @@ import yaml
 
 from analytics.detections import Detections
 from analytics.detector import Detector, ModelError
+from analytics.labels import DEFAULT_MODEL_LABELS
 from analytics.models import import_model, list_models, name_from_file
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics
 from registry.models import Camera
@@ -73,16 +74,19 @@ def test_import_exports_lists_and_loads(coco_pt: Path, models: Path) -> None:
     assert info.classes[:3] == ["person", "bicycle", "car"] and len(info.classes) == 80
     assert info.exported == ["openvino"]  # the fastest backend present on CPU
     assert not info.default
+    assert info.labels.person_labels == {"person"} and info.labels.fallen_labels == frozenset()  # COCO: no fall
 
     listed = {m.name: m for m in list_models(models, settings())}
     assert set(listed) == {"fall-detection", "yolov8n-coco"}
     assert listed["fall-detection"].default and "Fall" in listed["fall-detection"].classes
     assert listed["yolov8n-coco"].exported == ["openvino"] and "suitcase" in listed["yolov8n-coco"].classes
+    assert listed["fall-detection"].labels is DEFAULT_MODEL_LABELS and listed["yolov8n-coco"].labels == info.labels
 
     det = Detector(settings().model_copy(update={"model": "yolov8n-coco"}), models)
     assert det.backend == "openvino" and len(det.names) == 80
     out = det.detect_batch([np.zeros((480, 640, 3), np.uint8)] * 2)
     assert len(out) == 2 and all(isinstance(d, Detections) for d in out)
+    assert det.labels == info.labels and all(d.model_labels is det.labels for d in out)
 
 
 def test_import_refuses_clearly_and_leaves_nothing(coco_pt: Path, classify_pt: Path, models: Path,
