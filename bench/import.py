@@ -34,10 +34,9 @@ from pydantic import SecretStr
 
 from registry.config import CameraConfig
 from registry.onvif import ProbeTarget, probe
-from registry.onvif_testing import IpycamDevice
-from registry.service import CameraService, CameraSpec
-from registry.store import Registry
-from registry.vault import Vault
+from registry.service import CameraSpec
+from tests.support.onvif_camera import IpycamDevice
+from tests.support.registry import make_camera_service
 
 TOWNSHIPS = ["140429100", "140429101", "140429102", "140429103"]
 
@@ -69,19 +68,13 @@ def _direction(heading: float) -> int:
     return direction_for_heading(heading)
 
 
-def service(root: Path) -> CameraService:
-    reg = Registry(f"sqlite:///{root / 'sharpeyes.db'}")
-    reg.init()
-    return CameraService(reg, Vault.from_key_file(root / "vault.key"))
-
-
 def bench_import(n: int, tmp: Path) -> list[tuple[str, float, float]]:
     doc = generate(n)
     src = tmp / "cameras.yaml"
     src.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
     rows = []
 
-    svc = service(tmp / "bulk")
+    svc = make_camera_service(tmp / "bulk")
     t = time.perf_counter()
     result = svc.import_yaml(src)
     bulk = time.perf_counter() - t
@@ -98,13 +91,13 @@ def bench_import(n: int, tmp: Path) -> list[tuple[str, float, float]]:
     rows.append(("YAML export", secs, n / secs))
     out = tmp / "export.yaml"
     out.write_text(text, encoding="utf-8")
-    svc2 = service(tmp / "roundtrip")
+    svc2 = make_camera_service(tmp / "roundtrip")
     svc2.import_yaml(out)
     assert svc2.export_yaml() == text, "export → import → export is not byte-stable"
     report = svc.completeness()
     assert report.rate == 1.0, report.cameras[0]
 
-    base = service(tmp / "baseline")
+    base = make_camera_service(tmp / "baseline")
     base.import_yaml(_only_jurisdictions(doc, tmp))
     t = time.perf_counter()
     for cam in doc["cameras"]:

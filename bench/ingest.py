@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ingest.demo import VTEST_AVI, RtspServer, transcode_to_h264
 from ingest.sampler import FfmpegSampler, StreamError
 from sharpeyes.settings import PROJECT_ROOT
+from tests.support.media import missing_media_tools
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -144,6 +145,10 @@ def main() -> int:
         args.cameras, args.seconds, args.step_seconds = min(args.cameras, 2), min(args.seconds, 15), 15
         args.max_k = min(args.max_k, 8)
 
+    missing = missing_media_tools()
+    if missing:
+        print("bench/ingest.py needs: " + "; ".join(missing) + " (`make setup` installs them)", file=sys.stderr)
+        return 2
     width = args.height * 16 // 9 // 2 * 2
     clip = transcode_to_h264(VTEST_AVI, PROJECT_ROOT / "data" / "bench-cache" / f"vtest-{args.height}p25.mp4",
                              fps=25, gop=50, width=width, height=args.height, duration_s=20)

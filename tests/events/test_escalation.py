@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
 
 import pytest
 import redis
@@ -15,14 +14,13 @@ import redis
 from events.archive import Archive
 from events.consumer import CenterConsumer
 from events.escalation import Escalator, SlaEscalationWorker
-from events.publisher import EventPublisher, Spool, wait_for
-from events.routing import Router, RoutingPolicy
+from events.publisher import EventPublisher
 from sharpeyes.keys import ARCHIVE_GROUP, Keys
-from sharpeyes.schema import Event, EventType, Severity
+from sharpeyes.schema import Event, Severity
 from sharpeyes.supervisor import Supervisor
+from tests.support.events import COUNTY, TOWNSHIP, TTL_S, VILLAGE, drain, make_event, stream_events
+from tests.support.wait import wait_until
 
-COUNTY, TOWNSHIP, VILLAGE = "140429", "140429100", "140429100001"
-CAM = "14042900001325000001"
 SLA = {"minor": 2.0, "major": 2.0, "critical": 2.0}
 
 
@@ -38,39 +36,31 @@ class Env:
     def publish(self, *events: Event) -> None:
         for e in events:
             self.publisher.publish(e)
-        while self.archiver.poll_once(block_ms=0):
-            pass
+        drain(self.archiver)
 
     def stream(self, center: str) -> list[Event]:
-        rows = cast(list[tuple[bytes, dict[bytes, bytes]]], self.client.xrange(self.keys.center_stream(center)))
-        return [Event.from_json(f[b"event"]) for _i, f in rows]
+        return stream_events(self.client, self.keys.center_stream(center))
 
 
 @pytest.fixture()
-def env(redis_client: redis.Redis, tmp_path: Path) -> Iterator[Env]:
-    redis_client.flushall()
-    keys = Keys()
-    router = Router(RoutingPolicy.load(), {COUNTY, TOWNSHIP, VILLAGE})
-    publisher = EventPublisher(redis_client, router, keys, Spool(tmp_path / "spool.db"), ttl_s=30 * 24 * 3600,
-                               maxlen=10_000)
+def env(redis_client: redis.Redis, publisher: EventPublisher, tmp_path: Path) -> Iterator[Env]:
+    keys, router = publisher.keys, publisher.router
     archive = Archive(f"sqlite:///{tmp_path / 'archive.db'}")
     archive.init()
     archiver = CenterConsumer(redis_client, "all", lambda ev: archive.record(ev, router.centers_for(ev)), keys=keys,
                               group=ARCHIVE_GROUP, stream=keys.firehose, consumer="archiver")
-    escalator = Escalator(redis_client, keys, router, archive, ttl_s=30 * 24 * 3600, maxlen=10_000)
+    escalator = Escalator(redis_client, keys, router, archive, ttl_s=TTL_S, maxlen=10_000)
     yield Env(redis_client, keys, publisher, archive, archiver, escalator)
-    publisher.spool.close()
     archive.close()
 
 
-def make_event(severity: Severity, age_s: float) -> Event:
-    return Event(type=EventType.ZONE_INTRUSION, severity=severity, camera_id=CAM,
-                 civil_codes=[COUNTY, TOWNSHIP, VILLAGE], occurred_at=datetime.now(UTC) - timedelta(seconds=age_s))
+def aged_event(severity: Severity, age_s: float) -> Event:
+    return make_event(severity=severity, occurred_at=datetime.now(UTC) - timedelta(seconds=age_s))
 
 
 def test_unacknowledged_event_goes_one_tier_up_once_acked_does_not(env: Env) -> None:
-    unacked, acked, fresh = (make_event(Severity.MINOR, 10), make_event(Severity.MINOR, 10),
-                             make_event(Severity.MINOR, 0))
+    unacked, acked, fresh = (aged_event(Severity.MINOR, 10), aged_event(Severity.MINOR, 10),
+                             aged_event(Severity.MINOR, 0))
     env.publish(unacked, acked, fresh)
     env.archive.act(acked.id, "ack", center=VILLAGE, user="王工", reason="on it")
     assert env.stream(TOWNSHIP) == []  # minor: village only
@@ -99,14 +89,14 @@ def test_unacknowledged_event_goes_one_tier_up_once_acked_does_not(env: Env) -> 
 
 
 def test_major_event_goes_from_township_to_county(env: Env) -> None:
-    major = make_event(Severity.MAJOR, 10)  # village + township
+    major = aged_event(Severity.MAJOR, 10)  # village + township
     env.publish(major)
     assert SlaEscalationWorker(env.escalator, SLA).scan_once() == 1
     assert [e.escalated_from for e in env.stream(COUNTY)] == [TOWNSHIP]
 
 
 def test_top_tier_is_not_escalated_and_not_rescanned(env: Env) -> None:
-    critical = make_event(Severity.CRITICAL, 10)  # already at village, township and county
+    critical = aged_event(Severity.CRITICAL, 10)  # already at village, township and county
     env.publish(critical)
     worker = SlaEscalationWorker(env.escalator, SLA)
     assert worker.scan_once() == 0
@@ -115,19 +105,19 @@ def test_top_tier_is_not_escalated_and_not_rescanned(env: Env) -> None:
 
 
 def test_escalation_worker_runs_under_the_supervisor(env: Env) -> None:
-    event = make_event(Severity.MINOR, 10)
+    event = aged_event(Severity.MINOR, 10)
     env.publish(event)
     sup = Supervisor()
     sup.add(SlaEscalationWorker(env.escalator, SLA, interval_s=0.1))
     try:
-        assert wait_for(lambda: len(env.stream(TOWNSHIP)) == 1, 10)
+        assert wait_until(lambda: len(env.stream(TOWNSHIP)) == 1, 10)
     finally:
         sup.stop_all()
     assert env.stream(TOWNSHIP)[0].escalated_from == VILLAGE
 
 
 def test_redis_down_during_escalation_leaves_it_for_later(env: Env, tmp_path: Path) -> None:
-    event = make_event(Severity.MINOR, 10)
+    event = aged_event(Severity.MINOR, 10)
     env.publish(event)
     item = env.archive.get(event.id)
     assert item is not None

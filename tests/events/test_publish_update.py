@@ -5,8 +5,7 @@ the archive consumer follows the incident to its end."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import cast
 
@@ -15,30 +14,18 @@ import redis
 
 from events.archive import Archive
 from events.consumer import CenterConsumer
-from events.publisher import EventPublisher, Spool, decode_entry
-from events.routing import Router, RoutingPolicy
-from sharpeyes.keys import Keys
+from events.publisher import EventPublisher, decode_entry
 from sharpeyes.schema import Event, EventType, Severity
-
-PATH = ["140429", "140429100", "140429100001"]
-CENTERS = set(PATH)
-T0 = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture()
-def publisher(redis_client: redis.Redis, tmp_path: Path) -> Iterator[EventPublisher]:
-    pub = EventPublisher(redis_client, Router(RoutingPolicy.load(), CENTERS), Keys(), Spool(tmp_path / "s.db"),
-                         ttl_s=30 * 24 * 3600, maxlen=10_000)
-    yield pub
-    pub.spool.close()
+from tests.support.events import T0, drain, make_event, make_publisher
 
 
 def crowd(count: int = 5) -> Event:
-    return Event(type=EventType.CROWD_GATHERING, severity=Severity.MAJOR, camera_id="14042900001325000001",
-                 civil_codes=PATH, occurred_at=T0, zone="square", detail={"count": count})
+    return make_event(etype=EventType.CROWD_GATHERING, severity=Severity.MAJOR, zone="square",
+                      detail={"count": count})
 
 
 def stream_ids(client: redis.Redis, stream: str) -> list[str]:
+    """The event ids in ``stream``, an update's followed by "+"."""
     rows = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(stream))
     return [decode_entry(fields).id + ("+" if fields.get(b"update") == b"1" else "") for _id, fields in rows]
 
@@ -80,8 +67,7 @@ def test_publish_update_refuses_a_first_state(publisher: EventPublisher) -> None
 
 def test_updates_spooled_while_redis_is_down_replay_in_order(redis_client: redis.Redis, tmp_path: Path) -> None:
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    router = Router(RoutingPolicy.load(), CENTERS)
-    offline = EventPublisher(dead, router, Keys(), Spool(tmp_path / "s.db"), ttl_s=30 * 24 * 3600, maxlen=100)
+    offline = make_publisher(dead, tmp_path / "s.db", maxlen=100)
     first = crowd()
     update = first.model_copy(update={"detail": {"count": 7}, "updated_at": T0 + timedelta(seconds=9)})
     offline.publish(first)
@@ -89,8 +75,7 @@ def test_updates_spooled_while_redis_is_down_replay_in_order(redis_client: redis
     assert len(offline.spool) == 2
     offline.spool.close()
 
-    online = EventPublisher(redis_client, router, Keys(), Spool(tmp_path / "s.db"), ttl_s=30 * 24 * 3600,
-                            maxlen=100)
+    online = make_publisher(redis_client, tmp_path / "s.db", maxlen=100)
     assert online.drain() == 2
     assert online.get_event(first.id) == update
     assert stream_ids(redis_client, online.keys.firehose) == [first.id, first.id + "+"]
@@ -108,12 +93,10 @@ def test_archive_follows_the_incident(publisher: EventPublisher, redis_client: r
     ended = update.model_copy(update={"updated_at": T0 + timedelta(seconds=60), "ended_at": T0 + timedelta(seconds=60)})
     publisher.publish(first)
     publisher.publish_update(update)
-    while archiver.poll_once(block_ms=0):
-        pass
+    drain(archiver)
     archive.act(first.id, "ack", center="140429100", user="王工", reason="dispatched")
     publisher.publish_update(ended)
-    while archiver.poll_once(block_ms=0):
-        pass
+    drain(archiver)
     item = archive.get(first.id)
     assert item is not None and item.event == ended and item.status == "acknowledged"  # state kept
     # an out-of-order older state never overwrites a newer one

@@ -6,73 +6,42 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pydantic
 import pytest
 import redis
 
-from events.publisher import EventPublisher, Spool, SpoolDrainer, decode_entry, wait_for
-from events.routing import Router, RoutingPolicy
+from events.publisher import EventPublisher, Spool, SpoolDrainer, decode_entry
 from sharpeyes.connections import redis_client as make_client
 from sharpeyes.keys import CENTER_GROUP, Keys
 from sharpeyes.proc import EmbeddedRedis, free_port
-from sharpeyes.schema import Event, EventType, Severity
-
-COUNTY, TOWNSHIP, VILLAGE = "140429", "140429100", "140429100001"
-PATH = [COUNTY, TOWNSHIP, VILLAGE]
-CENTERS = {COUNTY, TOWNSHIP, "140429101", VILLAGE}
-CAMERAS = ("14042900001325000001", "14042900001325000002")
-TTL = 30 * 24 * 3600
-T0 = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
-
-
-def make_event(severity: Severity = Severity.MAJOR, camera: str = CAMERAS[0], n: int = 0) -> Event:
-    return Event(
-        type=EventType.ZONE_INTRUSION,
-        severity=severity,
-        camera_id=camera,
-        civil_codes=PATH,
-        occurred_at=T0 + timedelta(seconds=n),
-        zone="草坪禁入区",
-        detail={"n": n},
-    )
-
-
-def make_publisher(client: redis.Redis, spool_path: Path, keys: Keys | None = None) -> EventPublisher:
-    router = Router(RoutingPolicy.load(), CENTERS)
-    return EventPublisher(client, router, keys or Keys(), Spool(spool_path), ttl_s=TTL, maxlen=10_000)
-
-
-def entries(client: redis.Redis, stream: str) -> list[Event]:
-    rows = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(stream))
-    return [decode_entry(fields) for _id, fields in rows]
-
-
-def firehose_ids(client: redis.Redis, keys: Keys) -> list[str]:
-    return [e.id for e in entries(client, keys.firehose)]
-
-
-@pytest.fixture()
-def publisher(redis_client: redis.Redis, tmp_path: Path) -> Iterator[EventPublisher]:
-    pub = make_publisher(redis_client, tmp_path / "spool.db")
-    yield pub
-    pub.spool.close()
+from sharpeyes.schema import Event, Severity
+from tests.support.events import (
+    CAMERAS,
+    COUNTY,
+    TOWNSHIP,
+    TTL_S,
+    VILLAGE,
+    make_event,
+    make_publisher,
+    stream_events,
+    stream_ids,
+)
+from tests.support.wait import wait_until
 
 
 def test_publish_lands_in_firehose_and_each_routed_center(publisher: EventPublisher,
                                                           redis_client: redis.Redis) -> None:
     keys = publisher.keys
-    event = make_event(Severity.MAJOR)
+    event = make_event(severity=Severity.MAJOR)
     seen: list[str] = []
     publisher.listeners.append(lambda e: seen.append(e.id))
     publisher.publish(event)
 
     assert seen == [event.id]
-    assert firehose_ids(redis_client, keys) == [event.id]
+    assert stream_ids(redis_client, keys.firehose) == [event.id]
     # major → village + township, not the county
     for code in (VILLAGE, TOWNSHIP):
         reply: Any = redis_client.xreadgroup(CENTER_GROUP, "tester", {keys.center_stream(code): ">"}, count=10)
@@ -90,7 +59,7 @@ def test_publish_lands_in_firehose_and_each_routed_center(publisher: EventPublis
     assert redis_client.xlen(keys.center_stream(COUNTY)) == 0
 
     ttl = redis_client.ttl(keys.event(event.id))
-    assert TTL - 60 <= ttl <= TTL
+    assert TTL_S - 60 <= ttl <= TTL_S
     stored = publisher.get_event(event.id)
     assert stored == event
     raw: Any = redis_client.get(keys.event(event.id))
@@ -99,11 +68,11 @@ def test_publish_lands_in_firehose_and_each_routed_center(publisher: EventPublis
 
 def test_publish_same_event_twice_writes_once(publisher: EventPublisher, redis_client: redis.Redis) -> None:
     keys = publisher.keys
-    event = make_event(Severity.CRITICAL)
+    event = make_event(severity=Severity.CRITICAL)
     publisher.publish(event)
     publisher.publish(event)
     publisher.publish(Event.from_json(event.to_json()))  # a copy, as a replay would carry
-    assert firehose_ids(redis_client, keys) == [event.id]
+    assert stream_ids(redis_client, keys.firehose) == [event.id]
     for code in (VILLAGE, TOWNSHIP, COUNTY):
         assert redis_client.xlen(keys.center_stream(code)) == 1
     assert len(publisher.spool) == 0
@@ -111,9 +80,9 @@ def test_publish_same_event_twice_writes_once(publisher: EventPublisher, redis_c
 
 def test_key_prefix_is_honoured(redis_client: redis.Redis, tmp_path: Path) -> None:
     keys = Keys("other")
-    pub = make_publisher(redis_client, tmp_path / "spool.db", keys)
+    pub = make_publisher(redis_client, tmp_path / "spool.db", keys=keys)
     try:
-        event = make_event(Severity.MINOR)
+        event = make_event(severity=Severity.MINOR)
         pub.publish(event)
     finally:
         pub.spool.close()
@@ -153,7 +122,7 @@ def test_no_event_lost_or_duplicated_across_redis_sigkill(tmp_path: Path) -> Non
 
     def produce(start: int, count: int, pause_s: float) -> None:
         for i in range(start, start + count):
-            event = make_event(Severity.MAJOR if i % 3 else Severity.MINOR, CAMERAS[i % 2], i)
+            event = make_event(i, severity=Severity.MAJOR if i % 3 else Severity.MINOR, camera=CAMERAS[i % 2])
             try:
                 pub.publish(event)  # must never raise, whatever Redis does
             except Exception as exc:  # noqa: BLE001 -- recorded; asserted empty below
@@ -170,7 +139,7 @@ def test_no_event_lost_or_duplicated_across_redis_sigkill(tmp_path: Path) -> Non
         # keep publishing from another thread while Redis is SIGKILLed under it
         producer = threading.Thread(target=produce, args=(20, 60, 0.005))
         producer.start()
-        assert wait_for(lambda: len(produced) >= 30, timeout=10, interval=0.001)
+        assert wait_until(lambda: len(produced) >= 30, timeout=10, interval=0.001)
         server.kill()
         spooled_at_kill = len(pub.spool)
         producer.join(timeout=30)
@@ -190,16 +159,16 @@ def test_no_event_lost_or_duplicated_across_redis_sigkill(tmp_path: Path) -> Non
         assert len(pub.spool) == 0
 
         check = make_client(server2.url)
-        ids = firehose_ids(check, keys)
+        ids = stream_ids(check, keys.firehose)
         assert len(ids) == len(set(ids)), "duplicate entries in the firehose"
         assert sorted(ids) == sorted(e.id for e in produced)
         for cam in CAMERAS:
-            fire = entries(check, keys.firehose)
+            fire = stream_events(check, keys.firehose)
             assert [e.id for e in fire if e.camera_id == cam] == [e.id for e in produced if e.camera_id == cam]
-        village_ids = [e.id for e in entries(check, keys.center_stream(VILLAGE))]
+        village_ids = [e.id for e in stream_events(check, keys.center_stream(VILLAGE))]
         assert village_ids == ids  # every event reaches the village center, in the same order
         majors = {e.id for e in produced if e.severity is Severity.MAJOR}
-        assert {e.id for e in entries(check, keys.center_stream(TOWNSHIP))} == majors
+        assert {e.id for e in stream_events(check, keys.center_stream(TOWNSHIP))} == majors
 
         # a replay of already-delivered events (a spool surviving a crash mid-drain) adds nothing
         for _round in range(2):
@@ -237,8 +206,8 @@ def test_spool_drainer_replays_after_outage(tmp_path: Path) -> None:
         assert len(pub.spool) == 5
         assert drainer.alive
         server.start()
-        assert wait_for(lambda: len(pub.spool) == 0, timeout=10)
-        assert firehose_ids(client, keys) == [e.id for e in events]
+        assert wait_until(lambda: len(pub.spool) == 0, timeout=10)
+        assert stream_ids(client, keys.firehose) == [e.id for e in events]
     finally:
         drainer.stop(timeout=5)
         client.close()

@@ -13,17 +13,15 @@ import redis
 from events.archive import Archive
 from events.retention import MIN_RETENTION_DAYS, RetentionWorker, purge_once
 from sharpeyes.keys import Keys
-from sharpeyes.schema import Event, EventType, Severity, SnapshotRef
+from sharpeyes.schema import Event, SnapshotRef
+from tests.support.events import CAM, VILLAGE, make_event
 
-COUNTY, TOWNSHIP, VILLAGE = "140429", "140429100", "140429100001"
-CAM = "14042900001325000001"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-def make_event(age_days: float, snapshots: Path) -> Event:
+def event_with_snapshot(age_days: float, snapshots: Path) -> Event:
     occurred = NOW - timedelta(days=age_days)
-    event = Event(type=EventType.ZONE_INTRUSION, severity=Severity.MINOR, camera_id=CAM,
-                  civil_codes=[COUNTY, TOWNSHIP, VILLAGE], occurred_at=occurred)
+    event = make_event(occurred_at=occurred)
     ref = f"{CAM}/{occurred.date()}/{event.id}.jpg"
     (snapshots / ref).parent.mkdir(parents=True, exist_ok=True)
     (snapshots / ref).write_bytes(b"\xff\xd8jpeg\xff\xd9")
@@ -36,7 +34,7 @@ def test_purge_trims_streams_and_archive_keeps_holds(redis_client: redis.Redis, 
     snapshots = tmp_path / "snapshots"
     archive = Archive(f"sqlite:///{tmp_path / 'a.db'}")
     archive.init()
-    old, held, recent = make_event(45, snapshots), make_event(45, snapshots), make_event(5, snapshots)
+    old, held, recent = (event_with_snapshot(age, snapshots) for age in (45, 45, 5))
     for e in (old, held, recent):
         archive.record(e, [VILLAGE])
     archive.act(held.id, "hold", center=VILLAGE, user="审计员", reason="evidence for case 2026-17")
@@ -75,9 +73,8 @@ def test_snapshot_ref_outside_the_folder_is_never_deleted(redis_client: redis.Re
     victim.write_text("keep me")
     archive = Archive(f"sqlite:///{tmp_path / 'a.db'}")
     archive.init()
-    event = Event(type=EventType.ZONE_INTRUSION, severity=Severity.MINOR, camera_id=CAM,
-                  civil_codes=[COUNTY, TOWNSHIP, VILLAGE], occurred_at=NOW - timedelta(days=60),
-                  snapshot=SnapshotRef(ref="../victim.txt", sha256="0" * 64, width=1, height=1))
+    event = make_event(occurred_at=NOW - timedelta(days=60),
+                       snapshot=SnapshotRef(ref="../victim.txt", sha256="0" * 64, width=1, height=1))
     archive.record(event, [VILLAGE])
     purge_once(redis_client, Keys(), archive, snapshots, days=30, streams=[], now=NOW)
     assert victim.exists()

@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from events.routing import Router, RoutingPolicy
 from sharpeyes.schema import Event, EventType, Severity
+from tests.support.events import COUNTY, PATH, TOWNSHIP, TOWNSHIP_B, VILLAGE, make_event
 
-COUNTY = "140429"
-TOWNSHIP = "140429100"  # 丰州镇
-VILLAGE = "140429100001"  # synthetic, hosts a center
-TOWNSHIP_B = "140429101"  # 洪水镇
 VILLAGE_NO_CENTER = "140429101001"  # synthetic, no center
 
 # The county and every seeded township host a center; of the synthetic villages only VILLAGE does.
 ALL_CENTERS = {COUNTY, TOWNSHIP, TOWNSHIP_B, VILLAGE}
 
 
-def make_event(path: list[str], severity: Severity, etype: EventType = EventType.ZONE_INTRUSION) -> Event:
-    return Event(
-        type=etype,
-        severity=severity,
-        camera_id="14042900001325000001",
-        civil_codes=path,
-        occurred_at=datetime(2025, 6, 1, 8, 0, tzinfo=UTC),
-    )
+def event_at(path: list[str], severity: Severity, etype: EventType = EventType.ZONE_INTRUSION) -> Event:
+    return make_event(severity=severity, etype=etype, civil_codes=path)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +25,7 @@ def router() -> Router:
     return Router(RoutingPolicy.load(), ALL_CENTERS)
 
 
-VILLAGE_PATH = [COUNTY, TOWNSHIP, VILLAGE]
+VILLAGE_PATH = PATH
 NO_CENTER_PATH = [COUNTY, TOWNSHIP_B, VILLAGE_NO_CENTER]
 
 
@@ -49,44 +39,44 @@ NO_CENTER_PATH = [COUNTY, TOWNSHIP_B, VILLAGE_NO_CENTER]
     ],
 )
 def test_default_policy_by_severity(router: Router, severity: Severity, expected: list[str]) -> None:
-    assert router.centers_for(make_event(VILLAGE_PATH, severity)) == expected
+    assert router.centers_for(event_at(VILLAGE_PATH, severity)) == expected
 
 
 def test_village_without_center_goes_to_its_township(router: Router) -> None:
-    assert router.centers_for(make_event(NO_CENTER_PATH, Severity.MINOR)) == [TOWNSHIP_B]
+    assert router.centers_for(event_at(NO_CENTER_PATH, Severity.MINOR)) == [TOWNSHIP_B]
     # the policy names both village and township: both resolve to the township, listed once
-    assert router.centers_for(make_event(NO_CENTER_PATH, Severity.MAJOR)) == [TOWNSHIP_B]
-    assert router.centers_for(make_event(NO_CENTER_PATH, Severity.CRITICAL)) == [TOWNSHIP_B, COUNTY]
+    assert router.centers_for(event_at(NO_CENTER_PATH, Severity.MAJOR)) == [TOWNSHIP_B]
+    assert router.centers_for(event_at(NO_CENTER_PATH, Severity.CRITICAL)) == [TOWNSHIP_B, COUNTY]
 
 
 def test_township_without_center_goes_to_county() -> None:
     router = Router(RoutingPolicy.load(), {COUNTY, TOWNSHIP, VILLAGE})  # 洪水镇 hosts no center here
-    assert router.centers_for(make_event(NO_CENTER_PATH, Severity.MINOR)) == [COUNTY]
-    assert router.centers_for(make_event(NO_CENTER_PATH, Severity.MAJOR)) == [COUNTY]
+    assert router.centers_for(event_at(NO_CENTER_PATH, Severity.MINOR)) == [COUNTY]
+    assert router.centers_for(event_at(NO_CENTER_PATH, Severity.MAJOR)) == [COUNTY]
     # a village with a center under a township without one: village, then the county for the township tier
     router2 = Router(RoutingPolicy.load(), {COUNTY, VILLAGE})
-    assert router2.centers_for(make_event(VILLAGE_PATH, Severity.MAJOR)) == [VILLAGE, COUNTY]
+    assert router2.centers_for(event_at(VILLAGE_PATH, Severity.MAJOR)) == [VILLAGE, COUNTY]
 
 
 def test_camera_registered_directly_on_a_township(router: Router) -> None:
-    assert router.centers_for(make_event([COUNTY, TOWNSHIP], Severity.MINOR)) == [TOWNSHIP]
-    assert router.centers_for(make_event([COUNTY, TOWNSHIP], Severity.CRITICAL)) == [TOWNSHIP, COUNTY]
+    assert router.centers_for(event_at([COUNTY, TOWNSHIP], Severity.MINOR)) == [TOWNSHIP]
+    assert router.centers_for(event_at([COUNTY, TOWNSHIP], Severity.CRITICAL)) == [TOWNSHIP, COUNTY]
 
 
 def test_no_center_anywhere_routes_nowhere() -> None:
-    assert Router(RoutingPolicy.load(), set()).centers_for(make_event(VILLAGE_PATH, Severity.CRITICAL)) == []
+    assert Router(RoutingPolicy.load(), set()).centers_for(event_at(VILLAGE_PATH, Severity.CRITICAL)) == []
 
 
 def test_type_tiers_override_severity(router: Router) -> None:
     policy = RoutingPolicy.load()
     assert policy.tiers(EventType.CAMERA_OFFLINE, Severity.MINOR) == ["village", "township"]
-    offline = make_event(VILLAGE_PATH, Severity.MINOR, EventType.CAMERA_OFFLINE)
+    offline = event_at(VILLAGE_PATH, Severity.MINOR, EventType.CAMERA_OFFLINE)
     assert router.centers_for(offline) == [VILLAGE, TOWNSHIP]
     # the override also wins over a higher severity
-    offline_crit = make_event(VILLAGE_PATH, Severity.CRITICAL, EventType.CAMERA_OFFLINE)
+    offline_crit = event_at(VILLAGE_PATH, Severity.CRITICAL, EventType.CAMERA_OFFLINE)
     assert router.centers_for(offline_crit) == [VILLAGE, TOWNSHIP]
     # types without an override follow severity
-    assert router.centers_for(make_event(VILLAGE_PATH, Severity.MINOR, EventType.CROWD_GATHERING)) == [VILLAGE]
+    assert router.centers_for(event_at(VILLAGE_PATH, Severity.MINOR, EventType.CROWD_GATHERING)) == [VILLAGE]
 
 
 def test_custom_policy_file(tmp_path: Path) -> None:
@@ -103,11 +93,11 @@ def test_custom_policy_file(tmp_path: Path) -> None:
     )
     policy = RoutingPolicy.load(path)
     router = Router(policy, ALL_CENTERS)
-    assert router.centers_for(make_event(VILLAGE_PATH, Severity.MINOR)) == [VILLAGE, COUNTY]
-    assert router.centers_for(make_event(VILLAGE_PATH, Severity.MAJOR)) == [COUNTY]
-    assert router.centers_for(make_event(VILLAGE_PATH, Severity.INFO, EventType.CROWD_GATHERING)) == [TOWNSHIP]
+    assert router.centers_for(event_at(VILLAGE_PATH, Severity.MINOR)) == [VILLAGE, COUNTY]
+    assert router.centers_for(event_at(VILLAGE_PATH, Severity.MAJOR)) == [COUNTY]
+    assert router.centers_for(event_at(VILLAGE_PATH, Severity.INFO, EventType.CROWD_GATHERING)) == [TOWNSHIP]
     # camera_offline has no override in this file: severity decides
-    assert router.centers_for(make_event(VILLAGE_PATH, Severity.INFO, EventType.CAMERA_OFFLINE)) == [VILLAGE]
+    assert router.centers_for(event_at(VILLAGE_PATH, Severity.INFO, EventType.CAMERA_OFFLINE)) == [VILLAGE]
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""The RTSP test server (ingest/demo_rtsp_server.py) driven through ingest.demo, checked with ffmpeg."""
+"""The RTSP test server (ingest/demo_rtsp_server.py) driven through ingest.demo, checked with ffmpeg.
+
+Without vtest.avi, ffmpeg or GStreamer's RTSP server these tests fail (the ``media_tools`` fixture says what to
+install), like every other stream test: ``make test`` installs them."""
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,28 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from ingest.demo import GST_PYTHON, SERVER_SCRIPT, VTEST_AVI, RtspServer, transcode_to_h264
+from ingest.demo import SERVER_SCRIPT, VTEST_AVI, RtspServer, transcode_to_h264
 from sharpeyes.proc import free_port
-
-
-def _gst_rtsp_available() -> bool:
-    if not Path(GST_PYTHON).exists():
-        return False
-    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
-    return subprocess.run([GST_PYTHON, "-c", probe], capture_output=True, check=False).returncode == 0
-
-
-_HAVE_TOOLS = bool(shutil.which("ffmpeg") and shutil.which("ffprobe"))
-pytestmark = pytest.mark.skipif(
-    not (VTEST_AVI.is_file() and _HAVE_TOOLS and _gst_rtsp_available()),
-    reason="needs opencv-doc's vtest.avi, ffmpeg/ffprobe and GStreamer RTSP server bindings",
-)
 
 _FRAME_RE = re.compile(r"frame=\s*(\d+)")
 
 
 @pytest.fixture(scope="session")
-def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def media_dir(tmp_path_factory: pytest.TempPathFactory, media_tools: None) -> Path:
     return tmp_path_factory.mktemp("rtsp_media")
 
 
@@ -127,7 +115,7 @@ def test_stop_then_start_on_same_port(clip4_mp4: Path) -> None:
     assert not srv.running
 
 
-def test_start_failure_is_reported(tmp_path: Path) -> None:
+def test_start_failure_is_reported(tmp_path: Path, media_tools: None) -> None:
     srv = RtspServer({"missing": tmp_path / "nope.mp4"})
     with pytest.raises(RuntimeError, match="file not found"):
         srv.start()

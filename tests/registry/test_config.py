@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from registry.config import CameraConfigError, load_camera_configs, load_camera_file
-from registry.store import Registry
 from sharpeyes.settings import PROJECT_ROOT
 from sharpeyes.urls import validate_stream_url
+from tests.support.registry import registry_with_cameras
 
 GOOD = """\
 jurisdictions:
@@ -63,10 +63,8 @@ def test_good_file_loads(tmp_path: Path) -> None:
 
 
 def test_shipped_demo_config_is_valid() -> None:
-    reg = Registry("sqlite://")
-    reg.init()
-    ids = reg.sync_camera_configs(PROJECT_ROOT / "camera_configs")
-    assert len(ids) >= 1
+    reg = registry_with_cameras(PROJECT_ROOT / "camera_configs")
+    assert len(reg.cameras()) >= 1
 
 
 @pytest.mark.parametrize(
@@ -169,8 +167,7 @@ def test_unknown_jurisdiction_and_county_mismatch(tmp_path: Path) -> None:
 
 
 def test_invalid_file_writes_nothing(tmp_path: Path) -> None:
-    reg = Registry("sqlite://")
-    reg.init()
+    reg = registry_with_cameras()
     write(tmp_path, GOOD, "a.yaml")
     write(tmp_path, "cameras:\n  - id: nope\n", "b.yaml")
     with pytest.raises(CameraConfigError):

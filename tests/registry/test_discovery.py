@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 from registry.discovery import discover, parse_probe_matches, probe_message
-from registry.onvif_testing import IpycamDevice
+from tests.support.onvif_camera import IpycamDevice
 
 
 def test_unicast_probe_finds_ipycam() -> None:

@@ -3,6 +3,7 @@ misbehaving servers: each failure is one typed error with a clear message, never
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import time
@@ -14,6 +15,7 @@ from pydantic import SecretStr
 
 from ingest.sampler import FfmpegSampler
 from registry.onvif import (
+    OPERATIONS,
     OnvifAuthError,
     OnvifError,
     OnvifFault,
@@ -28,8 +30,9 @@ from registry.onvif import (
     probe,
     wsdl_dir,
 )
-from registry.onvif_testing import IpycamDevice, StubHttpServer, free_port
+from sharpeyes.proc import free_port
 from sharpeyes.urls import Credentials
+from tests.support.onvif_camera import IpycamDevice, SlowProxy, StubHttpServer
 
 SOAP_FAULT = b"""<?xml version="1.0" encoding="UTF-8"?>
 <s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:ter="http://www.onvif.org/ver10/error">
@@ -250,18 +253,28 @@ def test_advertised_service_host_is_not_trusted() -> None:
     assert len(result.profiles) == 2  # but the media service was reached on 127.0.0.1
 
 
-def test_whole_probe_has_a_deadline() -> None:
-    """A device that answers each request just under the per-request timeout cannot stretch the probe."""
-    import threading
-
-    slow = threading.Event()
-
-    def respond(path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        slow.wait(0.6)
-        return 500, {"Content-Type": "application/soap+xml"}, SOAP_FAULT
-
-    with StubHttpServer(respond) as srv:
+def test_whole_probe_has_a_deadline(device: IpycamDevice) -> None:
+    """A device that answers every request, each well within the per-request timeout, but slowly: the probe's
+    requests together would take longer than its deadline, and the probe stops at the deadline."""
+    timeout_s, deadline_s, delay_s = 1.0, 1.5, 0.4
+    assert delay_s < timeout_s and delay_s * len(OPERATIONS) > deadline_s  # no single request times out
+    _document("devicemgmt.wsdl")  # parsed once per process: keep the parse out of the measured probe
+    _document("media.wsdl")
+    with SlowProxy(device.onvif_port) as proxy:
+        through = target(device, port=proxy.port, timeout_s=timeout_s)
+        assert probe(through).device.model == "ST-200"  # without delay the proxy is the device itself
+        proxy.delay_s, proxy.requests = delay_s, []
         started = time.monotonic()
-        with pytest.raises(OnvifTimeout, match=r"within 0\.[0-9]+s"):
-            probe(ProbeTarget(host="127.0.0.1", port=srv.port, timeout_s=1, deadline_s=0.3))
-        assert time.monotonic() - started < 1.5
+        with pytest.raises(OnvifTimeout) as err:
+            probe(through.model_copy(update={"deadline_s": deadline_s}))
+        elapsed = time.monotonic() - started
+        arrived = [t - started for t in proxy.requests]
+    assert deadline_s - 0.05 <= elapsed < deadline_s + 0.75, f"stopped after {elapsed:.2f}s; requests at {arrived}"
+    assert len(arrived) >= 3, f"the deadline must be cumulative over requests; requests at {arrived}"
+    message = str(err.value)
+    assert f"127.0.0.1:{proxy.port}" in message
+    cut = re.search(r"no answer to (\w+) within ([0-9.]+)s", message)
+    if cut is None:
+        assert f"probe took longer than {deadline_s:g}s" in message, message
+    else:  # the last request was given only what was left of the deadline, less than the per-request timeout
+        assert cut.group(1) in OPERATIONS and float(cut.group(2)) < timeout_s, message

@@ -10,13 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from api.cameras import create_cameras_router
 from registry.onvif import OnvifAuthError, OnvifProtocolError, OnvifUnreachable
-from registry.onvif_testing import IpycamDevice, StubHttpServer, free_port
 from registry.service import (
     CameraService,
     CameraSpec,
@@ -26,9 +23,13 @@ from registry.service import (
     UnknownCamera,
 )
 from registry.store import Registry
-from registry.vault import Vault
 from sharpeyes.cli import main
+from sharpeyes.proc import free_port
 from sharpeyes.settings import Settings
+from tests.support.api import cameras_app
+from tests.support.env import use_data_dir
+from tests.support.onvif_camera import IpycamDevice, StubHttpServer
+from tests.support.registry import camera_yaml, make_camera_service, write_configs
 
 TOWNSHIP = "140429100"  # 丰州镇, seeded
 CATALOG: dict[str, Any] = {
@@ -44,15 +45,9 @@ def device() -> Iterator[IpycamDevice]:
         yield dev
 
 
-def make_service(root: Path) -> CameraService:
-    reg = Registry(f"sqlite:///{root / 'sharpeyes.db'}")
-    reg.init()
-    return CameraService(reg, Vault.from_key_file(root / "vault.key"), probe_timeout_s=5)
-
-
 @pytest.fixture()
 def service(tmp_path: Path) -> CameraService:
-    return make_service(tmp_path)
+    return make_camera_service(tmp_path)
 
 
 def spec(device: IpycamDevice, **kw: Any) -> CameraSpec:
@@ -87,9 +82,7 @@ def test_same_record_through_cli_api_and_yaml(tmp_path: Path, device: IpycamDevi
                                               capsys: pytest.CaptureFixture[str]) -> None:
     # CLI
     cli_root = tmp_path / "cli"
-    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(cli_root))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.delenv("SHARPEYES_DATABASE_URL", raising=False)
+    use_data_dir(monkeypatch, cli_root)
     monkeypatch.setenv("CAM_PW", device.password)
     sets = [f"{k}={v}" for k, v in CATALOG.items() if k != "position"]
     sets.append("position={longitude: 112.864, latitude: 36.8372}")
@@ -98,11 +91,10 @@ def test_same_record_through_cli_api_and_yaml(tmp_path: Path, device: IpycamDevi
     for s in sets:
         argv += ["--set", s]
     assert main(argv) == 0, capsys.readouterr().err
-    cli = make_service(cli_root).get("14042900001325000001")
+    cli = make_camera_service(cli_root).get("14042900001325000001")
     # API
-    api_service = make_service(tmp_path / "api")
-    app = FastAPI()
-    app.include_router(create_cameras_router(api_service.registry, api_service))
+    api_service = make_camera_service(tmp_path / "api")
+    app = cameras_app(api_service, tmp_path / "api")
     body = spec(device).model_dump(mode="json", exclude_none=True)
     body["password"] = device.password
     r = TestClient(app).post("/api/cameras", json=body)
@@ -110,9 +102,9 @@ def test_same_record_through_cli_api_and_yaml(tmp_path: Path, device: IpycamDevi
     api = api_service.get(r.json()["id"])
     assert cli == api
     # YAML: the CLI camera exported, then imported elsewhere
-    exported = make_service(cli_root).export_yaml()
+    exported = make_camera_service(cli_root).export_yaml()
     (tmp_path / "cams.yaml").write_text(exported, encoding="utf-8")
-    yaml_service = make_service(tmp_path / "yaml")
+    yaml_service = make_camera_service(tmp_path / "yaml")
     assert yaml_service.import_yaml(tmp_path / "cams.yaml").added == [cli.id]
     from_yaml = yaml_service.get(cli.id)
     no_creds = {"username", "has_password", "default_password"}
@@ -139,14 +131,13 @@ def test_failed_probe_registers_nothing(service: CameraService, device: IpycamDe
 def test_cli_failed_probe_is_one_line_and_no_camera(tmp_path: Path, device: IpycamDevice,
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
+    use_data_dir(monkeypatch, tmp_path)
     monkeypatch.setenv("CAM_PW", "wrong-2")
     rc = main(["camera", "add", "--name", "x", "--jurisdiction", TOWNSHIP, "--onvif",
                f"127.0.0.1:{device.onvif_port}", "--user", device.username, "--password-env", "CAM_PW"])
     err = capsys.readouterr().err
     assert rc == 3 and "OnvifAuthError" in err and "Traceback" not in err and "wrong-2" not in err
-    assert make_service(tmp_path).list() == []
+    assert make_camera_service(tmp_path).list() == []
 
 
 # ------------------------------------------------------------------------------------------------ IDs
@@ -202,7 +193,7 @@ def test_update_and_remove(service: CameraService) -> None:
 
 # ------------------------------------------------------------------------------------------------ YAML
 def test_export_import_round_trip_is_byte_stable(tmp_path: Path) -> None:
-    a = make_service(tmp_path / "a")
+    a = make_camera_service(tmp_path / "a")
     yaml_in = tmp_path / "in.yaml"
     yaml_in.write_text(f"""\
 jurisdictions:
@@ -232,7 +223,7 @@ cameras:
     assert (first.added, first.jurisdictions) == (["14042900001325000011", "14042900001325000012"], 1)
     text1 = a.export_yaml()
     (tmp_path / "out.yaml").write_text(text1, encoding="utf-8")
-    b = make_service(tmp_path / "b")
+    b = make_camera_service(tmp_path / "b")
     b.import_yaml(tmp_path / "out.yaml")
     assert b.export_yaml() == text1
     again = b.import_yaml(tmp_path / "out.yaml")
@@ -279,11 +270,9 @@ def test_password_never_in_clear(tmp_path: Path, device: IpycamDevice, caplog: p
                                  monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.DEBUG)
     root = tmp_path / "hub"
-    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(root))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    service = make_service(root)
-    app = FastAPI()
-    app.include_router(create_cameras_router(service.registry, service))
+    use_data_dir(monkeypatch, root)
+    service = make_camera_service(root)
+    app = cameras_app(service, root)
     client = TestClient(app)
     body = spec(device).model_dump(mode="json", exclude_none=True)
     body["password"] = device.password
@@ -347,12 +336,9 @@ def test_misbehaving_device_registers_nothing(service: CameraService, device: Ip
 
 
 def test_yaml_managed_camera_takes_only_credentials(tmp_path: Path) -> None:
-    service = make_service(tmp_path)
-    configs = tmp_path / "camera_configs"
-    configs.mkdir()
-    (configs / "a.yaml").write_text(
-        'cameras:\n  - {id: "14042900001325000031", name: y, jurisdiction: "140429100", '
-        'stream: "rtsp://10.0.0.31/x"}\n', encoding="utf-8")
+    service = make_camera_service(tmp_path)
+    configs = write_configs(tmp_path / "camera_configs",
+                            camera_yaml("14042900001325000031", name="y", stream="rtsp://10.0.0.31/x"), "a.yaml")
     service.registry.sync_camera_configs(configs)
     with pytest.raises(RegistrationError, match=r"defined in a\.yaml"):
         service.update("14042900001325000031", {"name": "z"})
@@ -366,8 +352,7 @@ def test_yaml_managed_camera_takes_only_credentials(tmp_path: Path) -> None:
 
 def test_cli_list_and_completeness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                    capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
+    use_data_dir(monkeypatch, tmp_path)
     assert main(["camera", "add", "--name", "c", "--jurisdiction", TOWNSHIP,
                  "--stream", "rtsp://10.0.0.9/x", "--set", "ptz_type=3"]) == 0
     assert main(["camera", "list"]) == 0 and main(["camera", "completeness"]) == 0
@@ -379,8 +364,7 @@ def test_cli_list_and_completeness(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_cli_validation_error_is_clear_and_silent_about_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
+    use_data_dir(monkeypatch, tmp_path)
     monkeypatch.setenv("CAM_PW", "Never-Printed-3")
     rc = main(["camera", "add", "--name", "c", "--jurisdiction", TOWNSHIP, "--stream", "rtsp://10.0.0.9/x",
                "--user", "op", "--password-env", "CAM_PW", "--set", "ptz_type=9", "--set", "colour=red"])
@@ -391,15 +375,13 @@ def test_cli_validation_error_is_clear_and_silent_about_password(tmp_path: Path,
 
 def test_export_into_camera_configs_round_trips(tmp_path: Path) -> None:
     """An export dropped into camera_configs/ is what the hub's folder sync loads, and exports back identically."""
-    a = make_service(tmp_path / "a")
+    a = make_camera_service(tmp_path / "a")
     for i in (1, 2):
         a.register(CameraSpec(name=f"c{i}", jurisdiction=TOWNSHIP, stream=f"rtsp://10.0.0.{i}/x", ptz_type=1,
                               heading_deg=45.5, direction=6))
     text = a.export_yaml()
-    configs = tmp_path / "camera_configs"
-    configs.mkdir()
-    (configs / "registered.yaml").write_text(text, encoding="utf-8")
-    b = make_service(tmp_path / "b")
+    configs = write_configs(tmp_path / "camera_configs", text, "registered.yaml")
+    b = make_camera_service(tmp_path / "b")
     assert b.registry.sync_camera_configs(configs) == ["14042900001325000001", "14042900001325000002"]
     assert b.export_yaml() == text
 
@@ -415,11 +397,10 @@ def test_bulk_import_reports_progress_and_cli_tables(tmp_path: Path, monkeypatch
     path = tmp_path / "bulk.yaml"
     path.write_text("cameras:\n" + cams, encoding="utf-8")
     calls: list[tuple[int, int]] = []
-    result = make_service(tmp_path / "a").import_yaml(path, lambda done, total: calls.append((done, total)))
+    result = make_camera_service(tmp_path / "a").import_yaml(path, lambda done, total: calls.append((done, total)))
     assert len(result.added) == 120 and calls == [(50, 120), (100, 120), (120, 120)]
 
-    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(tmp_path / "cli"))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
+    use_data_dir(monkeypatch, tmp_path / "cli")
     assert main(["camera", "import", str(path)]) == 0
     assert "120 added, 0 updated, 0 unchanged" in capsys.readouterr().out
     assert main(["camera", "list"]) == 0

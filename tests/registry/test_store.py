@@ -13,30 +13,11 @@ from sqlalchemy import select
 from registry.config import CameraConfigError
 from registry.models import QualityRecord
 from registry.store import Registry
-
-YAML = """
-jurisdictions:
-  - {code: "140429100001", name: 合成社区, parent: "140429100", synthetic: true}
-cameras:
-  - id: "14042900001325000001"
-    name: 校园路口
-    jurisdiction: "140429100001"
-    stream: rtsp://127.0.0.1:8554/vtest
-    privacy_masks:
-      - {name: 住宅窗户, polygon: [[0, 0], [0.3, 0], [0.3, 0.2]]}
-  - id: "14042900001325000002"
-    name: 村委会
-    jurisdiction: "140429100001"
-    stream: rtsp://127.0.0.1:8554/vtest2
-    sampling: {mode: fps, fps: 2}
-"""
+from tests.support.registry import TWO_CAMERAS_YAML, registry_with_cameras, write_configs
 
 
 def test_masks_and_mode_from_yaml(tmp_path: Path) -> None:
-    (tmp_path / "c.yaml").write_text(YAML, encoding="utf-8")
-    reg = Registry("sqlite://")
-    reg.init()
-    reg.sync_camera_configs(tmp_path)
+    reg = registry_with_cameras(write_configs(tmp_path, TWO_CAMERAS_YAML))
     a, b = reg.cameras()
     assert a.privacy_masks == [{"name": "住宅窗户", "polygon": [[0, 0], [0.3, 0], [0.3, 0.2]]}]
     assert (a.sample_mode, a.sample_fps) == ("auto", 1.0)  # the default
@@ -54,11 +35,7 @@ def test_old_database_gains_new_columns(tmp_path: Path) -> None:
     assert "privacy_masks" not in {r[1] for r in con.execute("PRAGMA table_info(cameras)")}
     con.close()
 
-    (tmp_path / "cfg").mkdir()
-    (tmp_path / "cfg" / "c.yaml").write_text(YAML, encoding="utf-8")
-    reg = Registry(f"sqlite:///{db}")
-    reg.init()
-    reg.sync_camera_configs(tmp_path / "cfg")
+    reg = registry_with_cameras(write_configs(tmp_path / "cfg", TWO_CAMERAS_YAML), url=f"sqlite:///{db}")
     assert reg.cameras()[0].privacy_masks[0]["name"] == "住宅窗户"
     reg.close()
 
@@ -74,12 +51,9 @@ key_points:
 
 
 def test_key_points_follow_the_folder(tmp_path: Path) -> None:
-    reg = Registry(f"sqlite:///{tmp_path / 'r.db'}")
-    reg.init()
-    (tmp_path / "cfg").mkdir()
+    reg = registry_with_cameras(write_configs(tmp_path / "cfg", KEY_POINTS, "k.yaml"),
+                                url=f"sqlite:///{tmp_path / 'r.db'}")
     cfg = tmp_path / "cfg" / "k.yaml"
-    cfg.write_text(KEY_POINTS, encoding="utf-8")
-    reg.sync_camera_configs(tmp_path / "cfg")
     gate, square = reg.key_points()
     assert (gate.id, gate.kind, gate.jurisdiction_code, gate.synthetic, gate.source_file) == \
         ("kp-gate", "school", "140429100001", True, "k.yaml")
@@ -99,10 +73,7 @@ def test_key_points_follow_the_folder(tmp_path: Path) -> None:
 
 
 def test_quality_ledger(tmp_path: Path) -> None:
-    (tmp_path / "c.yaml").write_text(YAML, encoding="utf-8")
-    reg = Registry(f"sqlite:///{tmp_path / 'r.db'}")
-    reg.init()
-    reg.sync_camera_configs(tmp_path)
+    reg = registry_with_cameras(write_configs(tmp_path, TWO_CAMERAS_YAML), url=f"sqlite:///{tmp_path / 'r.db'}")
     reg.record_quality("14042900001325000001", False, "blur,too_dark")
     reg.record_quality("14042900001325000001", True)
     with reg.sessions() as s:

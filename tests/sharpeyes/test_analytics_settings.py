@@ -6,6 +6,12 @@ import pytest
 from pydantic import ValidationError
 
 from sharpeyes.settings import AnalyticsSettings, Settings
+from tests.support.env import clean_settings_env
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    clean_settings_env(monkeypatch)
 
 
 def test_env_reaches_motion_and_quality(monkeypatch: pytest.MonkeyPatch) -> None:

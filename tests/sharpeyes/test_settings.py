@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from sharpeyes.settings import PROJECT_ROOT, Settings
+from tests.support.env import clean_settings_env
 
 THIRTY_DAYS = 30 * 24 * 3600
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No setting leaks in from the developer's or CI's environment."""
-    for name in list(os.environ):
-        if name.startswith("SHARPEYES_") or name in ("REDIS_URL", "DATABASE_URL"):
-            monkeypatch.delenv(name)
+    clean_settings_env(monkeypatch)
 
 
 def test_defaults() -> None:

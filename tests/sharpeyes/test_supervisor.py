@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from sharpeyes.supervisor import RestartPolicy, Supervisor, Worker
+from tests.support.wait import wait_until
 
 FAST = RestartPolicy(backoff_initial_s=0.01, backoff_max_s=0.02)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 class Crasher(Worker):
@@ -81,11 +73,19 @@ def test_crashing_worker_is_restarted(sup: Supervisor) -> None:
 
 
 def test_restarts_keep_growing_with_bounded_backoff(sup: Supervisor) -> None:
+    """N restarts take about the capped backoff sum: far less than an uncapped doubling would need (with the cap
+    removed the wait below runs out), and no less than the capped sum (the backoff is really slept)."""
+    n, initial, cap = 12, FAST.backoff_initial_s, FAST.backoff_max_s
+    capped = sum(min(initial * 2**k, cap) for k in range(n - 1))  # the sleeps before restart n: 0.21 s
+    uncapped = sum(initial * 2**k for k in range(n - 1))  # 20.47 s
     w = Crasher("always-crashes", FAST)
+    started = time.monotonic()
     sup.add(w)
-    assert wait_until(lambda: w.restarts >= 5)
+    assert wait_until(lambda: w.restarts >= n, timeout=uncapped / 4), f"{w.restarts} restarts in {uncapped / 4:g}s"
+    elapsed = time.monotonic() - started
+    assert capped <= elapsed < uncapped / 4
     first = w.restarts
-    assert wait_until(lambda: w.restarts > first + 3)  # backoff capped at 20 ms: restarts keep coming
+    assert wait_until(lambda: w.restarts > first + 3, timeout=1.0)  # still one every ~20 ms: restarts keep coming
     assert w.alive
 
 

@@ -1,14 +1,21 @@
-"""Test helpers: a real ONVIF camera (ipycam) on loopback, and small misbehaving HTTP servers.
+"""Test doubles for the registry's ONVIF code: a real ONVIF camera (ipycam) on loopback, and small misbehaving
+HTTP servers.
 
 :class:`IpycamDevice` runs ipycam's own ONVIF handler, WS-Security digest check and native RTSP server, bound to
 127.0.0.1 on ports chosen at run time. ipycam's ``IPCamera.start()`` is not used because it binds every interface
 and joins the WS-Discovery multicast group; instead its discovery answers come from :class:`LoopbackDiscovery`, a
 responder bound to 127.0.0.1 that replies with ipycam's own ProbeMatch to unicast probes only. Nothing here
-multicasts. ipycam is a test dependency (``requirements.txt``); importing this module without it fails clearly.
+multicasts. :class:`StubHttpServer` answers every request with a canned reply; :class:`SlowProxy` stands in front
+of a device and holds each of its replies for a while.
+
+Owns only loopback servers started and stopped by the tests; must not touch the hub's database, Redis or any
+interface other than 127.0.0.1. ipycam is a test dependency (``requirements.txt``): it is imported here, never by a
+product package.
 """
 
 from __future__ import annotations
 
+import http.client
 import http.server
 import logging
 import re
@@ -18,17 +25,15 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
+from sharpeyes.proc import free_port
+
 log = logging.getLogger(__name__)
 
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["IpycamDevice", "LoopbackDiscovery", "SlowProxy", "StubHttpServer", "free_port"]
 
 
 class _Server(socketserver.ThreadingTCPServer):
@@ -175,11 +180,15 @@ class IpycamDevice:
         self.stop()
 
 
-class StubHttpServer:
-    """A plain HTTP server on loopback answering every request with ``responder(path, body) -> (status, headers,
-    body)``; used to play a non-ONVIF web server, a faulting device or one sending truncated XML."""
+Reply = tuple[int, dict[str, str], bytes]
+"""An HTTP reply: status, headers, body (Content-Length is added)."""
 
-    def __init__(self, responder: Callable[[str, bytes], tuple[int, dict[str, str], bytes]]) -> None:
+
+class _LoopbackHttpServer:
+    """An HTTP server on 127.0.0.1 (a port chosen at run time, GET and POST) whose replies come from
+    :meth:`reply`; serves while used as a context manager."""
+
+    def __init__(self) -> None:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -189,8 +198,10 @@ class StubHttpServer:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                outer.requests.append((self.path, body))
-                status, headers, payload = responder(self.path, body)
+                answer = outer.reply(self.command, self.path, dict(self.headers.items()), body)
+                if answer is None:
+                    return
+                status, headers, payload = answer
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -201,26 +212,66 @@ class StubHttpServer:
             do_GET = _answer
             do_POST = _answer
 
-        self.requests: list[tuple[str, bytes]] = []
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.port = int(self.server.server_address[1])
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, name=type(self).__name__, daemon=True)
+        self._closing = threading.Event()
 
-    def __enter__(self) -> StubHttpServer:
+    def reply(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply | None:
+        """The reply to one request; None sends nothing (the server is closing)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._closing.set()
         self.server.shutdown()
         self.server.server_close()
 
 
-def wait_port(host: str, port: int, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+class StubHttpServer(_LoopbackHttpServer):
+    """A plain HTTP server on loopback answering every request with ``responder(path, body) -> (status, headers,
+    body)``; used to play a non-ONVIF web server, a faulting device or one sending truncated XML. ``requests``
+    records each request's path and body."""
+
+    def __init__(self, responder: Callable[[str, bytes], Reply]) -> None:
+        super().__init__()
+        self.responder = responder
+        self.requests: list[tuple[str, bytes]] = []
+
+    def reply(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        self.requests.append((path, body))
+        return self.responder(path, body)
+
+
+class SlowProxy(_LoopbackHttpServer):
+    """Forwards every HTTP request to the server at 127.0.0.1:``upstream_port`` (an :class:`IpycamDevice`) and holds
+    each reply ``delay_s`` seconds before sending it back: a device that answers every request correctly, and each
+    one within a per-request timeout, but slowly. ``delay_s`` may be changed while it runs; ``requests`` records the
+    monotonic time at which each request arrived."""
+
+    _FORWARDED_REQUEST = ("content-type", "soapaction", "authorization")
+    _FORWARDED_REPLY = ("content-type", "www-authenticate")
+
+    def __init__(self, upstream_port: int, delay_s: float = 0.0) -> None:
+        super().__init__()
+        self.upstream_port = upstream_port
+        self.delay_s = delay_s
+        self.requests: list[float] = []
+
+    def reply(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply | None:
+        self.requests.append(time.monotonic())
+        forwarded = {k: v for k, v in headers.items() if k.lower() in self._FORWARDED_REQUEST}
+        upstream = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=10)
         try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"{host}:{port} not listening after {timeout_s}s")
+            upstream.request(method, path, body, forwarded)
+            answer = upstream.getresponse()
+            payload = answer.read()
+        finally:
+            upstream.close()
+        if self._closing.wait(self.delay_s):
+            return None
+        kept = {k: v for k, v in answer.getheaders() if k.lower() in self._FORWARDED_REPLY}
+        return answer.status, kept, payload
