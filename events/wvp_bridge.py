@@ -1,0 +1,416 @@
+"""Alarm bridge to WVP-GB28181-pro: our events, as GB/T 28181 alarms and device states on WVP's Redis pub/sub.
+
+Owns :class:`WvpBridge` (a :class:`events.consumer.CenterConsumer` with its own group, ``wvp-bridge``, on the
+firehose, publishing to a configured Redis — usually WVP's own), :class:`WvpBridgeWorker` (the same under the hub's
+supervisor), its settings (:class:`WvpBridgeSettings`), the mapping policy (``events/wvp_alarms.yaml``, or a file
+named by ``mapping_file``), the alarm markers ``<prefix>:wvp:alarm:<event id>`` on our Redis, and the metrics
+``sharpeyes_wvp_*``. It must not touch the publisher's keys (event records, center streams, the firehose itself),
+other consumer groups, routing, or anything of WVP's beyond PUBLISH on the two channels.
+
+What WVP expects (read in 648540858/wvp-GB28181-pro, master of 2026-08-06):
+
+- ``alarm_receive`` (``VideoManagerConstants.VM_MSG_SUBSCRIBE_ALARM_RECEIVE``), listener
+  ``service/redisMsg/RedisAlarmMsgListener.java``: ``JSON.parseObject(body, AlarmChannelMessage.class)`` with
+  ``gb28181/bean/AlarmChannelMessage.java`` = ``String gbId`` (通道国标编号), ``Integer alarmSn`` (set as the
+  alarm *method*, 报警方式), ``Integer alarmType``, ``String alarmDescription``. So gbId is a string, alarmSn and
+  alarmType JSON integers. WVP sets priority 1 and the alarm time to its own "now". A non-empty gbId must be a
+  channel WVP knows (a channel of a registered device, or one shared to an upper platform), else WVP logs
+  "未查询到…所属的平台或设备" and drops it; an empty gbId goes to every enabled upper platform (``gb_id_mode``).
+- ``device`` (``VM_MSG_SUBSCRIBE_DEVICE_STATUS``): WVP itself publishes ``"<deviceId>[:<channelId>] ON|OFF"`` there
+  (``RedisCatchStorageImpl.sendDeviceOrChannelStatus``); the listener that parsed it
+  (``RedisDeviceStatusMsgListener``: split on " ", then on ":", ON/OFF → channel online/offline) exists only in
+  commit 06143eef (issue #967), not on master. We publish the same format with the camera's own 20-digit ID as
+  deviceId and no channel part: a standalone IPC is its own device, and WVP's own messages for device-level
+  changes have the same shape ("37010100002000104066 OFF").
+
+Pub/sub is fire-and-forget: PUBLISH answers how many subscribers received the message. 0 is retried with
+exponential backoff (``retry_tries`` over about ``retry_backoff_s`` × (2^(tries-1) - 1) s), then counted in
+``sharpeyes_wvp_unreceived_total{kind}`` and reported through ``on_undelivered(event, reason)``. While a channel
+has no subscriber, later messages on it are tried once (no backoff) until one is received again, so an absent WVP
+does not slow the bridge to one event per retry window.
+
+Delivery rules: the firehose entry is acknowledged after its message(s) were published or given up on; a Redis
+error on the target leaves it pending (retried by the consumer after ``claim_idle_ms``). Alarms are sent for the
+first state of an incident only: a later state (``updated_at`` set; the firehose entry has ``update`` = 1) never
+publishes a second alarm, and a marker per event id on our Redis keeps a redelivered entry (consumer crash before
+its XACK) from alarming twice. Events older than ``max_age_s`` (a backlog after an outage, or a group created
+from the start of the stream) are not sent: WVP would stamp them with the current time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+import redis
+import yaml
+from prometheus_client import Counter
+from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from events.consumer import CenterConsumer
+from sharpeyes.connections import redis_client
+from sharpeyes.keys import Keys
+from sharpeyes.schema import Event, EventType, Severity, utcnow
+from sharpeyes.strict import StrictModel
+from sharpeyes.supervisor import RestartPolicy, Worker
+
+log = logging.getLogger(__name__)
+
+WVP_GROUP = "wvp-bridge"
+"""Consumer group of the bridge on the firehose (its own: it acknowledges only what it handled)."""
+
+Kind = Literal["alarm", "device"]
+UndeliveredHook = Callable[[Event, str], object]
+
+PUBLISHED = Counter(
+    "sharpeyes_wvp_published_total", "Messages to WVP received by at least one subscriber", ["kind"]
+)
+UNRECEIVED = Counter(
+    "sharpeyes_wvp_unreceived_total", "Messages to WVP no subscriber received (after the retries)", ["kind"]
+)
+STALE = Counter(
+    "sharpeyes_wvp_stale_total", "Messages to WVP not sent because the event was older than max_age_s", ["kind"]
+)
+for _kind in ("alarm", "device"):  # exported at 0 from the start, so rate() and alerts see the series
+    PUBLISHED.labels(_kind)
+    UNRECEIVED.labels(_kind)
+    STALE.labels(_kind)
+
+SEVERITY_ORDER: dict[Severity, int] = {Severity.INFO: 0, Severity.MINOR: 1, Severity.MAJOR: 2, Severity.CRITICAL: 3}
+DESCRIPTION_MAX_CHARS = 200
+DEVICE_STATUS: dict[EventType, str] = {EventType.CAMERA_ONLINE: "ON", EventType.CAMERA_OFFLINE: "OFF"}
+FAULT_NAMES: dict[str, str] = {
+    "signal_loss": "信号丢失", "freeze": "画面冻结", "blur": "图像模糊", "too_dark": "画面过暗",
+    "too_bright": "画面过亮", "colour_cast": "偏色", "occlusion": "遮挡", "scene_change": "场景变更",
+    "noise": "噪声", "stripes": "条纹",
+}
+_TEMPLATE_FIELDS = ("label", "camera_id", "camera_name", "place", "summary", "severity", "time", "id")
+
+
+# ------------------------------------------------------------------------------------------------- policy
+class AlarmCode(StrictModel):
+    """The GB/T 28181 alarm one event type becomes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    method: int = Field(ge=1, le=7, description="GB/T 28181 alarm method (报警方式), sent as alarmSn: 2 device, "
+                                                "5 video, 6 device fault...")
+    type: int = Field(ge=1, le=99, description="GB/T 28181 alarm type within the method, sent as alarmType.")
+    label: str = Field(min_length=1, max_length=40, description="Name of the alarm in the description.")
+    min_severity: Severity | None = Field(
+        None, description="Least severity bridged for this type; unset: the file's (or the setting's) min_severity.")
+
+
+class WvpMapping(StrictModel):
+    """``events/wvp_alarms.yaml``: which events are bridged, and as which GB/T 28181 alarm."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_severity: Severity = Field(Severity.MINOR, description="Events below this severity publish no alarm.")
+    device_status: bool = Field(True, description="Publish camera_online/camera_offline as ON/OFF on the device "
+                                                  "channel.")
+    description: str = Field(
+        "{label}：{camera_name}（{camera_id}）{place}{summary}，{time}，事件 {id}",
+        description="alarmDescription template; fields: " + ", ".join(_TEMPLATE_FIELDS) + ".")
+    alarms: dict[EventType, AlarmCode] = Field(default_factory=dict, description="Event type -> GB/T 28181 alarm.")
+
+    @field_validator("description")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        try:
+            v.format(**dict.fromkeys(_TEMPLATE_FIELDS, "x"))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"description template {v!r} is invalid ({exc!r}); fields: "
+                             f"{', '.join(_TEMPLATE_FIELDS)}") from None
+        return v
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> WvpMapping:
+        """The mapping in ``path``, or the built-in ``events/wvp_alarms.yaml``. Errors name the file and field."""
+        if path is None:
+            text, where = (resources.files("events") / "wvp_alarms.yaml").read_text(encoding="utf-8"), \
+                "events/wvp_alarms.yaml"
+        else:
+            text, where = path.read_text(encoding="utf-8"), str(path)
+        try:
+            return cls.model_validate(yaml.safe_load(text) or {})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"{where}: {loc}: {first['msg']}") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{where}: YAML syntax error: {exc}") from None
+
+    def alarm_for(self, event: Event, min_severity: Severity | None = None) -> AlarmCode | None:
+        """The alarm ``event`` becomes, or None (type unmapped, or below the severity threshold)."""
+        code = self.alarms.get(event.type)
+        if code is None:
+            return None
+        least = code.min_severity or min_severity or self.min_severity
+        return code if SEVERITY_ORDER[event.severity] >= SEVERITY_ORDER[least] else None
+
+
+# ------------------------------------------------------------------------------------------------- settings
+class WvpBridgeSettings(StrictModel):
+    """The WVP-GB28181-pro bridge (``SHARPEYES_WVP__*``); docs/gb28181.md."""
+
+    enabled: bool = Field(False, description="Run the bridge: events as GB/T 28181 alarms to WVP's Redis.")
+    redis_url: SecretStr | None = Field(
+        None, description="Redis WVP subscribes on (usually WVP's own, e.g. redis://:password@10.0.0.5:6379/0); "
+        "never logged with its password. Unset: the hub's own Redis.")
+    alarm_channel: str = Field("alarm_receive", min_length=1, description="WVP's alarm channel "
+                                                                          "(VM_MSG_SUBSCRIBE_ALARM_RECEIVE).")
+    device_channel: str = Field("device", min_length=1, description="WVP's device-status channel "
+                                                                     "(VM_MSG_SUBSCRIBE_DEVICE_STATUS).")
+    mapping_file: Path | None = Field(
+        None, description="YAML replacing events/wvp_alarms.yaml (mapping, severity threshold, device status).")
+    min_severity: Severity | None = Field(
+        None, description="Least severity bridged as an alarm; unset: the mapping file's min_severity.")
+    gb_id_mode: Literal["camera", "empty"] = Field(
+        "camera", description="gbId of alarms: 'camera' = the camera's 20-digit ID (a channel WVP knows); 'empty' = "
+        "\"\" (WVP sends it to every enabled upper platform, under the platform's own ID).")
+    retry_tries: int = Field(3, ge=1, le=20, description="PUBLISH attempts while no subscriber receives a message.")
+    retry_backoff_s: float = Field(
+        1.5, ge=0.0, le=60.0, description="Wait before the 2nd attempt, doubled each time (3 tries: 1.5 + 3 = 4.5 s).")
+    max_age_s: float | None = Field(
+        600.0, gt=0, description="Events older than this are not sent (reported as undelivered); unset: no limit.")
+    marker_ttl_s: int = Field(
+        7 * 24 * 3600, ge=60, description="How long the per-event 'alarm sent' marker is kept on our Redis.")
+    group: str = Field(WVP_GROUP, min_length=1, description="Consumer group on the firehose.")
+
+    def target_url(self, hub_redis_url: str) -> str:
+        return self.redis_url.get_secret_value() if self.redis_url is not None else hub_redis_url
+
+
+def redacted_url(url: str) -> str:
+    """``url`` for logs: its user info replaced by ``***`` (``redis://:secret@host`` → ``redis://***@host``, an ACL
+    user name kept: ``redis://bridge:***@host``), whatever characters the password holds."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    rest = urlunsplit(("", "", parts.path, parts.query, parts.fragment))
+    for secret in {parts.password or "", unquote(parts.password or "")} - {""}:
+        rest = rest.replace(secret, "***")  # e.g. repeated in the query string
+    return f"{parts.scheme}://{user + ':' if user else ''}***@{host}{rest}"
+
+
+# ------------------------------------------------------------------------------------------------- messages
+def alarm_message(event: Event, code: AlarmCode, *, template: str, gb_id_mode: Literal["camera", "empty"] = "camera",
+                  tz: ZoneInfo | None = None) -> dict[str, str | int]:
+    """The JSON object WVP's ``AlarmChannelMessage`` is parsed from (field order as in WVP's class)."""
+    return {
+        "gbId": event.camera_id if gb_id_mode == "camera" else "",
+        "alarmSn": code.method,
+        "alarmType": code.type,
+        "alarmDescription": describe(event, code, template, tz),
+    }
+
+
+def describe(event: Event, code: AlarmCode, template: str, tz: ZoneInfo | None = None) -> str:
+    """alarmDescription of ``event`` from ``template`` (at most ``DESCRIPTION_MAX_CHARS``)."""
+    where = event.zone or event.rule
+    summary = ""
+    if "count" in event.detail:
+        summary = f" 人数 {event.detail['count']}"
+    elif "fault" in event.detail:
+        fault = str(event.detail["fault"])
+        summary = f" {FAULT_NAMES.get(fault, fault)}"
+    occurred = _local(event.occurred_at, tz)
+    text = template.format(label=code.label, camera_id=event.camera_id, camera_name=event.camera_name or "",
+                           place=f" {where}" if where else "", summary=summary, severity=event.severity.value,
+                           time=occurred.strftime("%Y-%m-%d %H:%M:%S"), id=event.id)
+    return text if len(text) <= DESCRIPTION_MAX_CHARS else text[: DESCRIPTION_MAX_CHARS - 1] + "…"
+
+
+def device_status_message(event: Event) -> str | None:
+    """``"<cameraId> ON|OFF"`` for camera_online/camera_offline (the camera is its own device), else None."""
+    state = DEVICE_STATUS.get(event.type)
+    return None if state is None else f"{event.camera_id} {state}"
+
+
+def alarm_marker_key(keys: Keys, event_id: str) -> str:
+    """Marker on our Redis: an alarm for this event id was sent (or given up on). Belongs in ``Keys``."""
+    return f"{keys.prefix}:wvp:alarm:{event_id}"
+
+
+def _local(at: datetime, tz: ZoneInfo | None) -> datetime:
+    return at.astimezone(tz or ZoneInfo("Asia/Shanghai"))
+
+
+# ------------------------------------------------------------------------------------------------- bridge
+class WvpBridge:
+    """Reads the firehose as group ``settings.group`` on ``source`` (our Redis) and PUBLISHes to ``target``.
+
+    ``on_undelivered(event, reason)`` is called for every message no subscriber received, or not sent because the
+    event was stale; its failures are logged, never raised. ``stop`` interrupts a retry wait (the worker's
+    stopping event); ``beat`` is called while waiting, so a supervised worker stays healthy.
+    """
+
+    def __init__(
+        self,
+        source: redis.Redis,
+        target: redis.Redis,
+        settings: WvpBridgeSettings,
+        *,
+        keys: Keys | None = None,
+        mapping: WvpMapping | None = None,
+        on_undelivered: UndeliveredHook | None = None,
+        tz: ZoneInfo | None = None,
+        consumer: str | None = None,
+        block_ms: int = 1_000,
+        claim_idle_ms: int = 30_000,
+        stop: threading.Event | None = None,
+        beat: Callable[[], None] | None = None,
+        target_label: str = "",
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.settings = settings
+        self.keys = keys or Keys()
+        self.mapping = mapping or WvpMapping.load(settings.mapping_file)
+        self.on_undelivered = on_undelivered
+        self.tz = tz or ZoneInfo("Asia/Shanghai")
+        self.stop = stop or threading.Event()
+        self.beat = beat
+        self.target_label = target_label
+        self.consumer = CenterConsumer(source, "wvp", self.handle, keys=self.keys, group=settings.group,
+                                       consumer=consumer, stream=self.keys.firehose, block_ms=block_ms,
+                                       claim_idle_ms=claim_idle_ms)
+        self._deaf: dict[str, bool] = {}
+
+    # -- group ----------------------------------------------------------------------------------------
+    def ensure_group(self) -> None:
+        """Create the group at the stream's end (``$``) unless it exists: a new bridge starts with new events,
+        it does not replay the firehose's history to WVP. An existing group resumes where it stopped."""
+        try:
+            self.source.xgroup_create(self.keys.firehose, self.settings.group, id="$", mkstream=True)
+            log.info("created consumer group %s on %s at its end", self.settings.group, self.keys.firehose)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self.consumer.ensure_group()
+
+    def run(self, stop_event: threading.Event | None = None, on_poll: Callable[[], None] | None = None) -> None:
+        stop = stop_event or self.stop
+        self.stop = stop
+        self.ensure_group()
+        log.info("wvp bridge: %s (group %s) -> %s channels %s, %s", self.keys.firehose, self.settings.group,
+                 self.target_label or "target redis", self.settings.alarm_channel, self.settings.device_channel)
+        self.consumer.run(stop, on_poll=on_poll)
+
+    # -- per event ------------------------------------------------------------------------------------
+    def handle(self, event: Event) -> None:
+        """Publish what ``event`` becomes (nothing, an alarm, a device state, or both). Target Redis errors
+        propagate (the entry stays pending and is retried)."""
+        if event.updated_at is not None:  # a later state of an incident: its alarm went with the first state
+            log.debug("wvp: event %s is an update: no alarm", event.id)
+            return
+        code = self.mapping.alarm_for(event, self.settings.min_severity)
+        status = device_status_message(event) if self.mapping.device_status else None
+        marker = alarm_marker_key(self.keys, event.id)
+        if code is not None and self.source.exists(marker):  # a redelivered entry: its alarm went out already
+            log.info("wvp: alarm for event %s already sent: not repeated", event.id)
+            code = None
+        if code is None and status is None:
+            return
+        age = (utcnow() - event.occurred_at).total_seconds()
+        if self.settings.max_age_s is not None and age > self.settings.max_age_s:
+            kinds: list[Kind] = []
+            if code is not None:
+                kinds.append("alarm")
+            if status is not None:
+                kinds.append("device")
+            for kind in kinds:
+                STALE.labels(kind).inc()
+                self._report(event, f"{kind} not sent to the platform: event is {age:.0f} s old "
+                                    f"(max_age_s={self.settings.max_age_s:g})")
+            if code is not None:
+                self.source.set(marker, "1", ex=self.settings.marker_ttl_s)  # given up on: not reported twice
+            return
+        if code is not None:
+            message = alarm_message(event, code, template=self.mapping.description,
+                                    gb_id_mode=self.settings.gb_id_mode, tz=self.tz)
+            payload = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+            self._publish("alarm", self.settings.alarm_channel, payload, event)
+            self.source.set(marker, "1", ex=self.settings.marker_ttl_s)  # sent, or given up on and reported
+        if status is not None:
+            self._publish("device", self.settings.device_channel, status, event)
+
+    def _publish(self, kind: Kind, channel: str, payload: str, event: Event) -> bool:
+        """PUBLISH until someone receives it, with backoff; False (counted, reported) when no one did."""
+        tries = 1 if self._deaf.get(channel) else self.settings.retry_tries
+        delay = self.settings.retry_backoff_s
+        waited = 0.0
+        for attempt in range(1, tries + 1):
+            receivers = int(self.target.publish(channel, payload))
+            if receivers > 0:
+                PUBLISHED.labels(kind).inc()
+                if self._deaf.pop(channel, False):
+                    log.info("wvp: channel %s has a subscriber again", channel)
+                log.info("wvp: %s for event %s (%s %s) on %s, %d receiver(s): %s", kind, event.id, event.type.value,
+                         event.camera_id, channel, receivers, payload)
+                return True
+            if attempt < tries:
+                if self.beat is not None:
+                    self.beat()
+                if self.stop.wait(delay):
+                    break
+                waited += delay
+                delay *= 2
+        UNRECEIVED.labels(kind).inc()
+        self._deaf[channel] = True
+        reason = (f"{kind} not delivered to the platform: no subscriber on {channel} received it "
+                  f"({attempt} attempt(s) over {waited:g} s)")
+        log.warning("wvp: event %s (%s %s): %s", event.id, event.type.value, event.camera_id, reason)
+        self._report(event, reason)
+        return False
+
+    def _report(self, event: Event, reason: str) -> None:
+        if self.on_undelivered is None:
+            return
+        try:
+            self.on_undelivered(event, reason)
+        except Exception:  # the hook (e.g. the archive's action log) must not stop the bridge
+            log.exception("wvp: on_undelivered hook failed for event %s", event.id)
+
+
+class WvpBridgeWorker(Worker):
+    """A :class:`WvpBridge` under the hub's supervisor (restarted if it crashes)."""
+
+    def __init__(self, bridge: WvpBridge, policy: RestartPolicy | None = None, name: str = "events:wvp-bridge") \
+            -> None:
+        super().__init__(name, policy or RestartPolicy(mode="always"))
+        self.bridge = bridge
+        bridge.stop = self.stopping
+        bridge.beat = self.beat
+        s = bridge.settings
+        # a retry window per message kind may pass between two polls
+        window = s.retry_backoff_s * (2 ** (s.retry_tries - 1) - 1)
+        self.heartbeat_timeout_s = max(self.heartbeat_timeout_s, 3 * bridge.consumer.block_ms / 1000 + 2 * window)
+
+    def run(self) -> None:
+        self.bridge.run(self.stopping, on_poll=self.beat)
+
+
+def build_wvp_bridge(settings: WvpBridgeSettings, source: redis.Redis, hub_redis_url: str, *,
+                     keys: Keys | None = None, on_undelivered: UndeliveredHook | None = None,
+                     tz: ZoneInfo | None = None) -> WvpBridgeWorker | None:
+    """The supervised bridge for ``settings`` (None when disabled). ``source`` is the hub's Redis client (its socket
+    timeout must exceed the 1 s block); the target client is made from ``settings.redis_url`` or
+    ``hub_redis_url``. The mapping file is read (and validated) here, so a bad file fails the hub's start."""
+    if not settings.enabled:
+        return None
+    url = settings.target_url(hub_redis_url)
+    bridge = WvpBridge(source, redis_client(url), settings, keys=keys, on_undelivered=on_undelivered, tz=tz,
+                       target_label=redacted_url(url))
+    return WvpBridgeWorker(bridge)
