@@ -12,7 +12,7 @@ content is not served (503).
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import Depends, Header, HTTPException, Query
@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 USER_HEADER, UNIT_HEADER, REASON_HEADER = "X-Sharpeyes-User", "X-Sharpeyes-Unit", "X-Sharpeyes-Reason"
 MAX_LENGTHS = {"user": 100, "unit": 200, "reason": 2000}
+NO_VIEWER: dict[int | str, dict[str, Any]] = {428: {
+    "description": "No name or no reason given (X-Sharpeyes-User/-Unit/-Reason headers or user/unit/reason query)."}}
+"""The ``responses`` entry of a route serving content only to a named viewer with a reason."""
 
 
 class Viewer(BaseModel):

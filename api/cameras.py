@@ -1,5 +1,6 @@
-"""Camera registration endpoints: probe, register, change, remove, 一机一档 completeness, YAML export (the export
-only to a named viewer with a reason, written to the access log first: ``api/access.py``).
+"""Camera endpoints: the list with each camera's live state, and registration: probe, register, change, remove,
+一机一档 completeness, YAML export (the export only to a named viewer with a reason, written to the access log
+first: ``api/access.py``).
 
 Owns only HTTP concerns; every rule lives in :class:`registry.service.CameraService` (the same code path as the CLI
 and YAML import). Passwords are accepted in request bodies and never returned: responses are
@@ -10,17 +11,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from functools import cache
 from typing import Annotated, Any
 
+import redis
 from fastapi import APIRouter, Body, Request, Response
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
 
-from api.access import Who, record, require
-from events.archive import Archive
+from api.access import NO_VIEWER, Who, record, require
+from api.deps import ApiDeps
 from registry.catalog import CompletenessReport
+from registry.gb28181 import parse_device_id
 from registry.onvif import (
     OnvifAuthError,
     OnvifError,
@@ -32,7 +35,6 @@ from registry.onvif import (
     ProbeTarget,
 )
 from registry.service import (
-    CameraService,
     CameraSpec,
     CameraView,
     DuplicateCamera,
@@ -40,7 +42,6 @@ from registry.service import (
     RegistrationError,
     UnknownCamera,
 )
-from registry.store import Registry
 
 log = logging.getLogger(__name__)
 
@@ -81,36 +82,75 @@ def _http_error(exc: Exception) -> HTTPException:
     return HTTPException(status, detail={"error": type(exc).__name__, "message": str(exc)})
 
 
-def create_cameras_router(registry: Registry, service: CameraService | None = None, *,
-                          archive: Archive | None = None) -> APIRouter:
-    """The ``/api/cameras`` registration router. Without ``service``, one is built on first use with the vault
-    named by the hub settings; without ``archive`` (where exports are logged), one on the hub's database."""
+class CameraOut(BaseModel):
+    id: str
+    name: str
+    jurisdiction_code: str
+    civil_codes: list[str]
+    stream_url: str
+    longitude: float | None
+    latitude: float | None
+    heading_deg: float | None
+    fov_deg: float | None
+    range_m: float | None
+    sample_mode: str
+    sample_fps: float
+    enabled: bool
+    state: str = Field(description="online, offline or unknown (from the ingest worker)")
+    id_info: dict[str, str] = Field(description="What the GB/T 28181 ID encodes.")
+    rules: list[dict[str, Any]]
 
-    @cache
-    def svc() -> CameraService:
-        if service is not None:
-            return service
-        from registry.vault import Vault
-        from sharpeyes.settings import Settings
 
-        return CameraService(registry, Vault.from_settings(Settings()))
+def create_cameras_router(deps: ApiDeps) -> APIRouter:
+    """Every ``/api/cameras`` route: the list with each camera's live state (:func:`create_camera_list_router`)
+    and registration (:func:`create_registration_router`)."""
+    router = APIRouter()
+    router.include_router(create_registration_router(deps))
+    router.include_router(create_camera_list_router(deps))
+    return router
 
-    @cache
-    def access_archive() -> Archive:
-        if archive is not None:
-            return archive
-        from sharpeyes.settings import Settings
 
-        built = Archive(Settings().effective_database_url)
-        built.init()
-        return built
+def create_camera_list_router(deps: ApiDeps) -> APIRouter:
+    """``GET /api/cameras``: registered cameras with their place, GB/T 28181 ID and state (from Redis)."""
+    registry, client, keys = deps.registry, deps.redis, deps.keys
+    router = APIRouter()
 
+    @router.get("/api/cameras", response_model=list[CameraOut], summary="Registered cameras")
+    def cameras() -> list[CameraOut]:
+        out = []
+        for cam in registry.cameras():
+            info = parse_device_id(cam.id)
+            try:
+                raw_state = client.hget(keys.camera_status(cam.id), "state")
+            except redis.RedisError:
+                raw_state = None
+            out.append(
+                CameraOut(
+                    id=cam.id, name=cam.name, jurisdiction_code=cam.jurisdiction_code,
+                    civil_codes=[n.code for n in registry.jurisdiction_path(cam.jurisdiction_code)],
+                    stream_url=cam.stream_url, longitude=cam.longitude, latitude=cam.latitude,
+                    heading_deg=cam.heading_deg, fov_deg=cam.fov_deg, range_m=cam.range_m,
+                    sample_mode=cam.sample_mode, sample_fps=cam.sample_fps, enabled=cam.enabled,
+                    state=raw_state.decode() if isinstance(raw_state, bytes) else "unknown",
+                    id_info={"industry": info.industry_name, "type": info.type_name, "network": info.network_name,
+                             "county": info.civil_code, "serial": info.serial},
+                    rules=cam.rules,
+                )
+            )
+        return out
+
+    return router
+
+
+def create_registration_router(deps: ApiDeps) -> APIRouter:
+    """The ``/api/cameras`` registration routes over ``deps.cameras``; exports are logged to ``deps.archive``."""
+    registry, service, archive = deps.registry, deps.cameras, deps.archive
     router = APIRouter(prefix="/api/cameras", tags=["cameras"], route_class=_NoEchoRoute)
 
     @router.post("/probe", response_model=ProbeResult, summary="Probe an ONVIF device (nothing is registered)")
     def probe(target: ProbeTarget) -> ProbeResult:
         try:
-            return svc().probe(target)
+            return service.probe(target)
         except OnvifError as exc:
             raise _http_error(exc) from None
 
@@ -118,28 +158,27 @@ def create_cameras_router(registry: Registry, service: CameraService | None = No
                  summary="Register a camera (probing its ONVIF endpoint when given)")
     def register(spec: CameraSpec) -> CameraView:
         try:
-            return svc().register(spec, via="api")
+            return service.register(spec, via="api")
         except (RegistrationError, OnvifError) as exc:
             raise _http_error(exc) from None
 
     @router.get("/completeness", response_model=CompletenessReport,
                 summary="一机一档: missing/invalid fields per camera and the completeness rate")
     def completeness() -> CompletenessReport:
-        return svc().completeness()
+        return service.completeness()
 
     @router.get("/export", response_class=PlainTextResponse,
-                responses={428: {"description": "No name or no reason given (X-Sharpeyes-User/-Unit/-Reason "
-                                                "headers or user/unit/reason query)."}},
+                responses=NO_VIEWER,
                 summary="All cameras as camera YAML (no credentials; named viewer with a reason; logged)")
     def export(who: Who) -> PlainTextResponse:
         require(who, "the camera export")
-        record(access_archive(), who, "export_cameras", ",".join(c.id for c in registry.cameras()))
-        return PlainTextResponse(svc().export_yaml(), media_type="application/yaml")
+        record(archive, who, "export_cameras", ",".join(c.id for c in registry.cameras()))
+        return PlainTextResponse(service.export_yaml(), media_type="application/yaml")
 
     @router.get("/{camera_id}", response_model=CameraView, summary="One camera's record")
     def show(camera_id: str) -> CameraView:
         try:
-            return svc().get(camera_id)
+            return service.get(camera_id)
         except RegistrationError as exc:
             raise _http_error(exc) from None
 
@@ -147,7 +186,7 @@ def create_cameras_router(registry: Registry, service: CameraService | None = No
                  summary="Probe a registered camera's ONVIF endpoint with its stored credentials")
     def reprobe(camera_id: str) -> ProbeResult:
         try:
-            return svc().reprobe(camera_id)
+            return service.reprobe(camera_id)
         except (RegistrationError, OnvifError) as exc:
             raise _http_error(exc) from None
 
@@ -156,14 +195,14 @@ def create_cameras_router(registry: Registry, service: CameraService | None = No
             description="Any camera field (as in POST /api/cameras), plus username/password; id is immutable.",
             examples=[{"address": "丰州镇 东街 1 号", "ptz_type": 3}])]) -> CameraView:
         try:
-            return svc().update(camera_id, patch, via="api")
+            return service.update(camera_id, patch, via="api")
         except RegistrationError as exc:
             raise _http_error(exc) from None
 
     @router.delete("/{camera_id}", status_code=204, summary="Remove a camera and its credentials")
     def remove(camera_id: str) -> Response:
         try:
-            svc().remove(camera_id, via="api")
+            service.remove(camera_id, via="api")
         except RegistrationError as exc:
             raise _http_error(exc) from None
         return Response(status_code=204)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import sessionmaker
 
 from registry.config import CameraConfig, KeyPointConfig, load_camera_configs
-from registry.models import AvailabilityRecord, Base, Camera, Jurisdiction, KeyPoint, QualityRecord
+from registry.models import AvailabilityRecord, Base, Camera, CameraCredential, Jurisdiction, KeyPoint, QualityRecord
 from sharpeyes.connections import make_engine
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,17 @@ class Registry:
             return s.get(Jurisdiction, code)
 
     # ---------------------------------------------------------------------------------------- cameras
+    def camera_fingerprints(self) -> dict[str, tuple[datetime, datetime | None]]:
+        """Enabled cameras → (their record's last change, their credentials' last change or None): what, when
+        changed, requires a restart of the camera's ingest and analytics."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Camera.id, Camera.updated_at, CameraCredential.updated_at)
+                .outerjoin(CameraCredential, CameraCredential.camera_id == Camera.id)
+                .where(Camera.enabled.is_(True))
+            )
+            return {cid: (cam_at, cred_at) for cid, cam_at, cred_at in rows}
+
     def sync_camera_configs(self, directory: Path) -> list[str]:
         """Load ``directory``'s YAML and make the DB match it for YAML-sourced cameras.
 

@@ -44,48 +44,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     # SIGTERM (systemd, docker, timeout) stops the hub like Ctrl-C. uvicorn captures both while serving and
     # re-raises them after shutdown: with the default SIGTERM action that would kill us before hub.stop()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    hub = Hub(settings)
     try:
-        hub.start()
-        assert hub.registry is not None and hub.redis is not None and hub.archive is not None
-        app = create_app(hub.registry, hub.redis, hub.keys, settings.snapshot_dir, hub.archive, hub.supervisor,
-                         hub.escalator, settings=settings)
-        config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="warning",
-                                access_log=False)
-        server = uvicorn.Server(config)
-        log.info("hub ready: web UI http://%s:%d/  API docs http://%s:%d/docs (Ctrl-C stops)",
-                 settings.api.host, settings.api.port, settings.api.host, settings.api.port)
-        server.run()  # returns on SIGINT/SIGTERM (then raises KeyboardInterrupt: the captured signal re-raised)
+        hub = Hub(settings)  # opens Redis, the registry and the archive; closes them itself when that fails
+        try:
+            hub.start()
+            config = uvicorn.Config(create_app(hub.api_deps()), host=settings.api.host, port=settings.api.port,
+                                    log_level="warning", access_log=False)
+            server = uvicorn.Server(config)
+            log.info("hub ready: web UI http://%s:%d/  API docs http://%s:%d/docs (Ctrl-C stops)",
+                     settings.api.host, settings.api.port, settings.api.host, settings.api.port)
+            server.run()  # returns on SIGINT/SIGTERM (then raises KeyboardInterrupt: the captured signal re-raised)
+        finally:
+            hub.stop()
     except KeyboardInterrupt:
         log.info("interrupted")
-    finally:
-        hub.stop()
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """Validate the camera configs, and refuse cameras naming a model that is not there or rules needing classes
+    their model lacks (a default model not exported yet is skipped, with a warning)."""
+    from analytics.model_check import refuse_unserved_rules
     from registry.store import Registry
 
     settings = _settings(args)
     _setup_logging("WARNING")
     reg = Registry("sqlite://")
-    reg.init()
-    ids = reg.sync_camera_configs(settings.camera_configs)
-    _check_rule_classes(settings, reg)
+    try:
+        reg.init()
+        ids = reg.sync_camera_configs(settings.camera_configs)
+        refuse_unserved_rules(settings, reg.cameras(enabled_only=True), {}, strict_default=False)
+    finally:
+        reg.close()
     print(f"{settings.camera_configs}: {len(ids)} camera(s) valid")
     return 0
-
-
-def _check_rule_classes(settings: Settings, reg: object) -> None:
-    """Refuse cameras naming a model that is not there, or rules needing classes their model lacks."""
-    from analytics.rules import RuleClassError
-    from registry.store import Registry
-    from sharpeyes.hub import camera_model_problems
-
-    assert isinstance(reg, Registry)
-    problems = camera_model_problems(settings, reg.cameras(enabled_only=True), {}, strict_default=False)
-    if problems:
-        raise RuleClassError("rules refused:\n" + "\n".join(f"  {p}" for p in problems))
 
 
 def cmd_model_export(args: argparse.Namespace) -> int:

@@ -19,12 +19,12 @@ import yaml
 from analytics.detections import Detections
 from analytics.detector import Detector, ModelError
 from analytics.labels import DEFAULT_MODEL_LABELS
+from analytics.model_check import camera_model_problems
 from analytics.models import import_model, list_models, name_from_file
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics
 from registry.models import Camera
 from sharpeyes.cli import main
 from sharpeyes.frames import Frame
-from sharpeyes.hub import camera_model_problems
 from sharpeyes.settings import DetectorSettings, Settings
 
 IMGSZ = 320  # exports at 320 take half the time of 640

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
@@ -12,17 +14,22 @@ from urllib.parse import quote
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from ulid import ULID
 
 from api.app import create_app
+from api.deps import ApiDeps
 from events.archive import Archive
 from events.consumer import CenterConsumer
 from events.escalation import Escalator
 from events.publisher import EventPublisher, Spool
 from events.routing import Router, RoutingPolicy
+from registry.service import CameraService
 from registry.store import Registry
+from registry.vault import Vault
 from sharpeyes.keys import ARCHIVE_GROUP, CENTER_GROUP, Keys
 from sharpeyes.schema import Event, EventType, Severity
+from sharpeyes.settings import Settings
 
 VILLAGE = "140429100001"
 TOWNSHIP = "140429100"
@@ -87,30 +94,38 @@ class Env:
             pass
 
 
+def api_deps(tmp_path: Path, registry: Registry, client: redis.Redis, archive: Archive, keys: Keys, *,
+             escalator: Escalator | None = None) -> ApiDeps:
+    """What the hub gives the API, over the test's registry, archive and Redis (vault key in ``tmp_path``)."""
+    return ApiDeps(settings=Settings(data_dir=tmp_path), registry=registry,
+                   cameras=CameraService(registry, Vault.from_key_file(tmp_path / "vault.key")), redis=client,
+                   keys=keys, archive=archive, snapshot_dir=tmp_path / "snapshots", escalator=escalator)
+
+
 @pytest.fixture()
 def env(tmp_path: Path, redis_client: redis.Redis) -> Iterator[Env]:
     configs = tmp_path / "cams"
     configs.mkdir()
     (configs / "cams.yaml").write_text(CAMERA_YAML, encoding="utf-8")
-    registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
-    registry.init()
-    registry.sync_camera_configs(configs)
-    keys = Keys()
-    router = Router(RoutingPolicy.load(), {c.code for c in registry.centers()})
-    publisher = EventPublisher(redis_client, router, keys, Spool(tmp_path / "spool.db"), ttl_s=30 * 24 * 3600,
-                               maxlen=1000)
-    archive = Archive(f"sqlite:///{tmp_path / 'r.db'}")
-    archive.init()
-    archiver = CenterConsumer(redis_client, "all", lambda ev: archive.record(ev, router.centers_for(ev)), keys=keys,
-                              group=ARCHIVE_GROUP, stream=keys.firehose, consumer="archiver")
-    escalator = Escalator(redis_client, keys, router, archive, ttl_s=30 * 24 * 3600, maxlen=1000)
-    snapshots = tmp_path / "snapshots"
-    app = create_app(registry, redis_client, keys, snapshots, archive, escalator=escalator)
-    with TestClient(app) as http:
-        yield Env(http, registry, publisher, archiver, snapshots, archive)
-    publisher.spool.close()
-    archive.close()
-    registry.close()
+    with ExitStack() as opened:  # whatever was opened is closed, also when a step fails
+        registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+        opened.callback(registry.close)
+        registry.init()
+        registry.sync_camera_configs(configs)
+        keys = Keys()
+        router = Router(RoutingPolicy.load(), {c.code for c in registry.centers()})
+        spool = Spool(tmp_path / "spool.db")
+        opened.callback(spool.close)
+        publisher = EventPublisher(redis_client, router, keys, spool, ttl_s=30 * 24 * 3600, maxlen=1000)
+        archive = Archive(f"sqlite:///{tmp_path / 'r.db'}")
+        opened.callback(archive.close)
+        archive.init()
+        archiver = CenterConsumer(redis_client, "all", lambda ev: archive.record(ev, router.centers_for(ev)),
+                                  keys=keys, group=ARCHIVE_GROUP, stream=keys.firehose, consumer="archiver")
+        escalator = Escalator(redis_client, keys, router, archive, ttl_s=30 * 24 * 3600, maxlen=1000)
+        deps = api_deps(tmp_path, registry, redis_client, archive, keys, escalator=escalator)
+        with TestClient(create_app(deps)) as http:
+            yield Env(http, registry, publisher, archiver, deps.snapshot_dir, archive)
 
 
 def make_event(n: int, camera: str = CAM1, path: tuple[str, ...] = ("140429", "140429100", VILLAGE)) -> Event:
@@ -274,47 +289,128 @@ def test_snapshots_served_and_traversal_refused(env: Env, tmp_path: Path) -> Non
         assert resp.status_code in (404, 428), bad  # 428: the client's normalised path left /snapshots/
 
 
+def sample(metrics_text: str, name: str, labels: dict[str, str]) -> float:
+    """The value of one sample in a Prometheus text exposition (0 when absent)."""
+    for family in text_string_to_metric_families(metrics_text):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return float(s.value)
+    return 0.0
+
+
 def test_metrics(env: Env) -> None:
+    published = ("sharpeyes_events_published_total", {"severity": "minor", "type": "zone_intrusion"})
+    before = sample(env.http.get("/metrics").text, *published)  # process-global: earlier tests raised it
     env.publisher.publish(make_event(0))
+    env.publisher.publish(make_event(1, CAM2, ("140429", "140429101", VILLAGE_NO_CENTER)))
     r = env.http.get("/metrics")
     assert r.status_code == 200
-    assert "sharpeyes_events_published_total" in r.text
-    assert 'sharpeyes_events_published_total{severity="minor",type="zone_intrusion"}' in r.text
-    assert "sharpeyes_events_pending_publish" in r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    assert sample(r.text, *published) - before == 2.0
+    assert sample(r.text, "sharpeyes_events_pending_publish", {}) == 0.0  # both reached Redis
     # per-center backlog, read from Redis at scrape time: the village stream has 1 entry, unread by its group
-    assert f'sharpeyes_stream_length{{stream="{VILLAGE}"}} 1.0' in r.text
-    assert f'sharpeyes_stream_lag{{group="center",stream="{VILLAGE}"}} 1.0' in r.text
+    assert sample(r.text, "sharpeyes_stream_length", {"stream": VILLAGE}) == 1.0
+    assert sample(r.text, "sharpeyes_stream_lag", {"group": "center", "stream": VILLAGE}) == 1.0
     assert f'sharpeyes_stream_pending{{group="center",stream="{VILLAGE}"}} 0.0' in r.text
-    assert 'sharpeyes_stream_length{stream="firehose"} 1.0' in r.text
+    assert sample(r.text, "sharpeyes_stream_length", {"stream": "firehose"}) == 2.0
     backlog = env.http.get("/api/streams").json()
     assert backlog[Keys().center_stream(VILLAGE)] == {
         "length": 1, "groups": {"center": {"pending": 0, "lag": 1, "consumers": 0}}}
+
+
+class _Page(HTMLParser):
+    """The title, element ids and script text of an HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.title, self.ids, self.script = "", set[str](), ""
+        self._in: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.ids.update(v for k, v in attrs if k == "id" and v)
+        self._in = tag if tag in ("title", "script") else None
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in == "title":
+            self.title += data
+        elif self._in == "script":
+            self.script += data
+
+
+# every documented route: (method, path) → summary
+ROUTES = {
+    ("GET", "/api/health"): "Liveness and worker status",
+    ("GET", "/api/cameras"): "Registered cameras",
+    ("GET", "/api/centers"): "Comprehensive-governance centers (综治中心)",
+    ("GET", "/api/centers/{code}/events"): "A center's events, newest first",
+    ("GET", "/api/centers/{code}/events/stream"): "Live events of a center (Server-Sent Events)",
+    ("GET", "/api/events"): "All archived events, newest first, filterable",
+    ("GET", "/api/events/{event_id}"): "One event with its action log (named viewer with a reason; logged)",
+    ("POST", "/api/events/{event_id}/ack"): "Acknowledge (with a reason)",
+    ("POST", "/api/events/{event_id}/resolve"): "Resolve (with a reason)",
+    ("POST", "/api/events/{event_id}/hold"):
+        "Put on hold (kept past the retention period, e.g. as evidence; with a reason)",
+    ("POST", "/api/events/{event_id}/release"): "Release a hold (purged by retention again; with a reason)",
+    ("POST", "/api/events/{event_id}/escalate"): "Escalate one tier up (with a reason)",
+    ("GET", "/snapshots/{ref}"): "An event's snapshot JPEG (named viewer with a reason; logged)",
+    ("GET", "/api/access-log"):
+        "The access log (who viewed what, from which unit, why; refused actions), newest first",
+    ("GET", "/api/streams"): "Backlog of each event stream: length, pending and lag per consumer group",
+    ("GET", "/api/audit"): "Four-all (四全) audit: coverage, sharing, availability, control (JSON, CSV or HTML; "
+                           "named viewer with a reason; logged)",
+    ("POST", "/api/cameras/probe"): "Probe an ONVIF device (nothing is registered)",
+    ("POST", "/api/cameras"): "Register a camera (probing its ONVIF endpoint when given)",
+    ("GET", "/api/cameras/completeness"): "一机一档: missing/invalid fields per camera and the completeness rate",
+    ("GET", "/api/cameras/export"):
+        "All cameras as camera YAML (no credentials; named viewer with a reason; logged)",
+    ("GET", "/api/cameras/{camera_id}"): "One camera's record",
+    ("POST", "/api/cameras/{camera_id}/probe"):
+        "Probe a registered camera's ONVIF endpoint with its stored credentials",
+    ("PATCH", "/api/cameras/{camera_id}"): "Change fields (and credentials) of a camera",
+    ("DELETE", "/api/cameras/{camera_id}"): "Remove a camera and its credentials",
+}
+VIEWER_ROUTES = {("GET", "/api/events/{event_id}"), ("GET", "/snapshots/{ref}"), ("GET", "/api/access-log"),
+                 ("GET", "/api/audit"), ("GET", "/api/cameras/export")}
 
 
 def test_index_and_openapi(env: Env) -> None:
     r = env.http.get("/")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/html")
-    assert "<html" in r.text.lower()
+    page = _Page()
+    page.feed(r.text)
+    assert page.title == "Sharp Eyes Hub — live events"
+    assert {"events", "center", "who", "unit", "reason", "audit"} <= page.ids
+    # the script polls the event list (all events, or the chosen center's) every 2 s, through routes the app has
+    assert '"/api/events?limit=60"' in page.script and "`/api/centers/${code}/events?limit=60`" in page.script
+    assert "setInterval(refresh, 2000)" in page.script
+    assert env.http.get("/api/events", params={"limit": 60}).status_code == 200
+    assert env.http.get(f"/api/centers/{VILLAGE}/events", params={"limit": 60}).status_code == 200
 
     spec = env.http.get("/openapi.json").json()
-    paths = set(spec["paths"])
-    assert {"/api/health", "/api/cameras", "/api/centers", "/api/centers/{code}/events", "/api/events",
-            "/api/events/{event_id}"} <= paths
-    assert "/metrics" not in paths
+    documented = {(method.upper(), path): op["summary"] for path, ops in spec["paths"].items()
+                  for method, op in ops.items()}
+    assert documented == ROUTES
+    for method, path in VIEWER_ROUTES:
+        assert "428" in spec["paths"][path][method.lower()]["responses"], (method, path)
+    assert "/metrics" not in spec["paths"] and "/" not in spec["paths"]  # served, not documented
+    assert spec["info"]["title"] == "Sharp Eyes Hub"
     assert spec["info"]["license"]["identifier"] == "AGPL-3.0-or-later"
 
 
 def test_health_degraded_when_redis_down(tmp_path: Path) -> None:
-    registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
-    registry.init()
     from sharpeyes.proc import free_port
 
     dead = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5, socket_timeout=0.5)
+    registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    archive = Archive(f"sqlite:///{tmp_path / 'r.db'}")
     try:
-        archive = Archive(f"sqlite:///{tmp_path / 'r.db'}")
+        registry.init()
         archive.init()
-        with TestClient(create_app(registry, dead, Keys(), tmp_path / "snap", archive)) as http:
+        with TestClient(create_app(api_deps(tmp_path, registry, dead, archive, Keys()))) as http:
             body = http.get("/api/health").json()
             assert body["redis"] is False
             assert body["status"] == "degraded"
@@ -322,6 +418,7 @@ def test_health_degraded_when_redis_down(tmp_path: Path) -> None:
             assert http.get(f"/api/events/{ULID()}", headers=VIEWER).status_code == 404
             assert http.get("/api/events").json() == {"items": [], "next_before": None}
     finally:
+        archive.close()
         registry.close()
 
 

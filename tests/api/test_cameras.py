@@ -13,12 +13,14 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.cameras import create_cameras_router
+from api.deps import ApiDeps
 from events.archive import Archive
-from registry.onvif_testing import IpycamDevice, StubHttpServer, free_port
 from registry.service import CameraService
 from registry.store import Registry
 from registry.vault import Vault
 from sharpeyes.keys import Keys
+from sharpeyes.settings import Settings
+from tests.support.onvif_camera import IpycamDevice, StubHttpServer, free_port
 
 TOWNSHIP = "140429100"
 
@@ -36,21 +38,37 @@ VIEWER = {"X-Sharpeyes-User": quote("档案员 李四"), "X-Sharpeyes-Unit": quo
 @pytest.fixture()
 def archive(tmp_path: Path) -> Iterator[Archive]:
     archive = Archive(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    archive.init()
-    yield archive
-    archive.close()
+    try:
+        archive.init()
+        yield archive
+    finally:
+        archive.close()
 
 
 @pytest.fixture()
-def client(tmp_path: Path, archive: Archive) -> Iterator[TestClient]:
+def registry(tmp_path: Path) -> Iterator[Registry]:
     reg = Registry(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    reg.init()
+    try:
+        reg.init()
+        yield reg
+    finally:
+        reg.close()
+
+
+def deps(tmp_path: Path, registry: Registry, archive: Archive, service: CameraService) -> ApiDeps:
+    """The API's parts; Redis is never reached by these routes (a client of a closed port)."""
+    return ApiDeps(settings=Settings(data_dir=tmp_path), registry=registry, cameras=service,
+                   redis=redis.Redis(port=free_port()), keys=Keys("t"), archive=archive,
+                   snapshot_dir=tmp_path / "snaps")
+
+
+@pytest.fixture()
+def client(tmp_path: Path, registry: Registry, archive: Archive) -> Iterator[TestClient]:
+    service = CameraService(registry, Vault.from_key_file(tmp_path / "k"), probe_timeout_s=2)
     app = FastAPI()
-    app.include_router(create_cameras_router(reg, CameraService(reg, Vault.from_key_file(tmp_path / "k"),
-                                                                probe_timeout_s=2), archive=archive))
+    app.include_router(create_cameras_router(deps(tmp_path, registry, archive, service)))
     with TestClient(app) as c:
         yield c
-    reg.close()
 
 
 def body(device: IpycamDevice, **kw: object) -> dict[str, object]:
@@ -140,15 +158,20 @@ def test_validation_errors_do_not_echo_the_password(client: TestClient, device: 
     assert r.status_code == 422 and "Echo-Me-Not-2" not in r.text
 
 
-def test_create_app_serves_the_router(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(tmp_path))  # the router's vault key file goes there
-    reg = Registry(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    reg.init()
-    archive = Archive(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    archive.init()
-    app = create_app(reg, redis.Redis(port=free_port()), Keys("t"), tmp_path / "snaps", archive)
+def test_create_app_serves_the_router(tmp_path: Path, registry: Registry, archive: Archive) -> None:
+    """The app's camera routes use the service it is given (its registry, its vault), not one of their own."""
+    vault = Vault.from_key_file(tmp_path / "given.key")
+    service = CameraService(registry, vault)
+    app = create_app(deps(tmp_path, registry, archive, service))
     paths = set(app.openapi()["paths"])
     assert {"/api/cameras/probe", "/api/cameras/{camera_id}", "/api/cameras/completeness"} <= paths
     with TestClient(app) as c:
         assert c.get("/api/cameras/completeness").json()["total"] == 0
-    assert (tmp_path / "vault.key").exists()
+        r = c.post("/api/cameras", json={"name": "东街", "jurisdiction": TOWNSHIP, "stream": "rtsp://127.0.0.1:9/x",
+                                         "username": "op", "password": "Given-Vault-1", "probe": False})
+        assert r.status_code == 201, r.text
+        assert c.get("/api/cameras/completeness").json()["total"] == 1
+    cam_id = r.json()["id"]
+    assert [cam.id for cam in registry.cameras()] == [cam_id]
+    assert service.credentials(cam_id) is not None  # readable with the given vault's key
+    assert not (tmp_path / "vault.key").exists()  # no vault built from the settings

@@ -13,8 +13,11 @@ import redis
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from registry.onvif_testing import free_port
+from api.deps import ApiDeps
+from registry.service import CameraService
+from registry.vault import Vault
 from sharpeyes.keys import Keys
+from sharpeyes.proc import free_port
 from sharpeyes.settings import Settings
 from tests.audit.world import A, World
 
@@ -24,11 +27,12 @@ VIEWER = {"X-Sharpeyes-User": quote("审计员 周九"), "X-Sharpeyes-Unit": quo
 
 
 @pytest.fixture()
-def http(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(tmp_path))  # the cameras router's vault key file goes there
+def http(world: World, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path, audit={"control_target": 0.75})  # type: ignore[arg-type]
-    dead_redis = redis.Redis(port=free_port())
-    app = create_app(world.registry, dead_redis, Keys("t"), tmp_path / "snaps", world.archive, settings=settings)
+    app = create_app(ApiDeps(
+        settings=settings, registry=world.registry,
+        cameras=CameraService(world.registry, Vault.from_key_file(tmp_path / "vault.key")),
+        redis=redis.Redis(port=free_port()), keys=Keys("t"), archive=world.archive, snapshot_dir=tmp_path / "snaps"))
     with TestClient(app, headers=VIEWER) as client:
         yield client
 

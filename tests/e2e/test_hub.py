@@ -80,10 +80,11 @@ def read_group(client: redis.Redis, stream: str, timeout_s: float) -> list[Event
 
 
 def test_person_crowd_event_reaches_township_and_api(hub: Hub) -> None:
-    assert hub.redis is not None and hub.registry is not None
-    stream = hub.keys.center_stream(TOWNSHIP)
-    events = read_group(hub.redis, stream, timeout_s=90)
-    assert events, f"no event in {stream}; workers: {hub.supervisor.status()}"
+    parts = hub.components
+    client, keys = parts.redis, parts.keys
+    stream = keys.center_stream(TOWNSHIP)
+    events = read_group(client, stream, timeout_s=90)
+    assert events, f"no event in {stream}; workers: {parts.supervisor.status()}"
     ev = events[0]
     assert ev.type == EventType.CROWD_GATHERING and ev.camera_id == CAM
     assert ev.civil_codes == [COUNTY, TOWNSHIP, VILLAGE]
@@ -94,18 +95,15 @@ def test_person_crowd_event_reaches_township_and_api(hub: Hub) -> None:
     assert hashlib.sha256(snap.read_bytes()).hexdigest() == ev.snapshot.sha256
 
     # routed to village and township (major), not the county
-    assert hub.redis.xlen(hub.keys.center_stream(VILLAGE)) >= 1
-    assert hub.redis.xlen(hub.keys.center_stream(COUNTY)) == 0
+    assert client.xlen(keys.center_stream(VILLAGE)) >= 1
+    assert client.xlen(keys.center_stream(COUNTY)) == 0
 
     # one incident, one event: the crowd persists, so no second crowd event within the next frames
     time.sleep(4)
-    crowd = [e for e in read_group(hub.redis, stream, timeout_s=1) if e.type == EventType.CROWD_GATHERING]
+    crowd = [e for e in read_group(client, stream, timeout_s=1) if e.type == EventType.CROWD_GATHERING]
     assert crowd == []
 
-    assert hub.archive is not None
-    app = create_app(hub.registry, hub.redis, hub.keys, hub.settings.snapshot_dir, hub.archive, hub.supervisor,
-                     hub.escalator)
-    with TestClient(app) as http:
+    with TestClient(create_app(hub.api_deps())) as http:
         # the API's lists read the archive, which the hub's archive consumer fills from the firehose
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -126,5 +124,5 @@ def test_person_crowd_event_reaches_township_and_api(hub: Hub) -> None:
         assert ingest["state"] == "online" and ingest["frames"] > 0
 
     # workers' heartbeats are visible in Redis for other processes and operators
-    beat = hub.redis.get(hub.keys.worker_heartbeat("analytics"))
+    beat = client.get(keys.worker_heartbeat("analytics"))
     assert beat is not None and b'"alive": true' in beat

@@ -16,12 +16,12 @@ from typing import cast
 import pytest
 import redis
 
-from events.publisher import wait_for
-from registry.onvif_testing import IpycamDevice
 from sharpeyes.hub import Hub
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.schema import Event, EventType
 from sharpeyes.settings import PROJECT_ROOT, Settings
+from tests.support.onvif_camera import IpycamDevice
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -51,13 +51,15 @@ def cli(hub: Hub, *args: str, password: str = "") -> subprocess.CompletedProcess
 
 
 def township_events(hub: Hub) -> list[Event]:
-    assert hub.redis is not None
-    rows = cast(list[tuple[bytes, dict[bytes, bytes]]], hub.redis.xrange(hub.keys.center_stream(TOWNSHIP)))
+    parts = hub.components
+    rows = cast(list[tuple[bytes, dict[bytes, bytes]]], parts.redis.xrange(parts.keys.center_stream(TOWNSHIP)))
     return [Event.from_json(f[b"event"]) for _i, f in rows]
 
 
 def test_cli_registration_goes_live_without_restart(hub: Hub) -> None:
-    assert hub.supervisor.get(f"ingest:{CAM_ID}") is None
+    supervisor, analytics, client, keys = (hub.components.supervisor, hub.components.analytics,
+                                           hub.components.redis, hub.components.keys)
+    assert supervisor.get(f"ingest:{CAM_ID}") is None
     with IpycamDevice(password="Live-Reg-7q!") as dev:
         t0 = time.monotonic()
         res = cli(hub, "add", "--name", "东街路口", "--jurisdiction", TOWNSHIP, "--onvif",
@@ -67,29 +69,29 @@ def test_cli_registration_goes_live_without_restart(hub: Hub) -> None:
         assert dev.password not in res.stdout + res.stderr
 
         def online() -> bool:
-            worker = hub.supervisor.get(f"ingest:{CAM_ID}")
+            worker = supervisor.get(f"ingest:{CAM_ID}")
             return worker is not None and worker.status().get("state") == "online"
 
-        assert wait_for(online, 60), hub.supervisor.status()
+        assert wait_until(online, 60), supervisor.status()
         # frames flow into analytics under the new camera's rules, and its state is published for the API
-        assert hub.analytics is not None and CAM_ID in hub.analytics.cameras
-        assert wait_for(lambda: int(hub.supervisor.get(f"ingest:{CAM_ID}").status()["frames"]) > 0, 30)  # type: ignore[union-attr]
-        assert hub.redis is not None and hub.redis.hget(hub.keys.camera_status(CAM_ID), "state") == b"online"
+        assert CAM_ID in analytics.cameras
+        assert wait_until(lambda: int(supervisor.get(f"ingest:{CAM_ID}").status()["frames"]) > 0, 30)  # type: ignore[union-attr]
+        assert client.hget(keys.camera_status(CAM_ID), "state") == b"online"
         took = time.monotonic() - t0
         assert took < 60, f"registration to online took {took:.1f} s"
 
         # a change of the record restarts the camera's workers with the new settings
-        first = hub.supervisor.get(f"ingest:{CAM_ID}")
+        first = supervisor.get(f"ingest:{CAM_ID}")
         res = cli(hub, "update", CAM_ID, "--set", "address=丰州镇 东街 2 号")
         assert res.returncode == 0, res.stderr
-        assert wait_for(lambda: hub.supervisor.get(f"ingest:{CAM_ID}") not in (None, first), 30)
+        assert wait_until(lambda: supervisor.get(f"ingest:{CAM_ID}") not in (None, first), 30)
 
         # the device goes away: the running camera reports it to the township (camera faults go there too)
-    assert wait_for(lambda: any(e.type == EventType.CAMERA_OFFLINE and e.camera_id == CAM_ID
-                                for e in township_events(hub)), 60), hub.supervisor.status()
+    assert wait_until(lambda: any(e.type == EventType.CAMERA_OFFLINE and e.camera_id == CAM_ID
+                                for e in township_events(hub)), 60), supervisor.status()
 
     # removed: stopped, nothing left running
     res = cli(hub, "remove", CAM_ID)
     assert res.returncode == 0, res.stderr
-    assert wait_for(lambda: hub.supervisor.get(f"ingest:{CAM_ID}") is None and CAM_ID not in hub.analytics.cameras,
+    assert wait_until(lambda: supervisor.get(f"ingest:{CAM_ID}") is None and CAM_ID not in analytics.cameras,
                     30)

@@ -1,0 +1,121 @@
+"""Comprehensive-governance centers (综治中心) over HTTP: the list, a center's archived events, and its live events
+as Server-Sent Events read from the center's Redis stream.
+
+Owns only HTTP concerns; centers are the registry's jurisdictions that host one, streams are named by
+:class:`sharpeyes.keys.Keys`. Reads; writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import redis
+from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from api.deps import ApiDeps
+from api.events import ULID_PATTERN, EventPage, event_page
+from events.archive import EventStatus
+from events.publisher import decode_entry
+
+log = logging.getLogger(__name__)
+
+TIER_BY_LEN = {6: "county", 9: "township", 12: "village", 15: "grid"}
+
+
+class Center(BaseModel):
+    code: str = Field(description="Civil code of the jurisdiction node hosting the center.")
+    name: str
+    tier: str = Field(description="county, township, village or grid")
+    jurisdiction: str = Field(description="Name of the jurisdiction node.")
+    parent_code: str | None
+    synthetic: bool = Field(description="True for demo/test nodes that are not real statistical codes.")
+    stream: str = Field(description="Redis stream key of this center's events.")
+
+
+def _sse(client: redis.Redis, stream: str, start: str, heartbeat_s: float) -> Iterator[bytes]:
+    """The entries of ``stream`` after ``start`` as Server-Sent Events, a comment every ``heartbeat_s`` idle."""
+    last = start
+    yield b": connected\n\n"
+    while True:
+        try:
+            resp: Any = client.xread({stream: last}, count=100, block=int(heartbeat_s * 1000))
+        except redis.RedisError as exc:
+            yield f"event: error\ndata: {json.dumps(str(exc))}\n\n".encode()
+            time.sleep(heartbeat_s)
+            continue
+        if not resp:
+            yield b": keep-alive\n\n"
+            continue
+        for _name, entries in resp:
+            for entry_id, fields in entries:
+                last = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+                try:
+                    ev = decode_entry(fields)
+                except ValueError:
+                    continue
+                yield f"id: {last}\nevent: {ev.type.value}\ndata: {ev.to_json()}\n\n".encode()
+
+
+def create_centers_router(deps: ApiDeps) -> APIRouter:
+    """``GET /api/centers``, ``GET /api/centers/{code}/events`` and ``GET /api/centers/{code}/events/stream``."""
+    registry, client, keys, archive = deps.registry, deps.redis, deps.keys, deps.archive
+    router = APIRouter()
+
+    def center(code: str) -> None:
+        node = registry.get_jurisdiction(code)
+        if node is None or not node.has_center:
+            raise HTTPException(404, f"no center at {code}")
+
+    @router.get("/api/centers", response_model=list[Center], summary="Comprehensive-governance centers (综治中心)")
+    def centers() -> list[Center]:
+        return [
+            Center(code=j.code, name=j.center_name, tier=TIER_BY_LEN.get(len(j.code), j.level), jurisdiction=j.name,
+                   parent_code=j.parent_code, synthetic=j.synthetic, stream=keys.center_stream(j.code))
+            for j in registry.centers()
+        ]
+
+    @router.get("/api/centers/{code}/events", response_model=EventPage, summary="A center's events, newest first")
+    def center_events(
+        code: str,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        before: Annotated[str | None, Query(pattern=ULID_PATTERN, description="id of the last event seen")] = None,
+        type: str | None = None,
+        camera_id: str | None = None,
+        status: EventStatus | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> EventPage:
+        center(code)
+        return event_page(archive, limit, before, center=code, type=type, camera_id=camera_id, status=status,
+                          since=since, until=until)
+
+    @router.get("/api/centers/{code}/events/stream", summary="Live events of a center (Server-Sent Events)")
+    def center_stream(
+        code: str,
+        heartbeat_s: Annotated[float, Query(gt=0, le=60)] = 15.0,
+        last_event_id: Annotated[str | None, Header(pattern=r"^\d+-\d+$",
+                                                    description="Resume after this stream entry id")] = None,
+    ) -> StreamingResponse:
+        center(code)
+        stream = keys.center_stream(code)
+        if last_event_id is None:
+            # pin "now" to a concrete entry id before answering, so nothing added after the client connected is
+            # missed (with "$", entries added before the first XREAD would be)
+            try:
+                newest: Any = client.xrevrange(stream, count=1)
+            except redis.RedisError as exc:
+                raise HTTPException(503, f"event store unavailable: {exc}") from None
+            start = newest[0][0].decode() if newest else "0-0"
+        else:
+            start = last_event_id
+        return StreamingResponse(_sse(client, stream, start, heartbeat_s), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return router

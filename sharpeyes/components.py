@@ -1,0 +1,123 @@
+"""The parts of one hub, built once: connections, registry, archive, event publishing, analytics, the camera
+maintainer and the background workers (part of the composition root with ``sharpeyes.hub``; no stage imports it).
+
+Owns construction and closing only: :func:`build_components` opens everything in order and, when one step fails,
+closes what it had opened; :meth:`Components.close` closes it all. It starts no thread (``Hub.start`` does).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+import redis
+
+from analytics.detector import Detector
+from analytics.model_check import refuse_unserved_rules
+from analytics.pipeline import AnalyticsWorker
+from events.archive import Archive
+from events.consumer import CenterConsumer, CenterConsumerWorker
+from events.escalation import Escalator, SlaEscalationWorker
+from events.publisher import EventPublisher, Spool, SpoolDrainer
+from events.retention import RetentionWorker
+from events.routing import Router, RoutingPolicy
+from registry.service import CameraService
+from registry.store import Registry
+from registry.vault import Vault
+from sharpeyes.camera_state import CameraStates
+from sharpeyes.connections import redis_client
+from sharpeyes.heartbeats import HeartbeatPublisher
+from sharpeyes.keys import ARCHIVE_GROUP, Keys
+from sharpeyes.maintainer import CameraMaintainer, CameraRecorder
+from sharpeyes.settings import Settings
+from sharpeyes.supervisor import Supervisor, Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Components:
+    """Everything a hub runs on; ``workers`` are the background workers to start, in order (the analytics worker
+    and the cameras are started after them)."""
+
+    keys: Keys
+    redis: redis.Redis
+    registry: Registry
+    cameras: CameraService
+    router: Router
+    publisher: EventPublisher
+    archive: Archive
+    escalator: Escalator
+    supervisor: Supervisor
+    analytics: AnalyticsWorker
+    maintainer: CameraMaintainer
+    workers: tuple[Worker, ...]
+    resources: ExitStack = field(repr=False)
+
+    def close(self) -> None:
+        """Close the spool, the archive, the registry and the Redis client (the workers must be stopped)."""
+        self.resources.close()
+
+
+def _archiver(client: redis.Redis, keys: Keys, archive: Archive, router: Router) -> CenterConsumerWorker:
+    """A consumer group on the firehose that writes every event to SQL once."""
+    return CenterConsumerWorker(CenterConsumer(
+        client, "all", lambda ev: archive.record(ev, router.centers_for(ev)), keys=keys,
+        group=ARCHIVE_GROUP, stream=keys.firehose, consumer="archiver", claim_idle_ms=10_000,
+    ), name="events:archiver")
+
+
+def _analytics(s: Settings, publisher: EventPublisher, recorder: CameraRecorder) -> AnalyticsWorker:
+    return AnalyticsWorker(
+        lambda: Detector(s.detector, s.model_dir), s.snapshot_dir, publisher.publish, publisher.publish_update,
+        batch_size=s.analytics.effective_batch_size(s.detector.device), on_quality=recorder.on_quality,
+        model_factory=lambda name: Detector(s.detector.model_copy(update={"model": name}), s.model_dir),
+    )
+
+
+def build_components(s: Settings, redis_url: str) -> Components:
+    """Connect to Redis at ``redis_url``, open and sync the registry, refuse rules their models cannot serve
+    (:class:`analytics.rules.RuleClassError`), open the spool and the archive, and build the workers."""
+    with ExitStack() as stack:
+        client = redis_client(redis_url)
+        stack.callback(client.close)
+        client.ping()
+        keys = Keys(s.key_prefix)
+
+        registry = Registry(s.effective_database_url)
+        stack.callback(registry.close)
+        registry.init()
+        registry.sync_camera_configs(s.camera_configs)
+        cameras = CameraService(registry, Vault.from_settings(s))
+        labels: dict[str, set[str]] = {}  # class names per model name, read once each
+        refuse_unserved_rules(s, registry.cameras(enabled_only=True), labels)
+
+        policy = RoutingPolicy.load(s.routing_policy)
+        router = Router(policy, {c.code for c in registry.centers()})
+        spool = Spool(s.data_dir / "spool.db")
+        stack.callback(spool.close)
+        publisher = EventPublisher(client, router, keys, spool, ttl_s=s.event_ttl_s, maxlen=s.stream_maxlen)
+        for code in router.center_codes:
+            publisher.ensure_group(keys.center_stream(code))
+
+        archive = Archive(s.effective_database_url)
+        stack.callback(archive.close)
+        archive.init()
+        escalator = Escalator(client, keys, router, archive, ttl_s=s.event_ttl_s, maxlen=s.stream_maxlen)
+        supervisor = Supervisor()
+        workers: tuple[Worker, ...] = (
+            SpoolDrainer(publisher),
+            _archiver(client, keys, archive, router),
+            SlaEscalationWorker(escalator, {k.value: v for k, v in policy.sla_s.items()}),
+            RetentionWorker(client, keys, archive, s.snapshot_dir, days=s.retention_days,
+                            streams=lambda: [keys.firehose, *(keys.center_stream(c) for c in router.center_codes)]),
+            HeartbeatPublisher(supervisor, client, keys),
+        )
+        recorder = CameraRecorder(CameraStates(client, keys), registry)
+        analytics = _analytics(s, publisher, recorder)
+        maintainer = CameraMaintainer(s, registry, cameras, analytics, supervisor, recorder, publisher.publish,
+                                      labels=labels)
+        return Components(keys=keys, redis=client, registry=registry, cameras=cameras, router=router,
+                          publisher=publisher, archive=archive, escalator=escalator, supervisor=supervisor,
+                          analytics=analytics, maintainer=maintainer, workers=workers, resources=stack.pop_all())
