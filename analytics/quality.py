@@ -1,7 +1,7 @@
 """Video-quality diagnosis (视频质量诊断) of one camera, at a low rate: owns the fault checks, the camera's
 reference (learned from its first clean checks) and the fault episodes.
 
-Faults (DESIGN.md §2), each measured on a downscaled copy of the frame:
+Faults (docs/domain.md §Video-quality faults), each measured on a downscaled copy of the frame:
 
 ========================  ==========================================================================================
 ``signal_loss``           one grey level (±4) covers more than ``signal_loss_fraction`` of the frame (black/blue screen)

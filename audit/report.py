@@ -1,4 +1,4 @@
-"""Renderings of an :class:`audit.fourall.AuditReport`: JSON, CSV and one self-contained HTML page (inline CSS,
+"""Renderings of an :class:`audit.models.AuditReport`: JSON, CSV and one self-contained HTML page (inline CSS,
 inline SVG map of the cameras' field-of-view sectors and the key points, SVG bar chart of 在线率/完好率).
 
 Owns presentation only: every number comes from the report, none is computed here except map and chart
@@ -17,8 +17,8 @@ from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from audit.fourall import AuditReport, CameraResult, Indicator, KeyPointResult
 from audit.geometry import EARTH_RADIUS_M, sector_outline
+from audit.models import AuditReport, CameraResult, Indicator, KeyPointResult
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,9 @@ svg{background:#fff;border:1px solid #d0d7de}svg text{font-size:11px;fill:#1d273
 """
 
 _GREEN, _RED, _GREY = "#2e9d57", "#d2392b", "#8a96a3"
+"""Map colours: online camera / covered key point, offline / uncovered (and target lines), no coverage fields."""
+_ONLINE_BAR, _INTACT_BAR = "#3b7dd8", "#8e5bd0"
+"""Chart colours of the 在线率 and 完好率 bars."""
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -164,14 +167,14 @@ def to_html(report: AuditReport) -> str:
         "<h2>四项要求 The four requirements</h2>",
         _summary(report),
         "<h2>覆盖地图 Coverage map</h2>",
-        '<p class="legend"><span><i class="sw" style="background:#2e9d57"></i>在线摄像机 online camera / 已覆盖重点 '
-        'covered key point</span><span><i class="sw" style="background:#d2392b"></i>离线摄像机 offline camera / '
-        '未覆盖重点 uncovered key point</span><span><i class="sw" style="background:#8a96a3"></i>缺覆盖参数 no '
+        f'<p class="legend"><span><i class="sw" style="background:{_GREEN}"></i>在线摄像机 online camera / 已覆盖重点 '
+        f'covered key point</span><span><i class="sw" style="background:{_RED}"></i>离线摄像机 offline camera / '
+        f'未覆盖重点 uncovered key point</span><span><i class="sw" style="background:{_GREY}"></i>缺覆盖参数 no '
         "coverage fields</span></p>",
         f'<div class="scroll">{svg_map(report)}</div>',
         "<h2>在线率与完好率 Online and intact rates</h2>",
-        '<p class="legend"><span><i class="sw" style="background:#3b7dd8"></i>在线率 online rate</span><span>'
-        '<i class="sw" style="background:#8e5bd0"></i>完好率 intact rate</span><span>- - 目标 target</span></p>',
+        f'<p class="legend"><span><i class="sw" style="background:{_ONLINE_BAR}"></i>在线率 online rate</span><span>'
+        f'<i class="sw" style="background:{_INTACT_BAR}"></i>完好率 intact rate</span><span>- - 目标 target</span></p>',
         f'<div class="scroll">{svg_rates(report.cameras)}</div>',
         "<h2>摄像机 Cameras</h2>",
         f'<div class="scroll">{_cameras_table(report.cameras, tz)}</div>',
@@ -341,15 +344,15 @@ def svg_rates(cameras: list[CameraResult]) -> str:
                    f"{tick * 100:.0f}%</text>")
     for i, c in enumerate(rows):
         x0 = left + group_w * i + 8
-        for j, (value, colour, what) in enumerate(((c.online_rate, "#3b7dd8", "在线率 online"),
-                                                   (c.intact_rate, "#8e5bd0", "完好率 intact"))):
+        for j, (value, colour, what) in enumerate(((c.online_rate, _ONLINE_BAR, "在线率 online"),
+                                                   (c.intact_rate, _INTACT_BAR, "完好率 intact"))):
             v = max(0.0, min(1.0, value or 0.0))
             bx = x0 + j * 22
             tip = f"{c.id} {c.name}: {what} {_pct(value)} (目标 target {_pct(c.target)})"
             out.append(f'<rect x="{bx:.1f}" y="{y(v):.1f}" width="20" height="{plot_h * v:.1f}" fill="{colour}">'
                        f"<title>{escape(tip)}</title></rect>")
         ty = y(c.target)
-        out.append(f'<line x1="{x0 - 4:.1f}" y1="{ty:.1f}" x2="{x0 + 48:.1f}" y2="{ty:.1f}" stroke="#d2392b" '
+        out.append(f'<line x1="{x0 - 4:.1f}" y1="{ty:.1f}" x2="{x0 + 48:.1f}" y2="{ty:.1f}" stroke="{_RED}" '
                    f'stroke-width="1.5" stroke-dasharray="4 3"><title>{escape(f"目标 target {_pct(c.target)}")}'
                    "</title></line>")
         short = c.id[-6:]

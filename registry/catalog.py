@@ -1,4 +1,4 @@
-"""GB/T 28181 catalog codes (DESIGN.md §2) and the 一机一档 completeness check.
+"""GB/T 28181 catalog codes (docs/domain.md §Catalog codes and 一机一档) and the 一机一档 completeness check.
 
 Owns the meaning of the catalog codes and what makes a camera record complete and valid: which fields are required,
 which values are inconsistent (direction against heading, ID county against jurisdiction, default passwords), and

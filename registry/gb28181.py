@@ -1,4 +1,4 @@
-"""GB/T 28181 20-digit device IDs: validation and what the digits encode (DESIGN.md §2).
+"""GB/T 28181 20-digit device IDs: validation and what the digits encode (docs/domain.md §GB/T 28181 device IDs).
 
 Layout: 1–6 county civil code (GB/T 2260), 7–8 grass-roots access unit, 9–10 industry, 11–13 device type,
 14 network, 15–20 serial.

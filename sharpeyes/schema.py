@@ -1,4 +1,4 @@
-"""The event contract (DESIGN.md §3): one JSON object per event, identical on every stream and in the archive.
+"""The event contract (docs/domain.md §Events): one JSON object per event, identical on every stream and in the archive.
 
 Producers build :class:`Event`; consumers parse it with :meth:`Event.from_json`, which rejects unknown fields and
 other schema versions. Consumers must be idempotent by ``id`` (delivery is at least once).
