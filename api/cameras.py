@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import redis
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from api.access import NO_VIEWER, Who, record, require
 from api.deps import ApiDeps
 from registry.catalog import CompletenessReport
+from registry.catalog_xml import catalog_xml
 from registry.gb28181 import parse_device_id
 from registry.onvif import (
     OnvifAuthError,
@@ -169,11 +170,21 @@ def create_registration_router(deps: ApiDeps) -> APIRouter:
 
     @router.get("/export", response_class=PlainTextResponse,
                 responses=NO_VIEWER,
-                summary="All cameras as camera YAML (no credentials; named viewer with a reason; logged)")
-    def export(who: Who) -> PlainTextResponse:
+                summary="All cameras as camera YAML or a GB/T 28181 Catalog XML (no credentials; named viewer with "
+                        "a reason; logged)")
+    def export(who: Who, format: Literal["yaml", "gb28181"] = "yaml",
+               encoding: Literal["utf-8", "gb18030"] = "utf-8",
+               device_id: Annotated[str | None, Query(pattern=r"^\d{20}$")] = None) -> Response:
         require(who, "the camera export")
         record(archive, who, "export_cameras", ",".join(c.id for c in registry.cameras()))
-        return PlainTextResponse(service.export_yaml(), media_type="application/yaml")
+        if format == "yaml":
+            return PlainTextResponse(service.export_yaml(), media_type="application/yaml")
+        try:
+            catalog = catalog_xml(registry, encoding=encoding, device_id=device_id)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return Response(catalog.data, media_type=f"application/xml; charset={catalog.encoding}",
+                        headers={"X-Sharpeyes-Problems": str(len(catalog.problems))})
 
     @router.get("/{camera_id}", response_model=CameraView, summary="One camera's record")
     def show(camera_id: str) -> CameraView:

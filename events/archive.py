@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 EventStatus = Literal["new", "acknowledged", "resolved"]
 """Handling state of an archived event: new → acknowledged → resolved."""
-Action = Literal["ack", "resolve", "escalate", "sla_escalate", "hold", "release"]
+Action = Literal["ack", "resolve", "escalate", "sla_escalate", "hold", "release", "platform_undelivered"]
 Outcome = Literal["allowed", "refused"]
 
 

@@ -42,29 +42,31 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import redis
 import yaml
 from prometheus_client import Counter
-from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from events.archive import Archive, EventNotFound
 from events.consumer import CenterConsumer
 from sharpeyes.connections import redis_client
 from sharpeyes.keys import Keys
 from sharpeyes.schema import Event, EventType, Severity, utcnow
+from sharpeyes.settings import WvpBridgeSettings
 from sharpeyes.strict import StrictModel
 from sharpeyes.supervisor import RestartPolicy, Worker
+from sharpeyes.urls import redact_url
 
 log = logging.getLogger(__name__)
 
-WVP_GROUP = "wvp-bridge"
 """Consumer group of the bridge on the firehose (its own: it acknowledges only what it handled)."""
 
 Kind = Literal["alarm", "device"]
@@ -159,51 +161,6 @@ class WvpMapping(StrictModel):
 
 
 # ------------------------------------------------------------------------------------------------- settings
-class WvpBridgeSettings(StrictModel):
-    """The WVP-GB28181-pro bridge (``SHARPEYES_WVP__*``); docs/gb28181.md."""
-
-    enabled: bool = Field(False, description="Run the bridge: events as GB/T 28181 alarms to WVP's Redis.")
-    redis_url: SecretStr | None = Field(
-        None, description="Redis WVP subscribes on (usually WVP's own, e.g. redis://:password@10.0.0.5:6379/0); "
-        "never logged with its password. Unset: the hub's own Redis.")
-    alarm_channel: str = Field("alarm_receive", min_length=1, description="WVP's alarm channel "
-                                                                          "(VM_MSG_SUBSCRIBE_ALARM_RECEIVE).")
-    device_channel: str = Field("device", min_length=1, description="WVP's device-status channel "
-                                                                     "(VM_MSG_SUBSCRIBE_DEVICE_STATUS).")
-    mapping_file: Path | None = Field(
-        None, description="YAML replacing events/wvp_alarms.yaml (mapping, severity threshold, device status).")
-    min_severity: Severity | None = Field(
-        None, description="Least severity bridged as an alarm; unset: the mapping file's min_severity.")
-    gb_id_mode: Literal["camera", "empty"] = Field(
-        "camera", description="gbId of alarms: 'camera' = the camera's 20-digit ID (a channel WVP knows); 'empty' = "
-        "\"\" (WVP sends it to every enabled upper platform, under the platform's own ID).")
-    retry_tries: int = Field(3, ge=1, le=20, description="PUBLISH attempts while no subscriber receives a message.")
-    retry_backoff_s: float = Field(
-        1.5, ge=0.0, le=60.0, description="Wait before the 2nd attempt, doubled each time (3 tries: 1.5 + 3 = 4.5 s).")
-    max_age_s: float | None = Field(
-        600.0, gt=0, description="Events older than this are not sent (reported as undelivered); unset: no limit.")
-    marker_ttl_s: int = Field(
-        7 * 24 * 3600, ge=60, description="How long the per-event 'alarm sent' marker is kept on our Redis.")
-    group: str = Field(WVP_GROUP, min_length=1, description="Consumer group on the firehose.")
-
-    def target_url(self, hub_redis_url: str) -> str:
-        return self.redis_url.get_secret_value() if self.redis_url is not None else hub_redis_url
-
-
-def redacted_url(url: str) -> str:
-    """``url`` for logs: its user info replaced by ``***`` (``redis://:secret@host`` → ``redis://***@host``, an ACL
-    user name kept: ``redis://bridge:***@host``), whatever characters the password holds."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    rest = urlunsplit(("", "", parts.path, parts.query, parts.fragment))
-    for secret in {parts.password or "", unquote(parts.password or "")} - {""}:
-        rest = rest.replace(secret, "***")  # e.g. repeated in the query string
-    return f"{parts.scheme}://{user + ':' if user else ''}***@{host}{rest}"
-
-
 # ------------------------------------------------------------------------------------------------- messages
 def alarm_message(event: Event, code: AlarmCode, *, template: str, gb_id_mode: Literal["camera", "empty"] = "camera",
                   tz: ZoneInfo | None = None) -> dict[str, str | int]:
@@ -236,11 +193,6 @@ def device_status_message(event: Event) -> str | None:
     """``"<cameraId> ON|OFF"`` for camera_online/camera_offline (the camera is its own device), else None."""
     state = DEVICE_STATUS.get(event.type)
     return None if state is None else f"{event.camera_id} {state}"
-
-
-def alarm_marker_key(keys: Keys, event_id: str) -> str:
-    """Marker on our Redis: an alarm for this event id was sent (or given up on). Belongs in ``Keys``."""
-    return f"{keys.prefix}:wvp:alarm:{event_id}"
 
 
 def _local(at: datetime, tz: ZoneInfo | None) -> datetime:
@@ -317,7 +269,7 @@ class WvpBridge:
             return
         code = self.mapping.alarm_for(event, self.settings.min_severity)
         status = device_status_message(event) if self.mapping.device_status else None
-        marker = alarm_marker_key(self.keys, event.id)
+        marker = self.keys.wvp_alarm_marker(event.id)
         if code is not None and self.source.exists(marker):  # a redelivered entry: its alarm went out already
             log.info("wvp: alarm for event %s already sent: not repeated", event.id)
             code = None
@@ -402,6 +354,26 @@ class WvpBridgeWorker(Worker):
         self.bridge.run(self.stopping, on_poll=self.beat)
 
 
+def log_undelivered(archive: Archive, centers: Callable[[Event], list[str]], *, tries: int = 10,
+                    wait_s: float = 0.5) -> UndeliveredHook:
+    """A hook writing "not delivered to the platform" into the event's action log (user ``wvp-bridge``), as seen
+    by the event's first center. The bridge can be faster than the archiver: an event not archived yet is retried
+    ``tries`` times, ``wait_s`` apart, then only logged here."""
+
+    def hook(event: Event, reason: str) -> None:
+        center = next(iter(centers(event)), event.civil_codes[-1] if event.civil_codes else "-")
+        for _ in range(tries):
+            try:
+                archive.act(event.id, "platform_undelivered", center=center, user="wvp-bridge",
+                            reason=f"not delivered to the GB/T 28181 platform: {reason}")
+                return
+            except EventNotFound:
+                time.sleep(wait_s)
+        log.warning("event %s not delivered to the platform (%s), and not in the archive to say so", event.id, reason)
+
+    return hook
+
+
 def build_wvp_bridge(settings: WvpBridgeSettings, source: redis.Redis, hub_redis_url: str, *,
                      keys: Keys | None = None, on_undelivered: UndeliveredHook | None = None,
                      tz: ZoneInfo | None = None) -> WvpBridgeWorker | None:
@@ -412,5 +384,5 @@ def build_wvp_bridge(settings: WvpBridgeSettings, source: redis.Redis, hub_redis
         return None
     url = settings.target_url(hub_redis_url)
     bridge = WvpBridge(source, redis_client(url), settings, keys=keys, on_undelivered=on_undelivered, tz=tz,
-                       target_label=redacted_url(url))
+                       target_label=redact_url(url))
     return WvpBridgeWorker(bridge)

@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from registry.catalog_xml import catalog_xml
 from registry.config import CameraConfigError
 from registry.onvif import OnvifError, ProbeResult, ProbeTarget
 from registry.service import CameraService, CameraSpec, RegistrationError
@@ -210,12 +211,33 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    text = _service().export_yaml(args.ids or None)
+    service = _service()
+    if args.format == "gb28181":
+        return _export_catalog(service, args)
+    text = service.export_yaml(args.ids or None)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output}")
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _export_catalog(service: CameraService, args: argparse.Namespace) -> int:
+    """The registry as a GB/T 28181 Catalog XML body; cameras left out are listed on stderr."""
+    try:
+        export = catalog_xml(service.registry, encoding=args.encoding, device_id=args.device_id, sn=args.sn,
+                             ids=args.ids or None)
+    except ValueError as exc:
+        raise RegistrationError(str(exc)) from None
+    for problem in export.problems:
+        print(f"sharpeyes camera export: {problem.id or 'catalog'}: {problem.detail}", file=sys.stderr)
+    if args.output:
+        Path(args.output).write_bytes(export.data)
+        print(f"wrote {args.output}: {export.cameras} camera(s), {export.groups} group node(s), {export.encoding}")
+    else:
+        sys.stdout.buffer.write(export.data)
+        sys.stdout.flush()
     return 0
 
 
@@ -329,9 +351,14 @@ def register_camera_commands(sub: Any) -> None:
     p.add_argument("file")
     p.set_defaults(func=_guard(cmd_import))
 
-    p = csub.add_parser("export", help="write cameras as YAML (no credentials)")
+    p = csub.add_parser("export", help="write cameras as YAML or a GB/T 28181 Catalog (no credentials)")
     p.add_argument("ids", nargs="*", help="camera IDs (default: all)")
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.add_argument("--format", choices=["yaml", "gb28181"], default="yaml",
+                   help="yaml (camera_configs/ format, default) or gb28181 (Catalog response XML, docs/gb28181.md)")
+    p.add_argument("--encoding", choices=["utf-8", "gb18030"], default="utf-8", help="XML encoding (gb28181)")
+    p.add_argument("--device-id", help="the platform's 20-digit ID in the XML (default: derived from the county)")
+    p.add_argument("--sn", type=int, default=1, help="SN of the Catalog response (gb28181)")
     p.set_defaults(func=_guard(cmd_export))
 
     p = csub.add_parser("completeness", help="一机一档: missing/invalid fields and the completeness rate")

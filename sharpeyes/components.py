@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import redis
 
@@ -22,6 +23,7 @@ from events.escalation import Escalator, SlaEscalationWorker
 from events.publisher import EventPublisher, Spool, SpoolDrainer
 from events.retention import RetentionWorker
 from events.routing import Router, RoutingPolicy
+from events.wvp_bridge import build_wvp_bridge, log_undelivered
 from registry.service import CameraService
 from registry.store import Registry
 from registry.vault import Vault
@@ -114,6 +116,11 @@ def build_components(s: Settings, redis_url: str) -> Components:
                             streams=lambda: [keys.firehose, *(keys.center_stream(c) for c in router.center_codes)]),
             HeartbeatPublisher(supervisor, client, keys),
         )
+        wvp = build_wvp_bridge(s.wvp, client, redis_url, keys=keys, tz=ZoneInfo(s.timezone),
+                               on_undelivered=log_undelivered(archive, router.centers_for))
+        if wvp is not None:  # a bad mapping file raised ValueError above: the hub refuses to start
+            stack.callback(wvp.bridge.target.close)
+            workers = (*workers, wvp)
         recorder = CameraRecorder(CameraStates(client, keys), registry)
         analytics = _analytics(s, publisher, recorder)
         maintainer = CameraMaintainer(s, registry, cameras, analytics, supervisor, recorder, publisher.publish,

@@ -38,13 +38,18 @@ class Keys:
         return f"{self.prefix}:event:{event_id}:entries"
 
     def camera_status(self, camera_id: str) -> str:
-        """Hash: state (online/offline), since, last_frame_at, heartbeat of the camera's sampler."""
+        """Hash: state (online/offline), since (ISO UTC of the last change), reason: the sampler's stream state."""
         return f"{self.prefix}:camera:{camera_id}:status"
 
     def camera_quality(self, camera_id: str) -> str:
         """Hash: ok (1/0), faults (comma-separated fault kinds), since (ISO UTC of the last change),
         fault_seconds (cumulative time spent faulty): the camera's video-quality state for the 完好率 audit."""
         return f"{self.prefix}:camera:{camera_id}:quality"
+
+    def wvp_alarm_marker(self, event_id: str) -> str:
+        """String with a TTL: the WVP bridge sent (or gave up on) the alarm of this event, so a redelivered entry
+        does not alarm twice (docs/gb28181.md)."""
+        return f"{self.prefix}:wvp:alarm:{event_id}"
 
     def worker_heartbeat(self, name: str) -> str:
         """String with a TTL, refreshed by each supervised worker."""

@@ -20,6 +20,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from sharpeyes.schema import Severity
 from sharpeyes.strict import StrictModel
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -167,6 +168,37 @@ class AuditSettings(StrictModel):
     retention_min_days: float = Field(30, ge=0, description="全程可控: the least retention_days that passes.")
 
 
+class WvpBridgeSettings(StrictModel):
+    """The WVP-GB28181-pro bridge (``SHARPEYES_WVP__*``); docs/gb28181.md."""
+
+    enabled: bool = Field(False, description="Run the bridge: events as GB/T 28181 alarms to WVP's Redis.")
+    redis_url: SecretStr | None = Field(
+        None, description="Redis WVP subscribes on (usually WVP's own, e.g. redis://:password@10.0.0.5:6379/0); "
+        "never logged with its password. Unset: the hub's own Redis.")
+    alarm_channel: str = Field("alarm_receive", min_length=1, description="WVP's alarm channel "
+                                                                          "(VM_MSG_SUBSCRIBE_ALARM_RECEIVE).")
+    device_channel: str = Field("device", min_length=1, description="WVP's device-status channel "
+                                                                     "(VM_MSG_SUBSCRIBE_DEVICE_STATUS).")
+    mapping_file: Path | None = Field(
+        None, description="YAML replacing events/wvp_alarms.yaml (mapping, severity threshold, device status).")
+    min_severity: Severity | None = Field(
+        None, description="Least severity bridged as an alarm; unset: the mapping file's min_severity.")
+    gb_id_mode: Literal["camera", "empty"] = Field(
+        "camera", description="gbId of alarms: 'camera' = the camera's 20-digit ID (a channel WVP knows); 'empty' = "
+        "\"\" (WVP sends it to every enabled upper platform, under the platform's own ID).")
+    retry_tries: int = Field(3, ge=1, le=20, description="PUBLISH attempts while no subscriber receives a message.")
+    retry_backoff_s: float = Field(
+        1.5, ge=0.0, le=60.0, description="Wait before the 2nd attempt, doubled each time (3 tries: 1.5 + 3 = 4.5 s).")
+    max_age_s: float | None = Field(
+        600.0, gt=0, description="Events older than this are not sent (reported as undelivered); unset: no limit.")
+    marker_ttl_s: int = Field(
+        7 * 24 * 3600, ge=60, description="How long the per-event 'alarm sent' marker is kept on our Redis.")
+    group: str = Field("wvp-bridge", min_length=1, description="Consumer group on the firehose.")
+
+    def target_url(self, hub_redis_url: str) -> str:
+        return self.redis_url.get_secret_value() if self.redis_url is not None else hub_redis_url
+
+
 class Settings(BaseSettings):
     """All hub settings. Every field is documented; unknown keys are errors."""
 
@@ -237,6 +269,8 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings, description="HTTP API and web UI.")  # type: ignore[arg-type]
     demo: DemoSettings = Field(default_factory=DemoSettings, description="Demo RTSP footage.")  # type: ignore[arg-type]
     audit: AuditSettings = Field(default_factory=AuditSettings, description="Four-all (四全) audit targets.")  # type: ignore[arg-type]
+    wvp: WvpBridgeSettings = Field(default_factory=WvpBridgeSettings,  # type: ignore[arg-type]
+                                   description="Alarm bridge to WVP-GB28181-pro (docs/gb28181.md).")
 
     @classmethod
     def settings_customise_sources(

@@ -101,3 +101,17 @@ def redact(text: str, *secrets: str) -> str:
             if enc != s:
                 out = out.replace(enc, "***")
     return out
+
+
+def redact_url(url: str) -> str:
+    """``url`` for logs: its user info replaced by ``***`` (``redis://:secret@host`` → ``redis://***@host``, an ACL
+    user name kept: ``redis://bridge:***@host``), whatever characters the password holds."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    rest = urlunsplit(("", "", parts.path, parts.query, parts.fragment))
+    for secret in {parts.password or "", unquote(parts.password or "")} - {""}:
+        rest = rest.replace(secret, "***")  # e.g. repeated in the query string
+    return f"{parts.scheme}://{user + ':' if user else ''}***@{host}{rest}"

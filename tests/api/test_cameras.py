@@ -175,3 +175,19 @@ def test_create_app_serves_the_router(tmp_path: Path, registry: Registry, archiv
     assert [cam.id for cam in registry.cameras()] == [cam_id]
     assert service.credentials(cam_id) is not None  # readable with the given vault's key
     assert not (tmp_path / "vault.key").exists()  # no vault built from the settings
+
+
+def test_catalog_export_is_gb28181_xml_without_credentials(client: TestClient, device: IpycamDevice,
+                                                          archive: Archive) -> None:
+    from registry.catalog_xml import parse_catalog_xml
+
+    cam_id = client.post("/api/cameras", json=body(device)).json()["id"]
+    assert client.get("/api/cameras/export", params={"format": "gb28181"}).status_code == 428
+    r = client.get("/api/cameras/export", params={"format": "gb28181", "encoding": "gb18030"}, headers=VIEWER)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml; charset=GB")
+    assert r.headers["x-sharpeyes-problems"] == "0" and device.password.encode() not in r.content
+    items = {i["DeviceID"]: i for i in parse_catalog_xml(r.content)}
+    assert items[cam_id]["CivilCode"] == "140429" and items[cam_id]["ParentID"] in items  # its township node
+    assert [e.action for e in archive.access_log()] == ["export_cameras"]
+    r = client.get("/api/cameras/export", params={"format": "gb28181", "device_id": "123"}, headers=VIEWER)
+    assert r.status_code == 422

@@ -29,22 +29,22 @@ from pydantic import SecretStr
 from events.publisher import EventPublisher
 from events.wvp_bridge import (
     WvpBridge,
-    WvpBridgeSettings,
     WvpBridgeWorker,
     WvpMapping,
     build_wvp_bridge,
-    redacted_url,
 )
 from sharpeyes.keys import Keys
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.schema import Event, EventType, Severity, utcnow
+from sharpeyes.settings import WvpBridgeSettings
+from sharpeyes.urls import redact_url
 from tests.support.events import CAMERAS, make_event
 from tests.support.wait import wait_until
 
 WVP_PASSWORD = "Wvp-Redis-7qz!"
 ALARM_CHANNEL, DEVICE_CHANNEL = "alarm_receive", "device"
 
-# What GB/T 28181 says each of our types is (DESIGN.md §9; written here independently of events/wvp_alarms.yaml)
+# What GB/T 28181 says each of our types is (docs/gb28181.md §Mapping; written apart from events/wvp_alarms.yaml)
 EXPECTED: dict[EventType, tuple[int, int]] = {
     EventType.ZONE_INTRUSION: (5, 6),  # video alarm, intrusion
     EventType.LINE_CROSSING: (5, 5),  # tripwire
@@ -368,10 +368,10 @@ def test_history_before_the_first_start_is_not_replayed(publisher: EventPublishe
 
 def test_password_of_the_target_is_never_logged(redis_client: redis.Redis, wvp_redis: str,
                                                 caplog: pytest.LogCaptureFixture) -> None:
-    assert WVP_PASSWORD not in redacted_url(wvp_redis) and "127.0.0.1" in redacted_url(wvp_redis)
-    assert redacted_url("redis://:p@ss@10.0.0.5:6379/0") == "redis://***@10.0.0.5:6379/0"  # '@' in the password
-    assert redacted_url("redis://bridge:p%2Fss@10.0.0.5/0") == "redis://bridge:***@10.0.0.5/0"  # ACL user kept
-    assert redacted_url("redis://10.0.0.5:6379/0") == "redis://10.0.0.5:6379/0"
+    assert WVP_PASSWORD not in redact_url(wvp_redis) and "127.0.0.1" in redact_url(wvp_redis)
+    assert redact_url("redis://:p@ss@10.0.0.5:6379/0") == "redis://***@10.0.0.5:6379/0"  # '@' in the password
+    assert redact_url("redis://bridge:p%2Fss@10.0.0.5/0") == "redis://bridge:***@10.0.0.5/0"  # ACL user kept
+    assert redact_url("redis://10.0.0.5:6379/0") == "redis://10.0.0.5:6379/0"
     caplog.set_level(logging.DEBUG)
     settings = settings_for(wvp_redis)
     assert WVP_PASSWORD not in repr(settings) and WVP_PASSWORD not in settings.model_dump_json()
@@ -414,3 +414,24 @@ def test_mapping_file_overrides_policy(tmp_path: Path) -> None:
     path.write_text('description: "{label} {plate}"\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"description"):
         WvpMapping.load(path)
+
+
+def test_undelivered_is_written_to_the_event_log_once_archived(tmp_path: Path) -> None:
+    from events.archive import Archive
+    from events.wvp_bridge import log_undelivered
+    from tests.support.events import make_event
+
+    archive = Archive(f"sqlite:///{tmp_path / 'archive.db'}")
+    archive.init()
+    try:
+        event = make_event()
+        hook = log_undelivered(archive, lambda ev: ["140429100"], tries=3, wait_s=0.01)
+        hook(event, "no subscriber")  # not archived yet: retried, then only logged
+        archive.record(event, ["140429100"])
+        hook(event, "no subscriber on alarm_receive")
+        [action] = archive.actions(event.id)
+        assert (action["action"], action["user"], action["center"]) == (
+            "platform_undelivered", "wvp-bridge", "140429100")
+        assert "no subscriber on alarm_receive" in action["reason"]
+    finally:
+        archive.close()

@@ -215,3 +215,21 @@ def test_parser_refuses_entities_and_garbage() -> None:
         parse_catalog_xml(b'<?xml version="1.0" encoding="UTF-8"?><Response><Item>')
     with pytest.raises(ValueError, match="not valid gb2312"):
         parse_catalog_xml(b'<?xml version="1.0" encoding="GB2312"?><Response/>' + b"\xff\xff")
+
+
+def test_cli_export_gb28181(service: CameraService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    from sharpeyes.cli import main
+    from tests.support.env import use_data_dir
+
+    use_data_dir(monkeypatch, tmp_path / "hub")
+    out = tmp_path / "catalog.xml"
+    assert main(["camera", "export", "--format", "gb28181", "--encoding", "gb18030", "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert f"{BAD_ID}:" in captured.err and "wrote" in captured.out  # the invalid ID is reported, not exported
+    data = out.read_bytes()
+    assert declared(data) == "GB2312" and PASSWORD.encode() not in data
+    items = by_id(parse_catalog_xml(data))
+    assert {CAM_A, CAM_B, CAM_C} <= set(items) and BAD_ID not in items
+    assert main(["camera", "export", "--format", "gb28181", "--device-id", "12"]) == 2
+    assert "platform ID" in capsys.readouterr().err
