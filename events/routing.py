@@ -6,12 +6,10 @@ that node hosts no center, to the nearest ancestor that does.
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from sharpeyes.schema import Event, EventType, Severity
 from sharpeyes.strict import StrictModel
@@ -32,19 +30,8 @@ class RoutingPolicy(StrictModel):
 
     @classmethod
     def load(cls, path: Path | None = None) -> RoutingPolicy:
-        if path is None:
-            text = (resources.files("events") / "routing.yaml").read_text(encoding="utf-8")
-            where = "events/routing.yaml"
-        else:
-            text, where = path.read_text(encoding="utf-8"), str(path)
-        try:
-            return cls.model_validate(yaml.safe_load(text) or {})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"{where}: {loc}: {first['msg']}") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{where}: YAML syntax error: {exc}") from None
+        """The policy in ``path``, or the built-in ``events/routing.yaml``. Errors name the file and field."""
+        return cls.from_yaml_file(path, package="events", default="routing.yaml")
 
     def tiers(self, event_type: EventType, severity: Severity) -> list[Tier]:
         if event_type in self.type_tiers:

@@ -45,15 +45,13 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 import redis
-import yaml
 from prometheus_client import Counter
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from events.archive import Archive, EventNotFound
 from events.consumer import CenterConsumer
@@ -137,19 +135,7 @@ class WvpMapping(StrictModel):
     @classmethod
     def load(cls, path: Path | None = None) -> WvpMapping:
         """The mapping in ``path``, or the built-in ``events/wvp_alarms.yaml``. Errors name the file and field."""
-        if path is None:
-            text, where = (resources.files("events") / "wvp_alarms.yaml").read_text(encoding="utf-8"), \
-                "events/wvp_alarms.yaml"
-        else:
-            text, where = path.read_text(encoding="utf-8"), str(path)
-        try:
-            return cls.model_validate(yaml.safe_load(text) or {})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"{where}: {loc}: {first['msg']}") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{where}: YAML syntax error: {exc}") from None
+        return cls.from_yaml_file(path, package="events", default="wvp_alarms.yaml")
 
     def alarm_for(self, event: Event, min_severity: Severity | None = None) -> AlarmCode | None:
         """The alarm ``event`` becomes, or None (type unmapped, or below the severity threshold)."""

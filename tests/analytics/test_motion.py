@@ -3,27 +3,17 @@ suppressed, and a detection is forced periodically."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
 from analytics.motion import MotionGate, MotionSettings
-from ingest.demo import VTEST_AVI
+from tests.support.media import vtest_frames
 
 
 @pytest.fixture(scope="module")
 def frames() -> list[np.ndarray]:
     """Ten consecutive seconds of vtest, one frame a second."""
-    cap = cv2.VideoCapture(str(VTEST_AVI))
-    out, i = [], 0
-    while len(out) < 10:
-        ok, f = cap.read()
-        assert ok, f"cannot read {VTEST_AVI}"
-        if i % 10 == 0:
-            out.append(f)
-        i += 1
-    cap.release()
-    return out
+    return vtest_frames(10)
 
 
 def noisy(img: np.ndarray, seed: int) -> np.ndarray:

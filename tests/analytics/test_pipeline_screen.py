@@ -7,17 +7,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from analytics.detections import Detections
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics, FrameScreen
-from ingest.demo import VTEST_AVI
 from registry.config import CrowdGatheringRule
 from sharpeyes.frames import Frame
 from sharpeyes.schema import Event, EventType
 from sharpeyes.settings import AnalyticsSettings, MotionSettings, QualitySettings
+from tests.support.media import vtest_frames
 
 CAMS = ["14042900001325000001", "14042900001325000002"]
 CODES = ["140429", "140429100", "140429100001"]
@@ -26,16 +25,7 @@ T0 = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def frames() -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(VTEST_AVI))
-    out, i = [], 0
-    while len(out) < 30:
-        ok, f = cap.read()
-        assert ok
-        if i % 10 == 0:
-            out.append(f)
-        i += 1
-    cap.release()
-    return out
+    return vtest_frames(30)
 
 
 class StubDetector:

@@ -13,11 +13,11 @@ import pytest
 from analytics.detections import Detections
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics, FrameScreen
 from analytics.privacy import PrivacyMasker
-from ingest.demo import VTEST_AVI
 from registry.config import CameraConfig, CrowdGatheringRule, PrivacyMask
 from sharpeyes.frames import Frame
 from sharpeyes.schema import Event, EventType
 from sharpeyes.settings import AnalyticsSettings
+from tests.support.media import vtest_frames
 
 CAM = "14042900001325000001"
 CODES = ["140429", "140429100", "140429100001"]
@@ -28,16 +28,7 @@ MASK = [[0.0, 0.25], [0.45, 0.25], [0.45, 0.75], [0.0, 0.75]]
 
 @pytest.fixture(scope="module")
 def frames() -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(VTEST_AVI))
-    out, i = [], 0
-    while len(out) < 6:
-        ok, f = cap.read()
-        assert ok
-        if i % 10 == 0:
-            out.append(f)
-        i += 1
-    cap.release()
-    return out
+    return vtest_frames(6)
 
 
 def region(img: np.ndarray, margin: int = 0) -> np.ndarray:

@@ -10,24 +10,13 @@ import numpy as np
 import pytest
 
 from analytics.quality import Fault, QualityMonitor, QualitySettings
-from ingest.demo import VTEST_AVI
+from tests.support.media import vtest_frames
 
 
 @pytest.fixture(scope="module")
 def frames() -> list[np.ndarray]:
     """One vtest frame per second of footage (80 frames, 768×576)."""
-    if not VTEST_AVI.exists():
-        pytest.fail(f"{VTEST_AVI} missing: install the Debian package opencv-doc")
-    cap = cv2.VideoCapture(str(VTEST_AVI))
-    out, i = [], 0
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        if i % 10 == 0:
-            out.append(f)
-        i += 1
-    cap.release()
+    out = vtest_frames(None)
     assert len(out) >= 60
     return out
 

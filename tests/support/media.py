@@ -12,6 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from ingest.demo import GST_PYTHON, VTEST_AVI
@@ -41,3 +43,23 @@ def require_media_tools() -> None:
     missing = missing_media_tools()
     if missing:
         pytest.fail("the stream tests need: " + "; ".join(missing) + " (`make test` installs them)", pytrace=False)
+
+
+def vtest_frames(count: int | None, every: int = 10) -> list[np.ndarray]:
+    """``count`` BGR frames of vtest.avi (None: to the end), one every ``every`` frames from the start (1 s of
+    footage apart at the default)."""
+    require_media_tools()
+    cap = cv2.VideoCapture(str(VTEST_AVI))
+    out, i = [], 0
+    try:
+        while count is None or len(out) < count:
+            ok, frame = cap.read()
+            if not ok and count is None:
+                break
+            assert ok, f"{VTEST_AVI} has fewer than {count * every} frames"
+            if i % every == 0:
+                out.append(frame)
+            i += 1
+    finally:
+        cap.release()
+    return out
