@@ -365,7 +365,7 @@ ROUTES = {
     ("POST", "/api/cameras"): "Register a camera (probing its ONVIF endpoint when given)",
     ("GET", "/api/cameras/completeness"): "一机一档: missing/invalid fields per camera and the completeness rate",
     ("GET", "/api/cameras/export"):
-        "All cameras as camera YAML (no credentials; named viewer with a reason; logged)",
+        "All cameras as camera YAML or a GB/T 28181 Catalog XML (no credentials; named viewer with a reason; logged)",
     ("GET", "/api/cameras/{camera_id}"): "One camera's record",
     ("POST", "/api/cameras/{camera_id}/probe"):
         "Probe a registered camera's ONVIF endpoint with its stored credentials",
