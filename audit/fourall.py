@@ -16,7 +16,19 @@ Definitions (targets in :class:`sharpeyes.settings.AuditSettings`):
 - A key point is covered when an enabled camera whose field-of-view sector contains it is online at ``now``.
 - 调阅留痕: access records in the window (views of snapshots and event details, camera exports, audit reports, the
   access log, refused actions) whose user, unit and reason are all non-blank / access records; 越权访问: access
-  records in the window with outcome ``refused`` (actions on events of a center they were not delivered to).
+  records in the window with outcome ``refused`` (actions on events of a center they were not delivered to). The
+  auth endpoints' records (``login``, ``login_failed``, ``logout``) are in neither: they access no content.
+- Identity (全程可控; ``no_data`` when the database has no identity tables): 无弱口令账号 = enabled accounts not
+  flagged ``weak_password`` / enabled accounts, target 100 %; 登录留痕 = accounts whose ``last_login_at`` falls in
+  the window and that have a ``login`` access record (target = the login) within :data:`LOGIN_MATCH_S` of it /
+  accounts whose ``last_login_at`` falls in the window; 认证访问 = access records in the window (``login_failed``
+  left out) whose ``user`` is an account's login or ``token:<name>`` of an API token / those records; both against
+  ``control_target``.
+- Scope: with ``scope`` (a jurisdiction subtree) the report covers the cameras and key points whose jurisdiction is
+  in it, the credentials of those cameras, event actions and access records of centers in it and the accounts
+  whose jurisdiction is in it; access records without a center (an unknown login's failed attempt, records
+  written before accounts existed) only count in an unscoped report. A login counts for 登录留痕 by its account,
+  whatever its record's center.
 """
 
 from __future__ import annotations
@@ -41,14 +53,14 @@ from audit.models import (
     Status,
     Unit,
 )
-from audit.sources import AccessCounts, read_inputs
+from audit.sources import LOGIN_MATCH_S, AccessCounts, IdentityInputs, read_inputs, scope_roots
 from events.archive import Archive, as_utc
 from registry.models import Camera, CameraCredential, KeyPoint
 from registry.store import Registry
 from sharpeyes.settings import AuditSettings, Settings
 
 __all__ = ["AuditReport", "AuditSettings", "CameraResult", "Indicator", "KeyPointResult", "RequirementResult",
-           "availability", "build_report", "control", "coverage", "resolve_window", "sharing"]
+           "availability", "build_report", "control", "coverage", "identity_indicators", "resolve_window", "sharing"]
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +99,18 @@ def resolve_window(*, days: float = 30, since: datetime | None = None, until: da
 
 # ------------------------------------------------------------------------------------------------- the report
 def build_report(registry: Registry, archive: Archive, settings: Settings, start: datetime, end: datetime,
-                 now: datetime | None = None) -> AuditReport:
-    """The four-all audit of [``start``, ``end``) with current states taken at ``now`` (default: the wall clock).
-    Reads the registry and the archive; writes nothing."""
+                 now: datetime | None = None, scope: frozenset[str] | None = None) -> AuditReport:
+    """The four-all audit of [``start``, ``end``) with current states taken at ``now`` (default: the wall clock),
+    of the jurisdiction subtree ``scope`` (a set of codes, e.g. an auditor's ``Principal.scope``; None: all).
+    Reads the registry, the archive and the identity tables; writes nothing."""
     cfg = settings.audit
     start, end = as_utc(start), as_utc(end)
     if start >= end:
         raise ValueError(f"audit window is empty: {start.isoformat()} .. {end.isoformat()}")
     generated = datetime.now(UTC)
     now = as_utc(now) if now is not None else generated
-    data = read_inputs(registry, archive, start, end, now)
+    data = read_inputs(registry, archive, start, end, now, scope)
+    root = None if scope is None else ", ".join(scope_roots(registry, scope)) or "(empty)"
 
     enabled = [c for c in data.cameras if c.enabled]
     sees: dict[str, list[str]] = {c.id: [] for c in data.cameras}
@@ -118,21 +132,28 @@ def build_report(registry: Registry, archive: Archive, settings: Settings, start
         coverage(points, counted, cfg),
         sharing(counted, cfg),
         availability(counted, cfg),
-        control(data.actions, data.access, list(data.credentials.values()), counted, cfg, settings.retention_days),
+        control(data.actions, data.access, list(data.credentials.values()), counted, cfg, settings.retention_days,
+                data.identity, start, end),
     ]
     report = AuditReport(
         generated_at=generated, now=now, window_start=start, window_end=end, timezone=settings.timezone,
-        settings=cfg, retention_days=settings.retention_days, status=_combine(r.status for r in requirements),
-        requirements=requirements, cameras=cameras, key_points=points, notes=_notes(cameras, now),
+        scope=root, settings=cfg, retention_days=settings.retention_days,
+        status=_combine(r.status for r in requirements), requirements=requirements, cameras=cameras,
+        key_points=points, notes=_notes(cameras, now, root),
     )
-    log.info("audit %s .. %s: %s (%d camera(s), %d key point(s))", start.isoformat(), end.isoformat(),
-             report.status, len(cameras), len(points))
+    log.info("audit %s .. %s of %s: %s (%d camera(s), %d key point(s))", start.isoformat(), end.isoformat(),
+             root or "everything", report.status, len(cameras), len(points))
     return report
 
 
-def _notes(cameras: list[CameraResult], now: datetime) -> list[str]:
+def _notes(cameras: list[CameraResult], now: datetime, root: str | None = None) -> list[str]:
     """What the reader should know about the data behind the numbers."""
     notes: list[str] = []
+    if root is not None:
+        notes.append(f"scoped to jurisdiction {root} and below: its cameras, key points and accounts, and the event "
+                     "actions and access records of its centers; access records without a center (an unknown login's "
+                     "failed attempt, records written before accounts existed) are only counted in an unscoped "
+                     "report")
     counted = [r for r in cameras if r.enabled]
     no_geometry = [r for r in counted if r.geometry_missing]
     if no_geometry:
@@ -206,9 +227,12 @@ def availability(counted: list[CameraResult], cfg: AuditSettings) -> Requirement
 
 # ------------------------------------------------------------------------------------------------- 全程可控
 def control(actions: list[tuple[str | None, str | None]], access: AccessCounts, stored: list[CameraCredential],
-            counted: list[CameraResult], cfg: AuditSettings, retention_days: float) -> RequirementResult:
+            counted: list[CameraResult], cfg: AuditSettings, retention_days: float,
+            identity: IdentityInputs | None = None, start: datetime | None = None,
+            end: datetime | None = None) -> RequirementResult:
     """全程可控: event actions (``actions``: user, reason) logged with user and reason; stored passwords that are
-    Fernet tokens; default passwords; retention; access records with user, unit and reason; refused accesses."""
+    Fernet tokens; default passwords; retention; access records with user, unit and reason; refused accesses;
+    then the identity indicators (:func:`identity_indicators`; ``no_data`` without ``identity``)."""
     logged = sum(1 for user, reason in actions if (user or "").strip() and (reason or "").strip())
     encrypted = sum(1 for c in stored if _is_fernet_token(c.password_token))
     defaults = sum(1 for c in stored if c.default_password)
@@ -236,7 +260,47 @@ def control(actions: list[tuple[str | None, str | None]], access: AccessCounts, 
         _indicator("control.scope_violations", "越权访问", "scope violations (refused access to another center's "
                    "events)", float(access.refused), 0.0, unit="count", comparison="<=",
                    note=f"{access.refused} refused access(es) of {access.total} access record(s) in the window"),
+        *identity_indicators(identity, start, end, cfg),
     ])
+
+
+def identity_indicators(identity: IdentityInputs | None, start: datetime | None, end: datetime | None,
+                        cfg: AuditSettings) -> list[Indicator]:
+    """全程可控's identity indicators: enabled accounts without a weak password (target 100 %), logins logged and
+    access records by an authenticated identity (target ``control_target``). Every one is ``no_data`` when the
+    database has no identity tables (``identity`` None) or nothing to measure."""
+    missing = "no identity tables in the database (no accounts set up)"
+    enabled = [a for a in identity.accounts if a.enabled] if identity else []
+    strong = sum(1 for a in enabled if not a.weak_password)
+    logged_in = ([a for a in identity.accounts if a.last_login_at is not None and start is not None
+                  and end is not None and start <= a.last_login_at < end] if identity else [])
+    recorded = sum(1 for a in logged_in if identity and _login_logged(identity, a.login, a.last_login_at))
+    accesses = sum(identity.access_users.values()) if identity else 0
+    known = sum(n for user, n in identity.access_users.items() if user in identity.known_users) if identity else 0
+    return [
+        _indicator("control.strong_passwords", "无弱口令账号", "enabled accounts without a default or weak password",
+                   _ratio(strong, len(enabled)), 1.0,
+                   note=missing if identity is None else
+                   f"{strong} of {len(enabled)} enabled account(s) have no weak password; "
+                   f"{len(enabled) - strong} must change theirs" if enabled else "no enabled accounts"),
+        _indicator("control.logins_logged", "登录留痕", "logins in the window recorded in the access log",
+                   _ratio(recorded, len(logged_in)), cfg.control_target,
+                   note=missing if identity is None else
+                   f"{recorded} of {len(logged_in)} account(s) whose last login falls in the window have a login "
+                   f"record within {LOGIN_MATCH_S:g} s of it" if logged_in else "no account logged in during the "
+                   "window"),
+        _indicator("control.authenticated_access", "认证访问", "access records by an authenticated identity "
+                   "(an account or an API token)", _ratio(known, accesses), cfg.control_target,
+                   note=missing if identity is None else
+                   f"{known} of {accesses} access record(s) in the window (failed logins left out) name an account "
+                   "or an API token" if accesses else "no access records in the window"),
+    ]
+
+
+def _login_logged(identity: IdentityInputs, login: str, at: datetime | None) -> bool:
+    """A ``login`` record of ``login`` within :data:`LOGIN_MATCH_S` of ``at``."""
+    times = identity.logins.get(login, [])
+    return at is not None and any(abs((t - at).total_seconds()) <= LOGIN_MATCH_S for t in times)
 
 
 def _is_fernet_token(token: str) -> bool:

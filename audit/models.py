@@ -117,6 +117,9 @@ class AuditReport(StrictModel):
     window_start: datetime = Field(description="Start of the audited window (UTC).")
     window_end: datetime = Field(description="End of the audited window (UTC).")
     timezone: str = Field(description="The hub's timezone, for showing times.")
+    scope: str | None = Field(None, description="Root code of the jurisdiction subtree the report covers (its "
+                                                "cameras, key points, accounts and the records of its centers; "
+                                                "comma-separated if several); null: everything (an admin's report).")
     settings: AuditSettings = Field(description="Targets used.")
     retention_days: float = Field(description="The hub's retention_days setting.")
     status: Status = Field(description="fail if any requirement fails, else pass if any passes, else no_data.")

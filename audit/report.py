@@ -162,6 +162,7 @@ def to_html(report: AuditReport) -> str:
         f"<style>{_CSS}</style></head><body>",
         f"<h1>四全审计 Four-all audit {_badge(report.status)}</h1>",
         f'<p class="meta">{escape("窗口 window: " + window)}'
+        f"<br>{escape(_scope_line(report))}"
         f"<br>{escape('当前状态时刻 current states at: ' + _time(report.now, tz))}"
         f"<br>{escape('生成 generated: ' + _time(report.generated_at, tz))}</p>",
         "<h2>四项要求 The four requirements</h2>",
@@ -187,6 +188,12 @@ def to_html(report: AuditReport) -> str:
         "</body></html>\n",
     ]
     return "".join(parts)
+
+
+def _scope_line(report: AuditReport) -> str:
+    if report.scope is None:
+        return "范围 scope: 全部辖区 every jurisdiction"
+    return f"范围 scope: {report.scope} 及下级 and below"
 
 
 def _settings_line(report: AuditReport) -> str:

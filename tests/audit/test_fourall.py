@@ -58,11 +58,18 @@ def test_indicator_values_and_statuses(world: World, settings: Settings) -> None
         "control.retention": (30.0, "pass"),
         "control.views_logged": (0.75, "fail"),
         "control.scope_violations": (1.0, "fail"),
+        # an old database without identity tables: the identity indicators have no data
+        "control.strong_passwords": (None, "no_data"),
+        "control.logins_logged": (None, "no_data"),
+        "control.authenticated_access": (None, "no_data"),
     }
+    assert [i.key for q in r.requirements for i in q.indicators] == list(expected)
     for key, (value, status) in expected.items():
         ind = r.indicator(key)
-        assert ind.value == pytest.approx(value, abs=1e-12), key
+        assert ind.value == (None if value is None else pytest.approx(value, abs=1e-12)), key
         assert ind.status == status, key
+    assert r.indicator("control.strong_passwords").note == "no identity tables in the database (no accounts set up)"
+    assert r.scope is None
     assert r.indicator("availability.online_key").note == "1 of 3 camera(s) meet the target"
     assert r.indicator("coverage.hd_share").note.endswith("1 without a recorded resolution")
     assert r.indicator("control.views_logged").note == \
@@ -164,6 +171,15 @@ def test_access_indicators_pass_when_every_access_is_complete_and_none_refused(w
     assert (r.indicator("control.scope_violations").value, r.indicator("control.scope_violations").status) == (
         1.0, "fail")
     assert r.indicator("control.views_logged").value == 1.0  # refused, yet with user, unit and reason
+    # a camera change is management, not a view: no reason needed, but one outside the scope is a violation
+    world.archive.log_access(user="zhao-tech", unit="科技通信科", reason="", action="camera_update",
+                             target="14042900001325000001", center="140429100", outcome="allowed", at=at(6))
+    world.archive.log_access(user="zhao-tech", unit="科技通信科", reason="", action="camera_remove",
+                             target="14042900001325000009", center="140429101", outcome="refused", at=at(7))
+    r = report_of(world, Settings(audit={"control_target": 0.5}))  # type: ignore[arg-type]
+    assert r.indicator("control.views_logged").value == 1.0
+    assert r.indicator("control.views_logged").note == views.note.replace("3 of 3", "4 of 4")
+    assert r.indicator("control.scope_violations").value == 2.0
 
 
 def test_resolve_window() -> None:

@@ -38,7 +38,7 @@ def test_csv_sections_and_columns(report: AuditReport) -> None:
     assert tuple(reader.fieldnames or ()) == CSV_COLUMNS and CSV_COLUMNS[0] == "section"
     rows = list(reader)
     sections = [r["section"] for r in rows]
-    assert sections == ["summary"] * 14 + ["camera"] * 5 + ["key_point"] * 3
+    assert sections == ["summary"] * 17 + ["camera"] * 5 + ["key_point"] * 3
     summary = {r["id"]: r for r in rows if r["section"] == "summary"}
     assert summary["availability.online_other"]["value"] == "1.0"
     assert summary["sharing.networked"]["value"] == "0.25" and summary["sharing.networked"]["status"] == "fail"
@@ -101,7 +101,7 @@ def test_html_structure(which: str, request: pytest.FixtureRequest) -> None:
     assert h1_badge.classes == {"badge", report.status}
     summary = section(body, "四项要求")[0]
     rows = [tr for tr in summary.find("tbody").elements if tr.tag == "tr"]
-    assert len(rows) == sum(len(r.indicators) for r in report.requirements) == 14
+    assert len(rows) == sum(len(r.indicators) for r in report.requirements) == 17
     row = iter(rows)
     for req in report.requirements:
         for n, ind in enumerate(req.indicators):
