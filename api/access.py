@@ -1,41 +1,41 @@
-"""Who is accessing, and the access log (公共安全视频图像信息系统管理条例 2025, art. 16: every access logged with
-reason, content, unit and name).
+"""The access log (公共安全视频图像信息系统管理条例 2025, art. 16: every access logged with reason, content, unit and
+name) as route dependencies, so a route cannot write a record without the name and unit of who is logged in.
 
-Requests for content (snapshots, an event's detail, the camera export, the audit report, the access log itself)
-name the person, their unit and the reason in the headers ``X-Sharpeyes-User``, ``X-Sharpeyes-Unit`` and
-``X-Sharpeyes-Reason`` (URL-encoded UTF-8 allowed), or, for plain links and ``<img>`` tags, in the query parameters
-``user``, ``unit`` and ``reason``. Without a name or a reason the answer is 428 and nothing is logged; otherwise one
-:class:`events.archive.AccessRecord` is written before the content is served, and when it cannot be written the
-content is not served (503).
+A content route (snapshots, an event's detail, the camera export, the audit report, the access log itself)
+declares ``Depends(content(Permission.X, "what"))``: the logged-in principal with that permission (``api/auth.py``)
+and the reason of the request (header ``X-Sharpeyes-Reason``, URL-encoded UTF-8 allowed, or for plain links and
+``<img>`` tags the query parameter ``reason``), 428 without a reason (nothing logged). Routes that change something
+(camera changes, refused actions on events) declare ``Depends(acting(Permission.X))``: the same without a mandatory
+reason. Either gives an :class:`Access` whose :meth:`Access.record` writes one
+:class:`events.archive.AccessRecord` with ``user`` = the principal's login, ``unit`` = their unit, ``center`` = their
+jurisdiction (or the center acting), before the content is served; when it cannot be written the content is not
+served (503). ``X-Sharpeyes-User``/``X-Sharpeyes-Unit`` headers are ignored: who accessed is who is logged in.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from fastapi import Depends, Header, HTTPException, Query
+from fastapi import Depends, Header, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.auth import api_deps_of, requires
 from events.archive import AccessEntry, Archive, Outcome
+from identity.roles import Permission, Principal
 
 log = logging.getLogger(__name__)
 
-USER_HEADER, UNIT_HEADER, REASON_HEADER = "X-Sharpeyes-User", "X-Sharpeyes-Unit", "X-Sharpeyes-Reason"
-MAX_LENGTHS = {"user": 100, "unit": 200, "reason": 2000}
-NO_VIEWER: dict[int | str, dict[str, Any]] = {428: {
-    "description": "No name or no reason given (X-Sharpeyes-User/-Unit/-Reason headers or user/unit/reason query)."}}
-"""The ``responses`` entry of a route serving content only to a named viewer with a reason."""
-
-
-class Viewer(BaseModel):
-    """Who asks for content, for which unit, and why (empty strings where not given)."""
-
-    user: str = Field("", description="Name or staff number of the person.")
-    unit: str = Field("", description="Their unit (单位), e.g. a police station or a center.")
-    reason: str = Field("", description="Why they access it (查看事由).")
+REASON_HEADER = "X-Sharpeyes-Reason"
+MAX_REASON = 2000
+NO_REASON: dict[int | str, dict[str, Any]] = {428: {
+    "description": "No reason given (X-Sharpeyes-Reason header or reason query parameter): content is served only "
+                   "with a reason, and every access is logged."}}
+"""The ``responses`` entry of a route serving content only with a reason."""
 
 
 class AccessRecordOut(BaseModel):
@@ -43,13 +43,16 @@ class AccessRecordOut(BaseModel):
 
     id: int = Field(description="Sequence number of the record.")
     at: str = Field(description="When (ISO 8601, UTC).")
-    user: str = Field(description="Name or staff number of who accessed.")
-    unit: str = Field(description="Their unit (单位); empty when not given.")
-    reason: str = Field(description="Why (查看事由).")
-    action: str = Field(description="view_snapshot, view_event, export_cameras, audit_report, view_access_log, or "
-                                    "an action on an event (ack_event, resolve_event, ...).")
-    target: str = Field(description="What was accessed: snapshot ref, event id, camera ids, audit window...")
-    center: str | None = Field(description="Center acted for, when the access was an action on an event.")
+    user: str = Field(description="Login of who accessed (token:<name> for an API token; the name typed for a "
+                                  "failed login).")
+    unit: str = Field(description="Their unit (单位); empty when unknown.")
+    reason: str = Field(description="Why (查看事由); empty for logins and camera changes made without one.")
+    action: str = Field(description="view_snapshot, view_event, export_cameras, audit_report, view_access_log, an "
+                                    "action on an event (ack_event, resolve_event, ...), login, login_failed, "
+                                    "logout, camera_add, camera_update or camera_remove.")
+    target: str = Field(description="What was accessed: snapshot ref, event id, camera ids, audit window, login...")
+    center: str | None = Field(description="The center acting (actions on events), else the jurisdiction of the "
+                                           "account that accessed; null for an unknown account.")
     outcome: str = Field(description="allowed or refused (a refused access is a scope violation).")
     detail: str = Field(description="Short note, e.g. 'not found' or why it was refused.")
 
@@ -72,63 +75,86 @@ def _header_text(raw: str | None) -> str:
     return unquote(raw).strip()
 
 
-def _field(name: str, header: str | None, query: str | None = None) -> str:
-    """One viewer field: the header's text, else the query parameter's; 422 when longer than allowed."""
-    value = _header_text(header) or (query or "").strip()
-    if len(value) > MAX_LENGTHS[name]:
-        raise HTTPException(422, f"{name} is longer than {MAX_LENGTHS[name]} characters")
+def request_reason(
+    x_sharpeyes_reason: Annotated[str | None, Header(
+        alias=REASON_HEADER, description="Why, 查看事由 (URL-encoded UTF-8 allowed).")] = None,
+    reason: Annotated[str | None, Query(description=f"As {REASON_HEADER}, for plain links and <img> tags.")] = None,
+) -> str:
+    """FastAPI dependency: the reason of the request, from the header, else the query ('' when none); 422 when
+    longer than allowed."""
+    value = _header_text(x_sharpeyes_reason) or (reason or "").strip()
+    if len(value) > MAX_REASON:
+        raise HTTPException(422, f"reason is longer than {MAX_REASON} characters")
     return value
 
 
-def viewer(
-    x_sharpeyes_user: Annotated[str | None, Header(
-        alias=USER_HEADER, description="Who views: name or staff number (URL-encoded UTF-8 allowed).")] = None,
-    x_sharpeyes_unit: Annotated[str | None, Header(
-        alias=UNIT_HEADER, description="Their unit, 单位 (URL-encoded UTF-8 allowed).")] = None,
-    x_sharpeyes_reason: Annotated[str | None, Header(
-        alias=REASON_HEADER, description="Why, 查看事由 (URL-encoded UTF-8 allowed).")] = None,
-    user: Annotated[str | None, Query(description=f"As {USER_HEADER}, for plain links and <img> tags.")] = None,
-    unit: Annotated[str | None, Query(description=f"As {UNIT_HEADER}, for plain links and <img> tags.")] = None,
-    reason: Annotated[str | None, Query(description=f"As {REASON_HEADER}, for plain links and <img> tags.")] = None,
-) -> Viewer:
-    """FastAPI dependency: the viewer named by the headers, else by the query parameters (either may be empty)."""
-    return Viewer(user=_field("user", x_sharpeyes_user, user), unit=_field("unit", x_sharpeyes_unit, unit),
-                  reason=_field("reason", x_sharpeyes_reason, reason))
-
-
-Who = Annotated[Viewer, Depends(viewer)]
-"""A route parameter of this type is the viewer of the request."""
-
-
-def actor_unit(x_sharpeyes_unit: Annotated[str | None, Header(
-        alias=UNIT_HEADER, description="Unit (单位) of who acts, for the access log should the action be refused "
-                                       "(URL-encoded UTF-8 allowed).")] = None) -> str:
-    """FastAPI dependency of the event actions, whose body names the user and the reason: the actor's unit."""
-    return _field("unit", x_sharpeyes_unit)
-
-
-ActorUnit = Annotated[str, Depends(actor_unit)]
-"""A route parameter of this type is the unit named by the X-Sharpeyes-Unit header ('' when none)."""
-
-
-def require(who: Viewer, what: str) -> Viewer:
-    """``who`` when it names a person and a reason; else 428 (nothing is logged)."""
-    if not who.user or not who.reason:
-        raise HTTPException(
-            428, f"name, unit and reason are required to view {what} (every access is logged; name and reason at "
-                 f"least); send {USER_HEADER}/-Unit/-Reason headers or user/unit/reason query parameters")
-    return who
-
-
-def record(archive: Archive, who: Viewer, action: str, target: str, *, center: str | None = None,
-           outcome: Outcome = "allowed", detail: str = "") -> None:
-    """Write one access record; 503 when the log cannot be written (the content is then not served)."""
+def record(archive: Archive, principal: Principal, reason: str, action: str, target: str, *,
+           center: str | None = None, outcome: Outcome = "allowed", detail: str = "") -> None:
+    """Write one access record of ``principal``; 503 when the log cannot be written (the content is then not
+    served). ``center`` defaults to the principal's jurisdiction."""
     try:
-        archive.log_access(user=who.user, unit=who.unit, reason=who.reason, action=action, target=target,
-                           center=center, outcome=outcome, detail=detail)
+        archive.log_access(user=principal.login, unit=principal.unit, reason=reason, action=action, target=target,
+                           center=center or principal.jurisdiction, outcome=outcome, detail=detail)
     except SQLAlchemyError as exc:
         log.error("access log unavailable, %s of %s not served: %s", action, target, exc)
         raise HTTPException(503, "the access log cannot be written; nothing is served unlogged") from None
     if outcome == "refused":
-        log.warning("access refused: %s %s by %s (%s) for center %s: %s", action, target, who.user, who.unit,
-                    center, detail)
+        log.warning("access refused: %s %s by %s (%s) for center %s: %s", action, target, principal.login,
+                    principal.unit, center or principal.jurisdiction, detail)
+
+
+@dataclasses.dataclass(frozen=True)
+class Access:
+    """Who accesses (the logged-in principal) and why, bound to the access log."""
+
+    principal: Principal
+    reason: str
+    archive: Archive
+
+    def because(self, reason: str) -> Access:
+        """The same access with the reason a request body gives (the event actions)."""
+        return dataclasses.replace(self, reason=reason)
+
+    def record(self, action: str, target: str, *, center: str | None = None, outcome: Outcome = "allowed",
+               detail: str = "") -> None:
+        """Write the record of this access (see :func:`record`)."""
+        record(self.archive, self.principal, self.reason, action, target, center=center, outcome=outcome,
+               detail=detail)
+
+    def refuse(self, action: str, target: str, detail: str, *, status: int, message: Any,
+               center: str | None = None) -> HTTPException:
+        """Record a refused access and return the HTTP error to raise (404 for an item outside the scope: the
+        answer never confirms it exists)."""
+        self.record(action, target, center=center, outcome="refused", detail=detail)
+        return HTTPException(status, message)
+
+
+def content(permission: Permission, what: str) -> Callable[..., Access]:
+    """The dependency of a content route: the principal with ``permission`` and a mandatory reason (428 without;
+    nothing logged). The route calls :meth:`Access.record` before serving."""
+    need = requires(permission)
+
+    # ``need`` is a local: a default (evaluated now), not an annotation (a string resolved in the module's globals)
+    def dependency(request: Request, reason: Annotated[str, Depends(request_reason)],
+                   principal: Principal = Depends(need)) -> Access:  # noqa: B008
+        if not reason:
+            raise HTTPException(428, f"a reason is required to view {what} (every access is logged): send the "
+                                     f"{REASON_HEADER} header or the reason query parameter")
+        return Access(principal, reason, api_deps_of(request).archive)
+
+    dependency.__name__ = dependency.__qualname__ = f"content({permission.value})"
+    return dependency
+
+
+def acting(permission: Permission) -> Callable[..., Access]:
+    """The dependency of a route that changes something: the principal with ``permission`` and the request's
+    reason if any (an event action's reason is in its body: :meth:`Access.because`)."""
+    need = requires(permission)
+
+    # ``need`` is a local: a default (evaluated now), not an annotation (a string resolved in the module's globals)
+    def dependency(request: Request, reason: Annotated[str, Depends(request_reason)],
+                   principal: Principal = Depends(need)) -> Access:  # noqa: B008
+        return Access(principal, reason, api_deps_of(request).archive)
+
+    dependency.__name__ = dependency.__qualname__ = f"acting({permission.value})"
+    return dependency

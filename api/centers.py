@@ -1,8 +1,9 @@
 """Comprehensive-governance centers (综治中心) over HTTP: the list, a center's archived events, and its live events
 as Server-Sent Events read from the center's Redis stream.
 
-Owns only HTTP concerns; centers are the registry's jurisdictions that host one, streams are named by
-:class:`sharpeyes.keys.Keys`. Reads; writes nothing.
+Scope: the list holds the centers of the principal's jurisdiction subtree; a center outside it answers 404 like
+one that does not exist (its events and its stream). Owns only HTTP concerns; centers are the registry's
+jurisdictions that host one, streams are named by :class:`sharpeyes.keys.Keys`. Reads; writes nothing.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import redis
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from api.auth import authenticated
 from api.deps import ApiDeps
-from api.events import ULID_PATTERN, EventPage, event_page
+from api.events import ULID_PATTERN, EventPage, Reader, event_page
 from events.archive import EventStatus
 from events.publisher import decode_entry
+from identity.roles import Principal
 
 log = logging.getLogger(__name__)
 
@@ -68,22 +71,24 @@ def create_centers_router(deps: ApiDeps) -> APIRouter:
     registry, client, keys, archive = deps.registry, deps.redis, deps.keys, deps.archive
     router = APIRouter()
 
-    def center(code: str) -> None:
+    def center(code: str, principal: Principal) -> None:
         node = registry.get_jurisdiction(code)
-        if node is None or not node.has_center:
+        if node is None or not node.has_center or not principal.sees(code):
             raise HTTPException(404, f"no center at {code}")
 
-    @router.get("/api/centers", response_model=list[Center], summary="Comprehensive-governance centers (综治中心)")
-    def centers() -> list[Center]:
+    @router.get("/api/centers", response_model=list[Center],
+                summary="Comprehensive-governance centers (综治中心) of your jurisdiction")
+    def centers(principal: Annotated[Principal, Depends(authenticated)]) -> list[Center]:
         return [
             Center(code=j.code, name=j.center_name, tier=TIER_BY_LEN.get(len(j.code), j.level), jurisdiction=j.name,
                    parent_code=j.parent_code, synthetic=j.synthetic, stream=keys.center_stream(j.code))
-            for j in registry.centers()
+            for j in registry.centers() if principal.sees(j.code)
         ]
 
     @router.get("/api/centers/{code}/events", response_model=EventPage, summary="A center's events, newest first")
     def center_events(
         code: str,
+        principal: Reader,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         before: Annotated[str | None, Query(pattern=ULID_PATTERN, description="id of the last event seen")] = None,
         type: str | None = None,
@@ -92,18 +97,19 @@ def create_centers_router(deps: ApiDeps) -> APIRouter:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> EventPage:
-        center(code)
+        center(code, principal)
         return event_page(archive, limit, before, center=code, type=type, camera_id=camera_id, status=status,
                           since=since, until=until)
 
     @router.get("/api/centers/{code}/events/stream", summary="Live events of a center (Server-Sent Events)")
     def center_stream(
         code: str,
+        principal: Reader,
         heartbeat_s: Annotated[float, Query(gt=0, le=60)] = 15.0,
         last_event_id: Annotated[str | None, Header(pattern=r"^\d+-\d+$",
                                                     description="Resume after this stream entry id")] = None,
     ) -> StreamingResponse:
-        center(code)
+        center(code, principal)
         stream = keys.center_stream(code)
         if last_event_id is None:
             # pin "now" to a concrete entry id before answering, so nothing added after the client connected is

@@ -1,8 +1,10 @@
-"""What the HTTP API is given by whoever serves it: the hub's own settings, registry, archive, Redis client...
+"""What the HTTP API is given by whoever serves it: the hub's own settings, registry, archive, identity store,
+Redis client...
 
-Owns the one :class:`ApiDeps` record every router is built from, so the API reads exactly what the hub it serves
-uses (never settings, a vault or a database of its own from the environment). Builds nothing itself; must not
-import the composition root (``sharpeyes.hub``, ``sharpeyes.components``, ``sharpeyes.cli``).
+Owns the one :class:`ApiDeps` record every router is built from (and that ``create_app`` keeps on
+``app.state.api_deps`` for the request dependencies of ``api/auth.py``), so the API reads exactly what the hub it
+serves uses (never settings, a vault or a database of its own from the environment). Builds nothing itself; must
+not import the composition root (``sharpeyes.hub``, ``sharpeyes.components``, ``sharpeyes.cli``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import redis
 
 from events.archive import Archive
 from events.escalation import Escalator
+from identity.store import IdentityStore
 from registry.service import CameraService
 from registry.store import Registry
 from sharpeyes.keys import Keys
@@ -39,6 +42,8 @@ class ApiDeps:
     """Archived events, their action log, and the access log."""
     snapshot_dir: Path
     """Folder of the event snapshots served under ``/snapshots/``."""
+    identity: IdentityStore
+    """Accounts, sessions and API tokens: who a request acts as, and the jurisdiction subtree it may see."""
     escalator: Escalator | None = None
     """Escalation by hand; ``None`` where escalation is not running in this process (503)."""
     supervisor: Supervisor | None = None

@@ -1,5 +1,6 @@
-"""Operating the hub over HTTP: liveness (``/api/health``), Prometheus metrics (``/metrics``), the backlog of each
-event stream (``/api/streams``) and the live page (``/``, ``static/index.html``).
+"""Operating the hub over HTTP: liveness (``/api/health``, open), Prometheus metrics (``/metrics``) and the
+backlog of each event stream (``/api/streams``), both ops:read, and the live page (``/``, ``static/index.html``,
+open: it shows a login form first, and how to create an admin while there is none).
 
 Owns only these read-only routes; metrics are defined in ``sharpeyes/metrics.py`` and the stream backlog is read
 from Redis at request time (``events/backlog.py``).
@@ -12,19 +13,23 @@ from importlib import resources
 from typing import Any
 
 import redis
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.responses import HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 
+from api.auth import requires
 from api.deps import ApiDeps
 from events.backlog import StreamBacklogCollector, stream_backlog
+from identity.cli import CREATE_ADMIN
+from identity.roles import Permission
 
 log = logging.getLogger(__name__)
 
 
 def create_ops_router(deps: ApiDeps) -> APIRouter:
     """``GET /api/health``, ``GET /metrics``, ``GET /api/streams`` and ``GET /`` (the page)."""
-    registry, client, keys, supervisor = deps.registry, deps.redis, deps.keys, deps.supervisor
+    registry, client, keys, supervisor, identity = deps.registry, deps.redis, deps.keys, deps.supervisor, deps.identity
     router = APIRouter()
 
     @router.get("/api/health", summary="Liveness and worker status")
@@ -40,11 +45,12 @@ def create_ops_router(deps: ApiDeps) -> APIRouter:
     backlog = CollectorRegistry(auto_describe=False)
     backlog.register(StreamBacklogCollector(client, keys, lambda: [c.code for c in registry.centers()]))
 
-    @router.get("/metrics", include_in_schema=False)
+    @router.get("/metrics", include_in_schema=False, dependencies=[Depends(requires(Permission.OPS_READ))])
     def prom() -> Response:
         return Response(generate_latest() + generate_latest(backlog), media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/api/streams", summary="Backlog of each event stream: length, pending and lag per consumer group")
+    @router.get("/api/streams", summary="Backlog of each event stream: length, pending and lag per consumer group",
+                dependencies=[Depends(requires(Permission.OPS_READ))])
     def streams() -> dict[str, Any]:
         out: dict[str, Any] = {}
         try:
@@ -55,9 +61,16 @@ def create_ops_router(deps: ApiDeps) -> APIRouter:
         return out
 
     index_html = (resources.files("api") / "static" / "index.html").read_text(encoding="utf-8")
+    no_admin = (f'<p id="no-admin" class="notice">This hub has no admin account yet. On the hub machine, create '
+                f'one: <code>{CREATE_ADMIN}</code></p>')
 
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
-        return index_html
+        try:
+            has_admin = identity.has_admin()
+        except SQLAlchemyError as exc:
+            log.warning("cannot tell whether an admin exists: %s", exc)
+            has_admin = True
+        return index_html if has_admin else index_html.replace("<!-- no-admin -->", no_admin, 1)
 
     return router

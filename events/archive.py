@@ -4,17 +4,20 @@ Rows are written by the archive consumer (a consumer group on the firehose), so 
 process. Acknowledge / resolve / escalate are recorded here with who, which center and why (全程可控); the
 SLA escalator reads the unacknowledged events from here. The access log (2025 regulation art. 16: every access with
 name, unit, reason and content) is kept here too: who viewed which snapshot, event, camera export or audit report,
-and every refused action. Retention purges old rows except events on hold; access records go at the same cut-off.
+every refused action, logins and logouts, and camera changes. Queries can be restricted to a set of centers (a
+jurisdiction subtree): events by the centers they were delivered to, access records by their ``center``.
+Retention purges old rows except events on hold; access records go at the same cut-off.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, delete, or_, select, update
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -27,6 +30,14 @@ EventStatus = Literal["new", "acknowledged", "resolved"]
 """Handling state of an archived event: new → acknowledged → resolved."""
 Action = Literal["ack", "resolve", "escalate", "sla_escalate", "hold", "release", "platform_undelivered"]
 Outcome = Literal["allowed", "refused"]
+LOGIN_ACTIONS = ("login", "login_failed", "logout")
+"""Access-log actions of the auth endpoints (target: the login name; no content accessed)."""
+CAMERA_CHANGES = ("camera_add", "camera_update", "camera_remove")
+"""Access-log actions of camera changes (target: the camera id; user: who changed it)."""
+ACCOUNT_CHANGES = ("user_add", "user_passwd", "user_disable", "user_enable", "user_remove", "token_add",
+                   "token_revoke")
+"""Access-log actions of account and API-token changes made at the console (``sharpeyes user|token``; user:
+``console:<OS user>``, target: the login or token name)."""
 
 
 class ArchiveBase(DeclarativeBase):
@@ -55,7 +66,7 @@ class EventRecord(ArchiveBase):
     status: Mapped[str] = mapped_column(String(20), default="new", index=True)
     escalated_to: Mapped[str | None] = mapped_column(String(20), nullable=True)
     hold: Mapped[bool] = mapped_column(Boolean, default=False)
-    snapshot_ref: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    snapshot_ref: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)
     body: Mapped[str] = mapped_column(Text)
     archived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
@@ -85,8 +96,9 @@ class AccessRecord(ArchiveBase):
     user: Mapped[str] = mapped_column(String(100))
     unit: Mapped[str] = mapped_column(String(200), default="")
     reason: Mapped[str] = mapped_column(Text)
-    action: Mapped[str] = mapped_column(String(40), index=True)  # view_snapshot, view_event, export_cameras, ...
-    target: Mapped[str] = mapped_column(Text)  # snapshot ref, event id, camera ids, audit window...
+    action: Mapped[str] = mapped_column(String(40), index=True)  # view_snapshot, view_event, login, camera_add...
+    target: Mapped[str] = mapped_column(Text)  # snapshot ref, event id, camera ids, audit window, login name...
+    # the center acting (event actions), else the jurisdiction of the account that accessed (None: unknown account)
     center: Mapped[str | None] = mapped_column(String(20), nullable=True)
     outcome: Mapped[str] = mapped_column(String(10), index=True)  # allowed or refused
     detail: Mapped[str] = mapped_column(String(500), default="")
@@ -254,6 +266,14 @@ class Archive:
             row = s.get(EventRecord, event_id)
             return _view(row) if row else None
 
+    def snapshot_centers(self, ref: str) -> list[str] | None:
+        """The centers the events with snapshot ``ref`` were delivered to; None when no archived event has it."""
+        with self.sessions() as s:
+            rows = list(s.scalars(select(EventRecord.centers).where(EventRecord.snapshot_ref == ref)))
+        if not rows:
+            return None
+        return sorted({c for row in rows for c in row.split(",") if c})
+
     def actions(self, event_id: str) -> list[dict[str, Any]]:
         with self.sessions() as s:
             rows = s.scalars(select(EventAction).where(EventAction.event_id == event_id).order_by(EventAction.id))
@@ -261,9 +281,12 @@ class Archive:
                      "at": as_utc(a.at).isoformat()} for a in rows]
 
     def access_log(self, since: datetime | None = None, until: datetime | None = None,
-                   limit: int = 100) -> list[AccessEntry]:
-        """Access records with ``since`` <= at < ``until``, newest first, at most ``limit``."""
+                   limit: int = 100, *, centers: Collection[str] | None = None) -> list[AccessEntry]:
+        """Access records with ``since`` <= at < ``until``, newest first, at most ``limit``; with ``centers``, only
+        those whose ``center`` is one of them (None: all)."""
         q = select(AccessRecord)
+        if centers is not None:
+            q = q.where(AccessRecord.center.in_(sorted(centers)))
         if since is not None:
             q = q.where(AccessRecord.at >= as_utc(since))
         if until is not None:
@@ -274,9 +297,18 @@ class Archive:
 
     def search(self, *, center: str | None = None, type: str | None = None, camera_id: str | None = None,
                status: str | None = None, since: datetime | None = None, until: datetime | None = None,
-               before: str | None = None, limit: int = 50) -> list[ArchivedEvent]:
-        """Newest first (ULIDs sort by time); page with ``before`` = the last id of the previous page."""
+               before: str | None = None, limit: int = 50,
+               centers: Collection[str] | None = None) -> list[ArchivedEvent]:
+        """Newest first (ULIDs sort by time); page with ``before`` = the last id of the previous page. ``center``:
+        only events delivered to it; ``centers``: only events delivered to at least one of them (None: no such
+        filter; empty: nothing)."""
         q = select(EventRecord)
+        if centers is not None:
+            if not centers:
+                return []
+            # one CASE of N branches rather than N ORs: SQLite nests ORs and refuses more than 1000 levels
+            delivered = case(*((EventRecord.centers.contains(f",{c},"), 1) for c in sorted(centers)), else_=0)
+            q = q.where(delivered == 1)
         if center:
             q = q.where(EventRecord.centers.contains(f",{center},"))
         if type:

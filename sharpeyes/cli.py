@@ -1,4 +1,5 @@
-"""``sharpeyes`` command line: run the hub, check configuration, export models, list cameras, four-all audit."""
+"""``sharpeyes`` command line: run the hub, check configuration, export models, list cameras, four-all audit,
+accounts and API tokens (``sharpeyes user …``, ``sharpeyes token …``: ``identity/cli.py``)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from sharpeyes.keys import CENTER_GROUP
 from sharpeyes.settings import Settings
+
+if TYPE_CHECKING:
+    from sharpeyes.hub import Hub
 
 log = logging.getLogger("sharpeyes")
 
@@ -48,8 +53,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         hub = Hub(settings)  # opens Redis, the registry and the archive; closes them itself when that fails
         try:
             hub.start()
+            _print_demo_accounts(hub)
+            # proxy headers (X-Forwarded-Proto/-For) are trusted from FORWARDED_ALLOW_IPS only (default 127.0.0.1):
+            # behind a TLS reverse proxy on this machine the session cookie is then marked Secure
             config = uvicorn.Config(create_app(hub.api_deps()), host=settings.api.host, port=settings.api.port,
-                                    log_level="warning", access_log=False)
+                                    log_level="warning", access_log=False, proxy_headers=True)
             server = uvicorn.Server(config)
             log.info("hub ready: web UI http://%s:%d/  API docs http://%s:%d/docs (Ctrl-C stops)",
                      settings.api.host, settings.api.port, settings.api.host, settings.api.port)
@@ -59,6 +67,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         log.info("interrupted")
     return 0
+
+
+def _print_demo_accounts(hub: Hub) -> None:
+    """The demo accounts created by this start, with their passwords, once on stdout (never in the log); else
+    where they are kept."""
+    if not hub.settings.demo.enabled:
+        return
+    if hub.demo_accounts:
+        print(f"\nDemo accounts (passwords shown once; also in {hub.demo_accounts_file}, mode 0600):")
+        print(f"  {'login':<13} {'password':<18} {'role':<11} jurisdiction")
+        for account, password in hub.demo_accounts:
+            print(f"  {account.login:<13} {password:<18} {account.role:<11} {account.jurisdiction}  "
+                  f"{account.display_name}")
+        print(flush=True)
+    else:
+        print(f"Demo accounts and their passwords: {hub.demo_accounts_file}", flush=True)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -266,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     from registry.cli import register_camera_commands  # sharpeyes camera probe|add|list|show|remove|import|export
 
     register_camera_commands(sub)
+    from identity.cli import register_identity_commands  # sharpeyes user add|list|…, sharpeyes token add|list|revoke
+
+    register_identity_commands(sub)
     return p
 
 

@@ -1,5 +1,6 @@
-"""The parts of one hub, built once: connections, registry, archive, event publishing, analytics, the camera
-maintainer and the background workers (part of the composition root with ``sharpeyes.hub``; no stage imports it).
+"""The parts of one hub, built once: connections, registry, identity store, archive, event publishing, analytics,
+the camera maintainer and the background workers (part of the composition root with ``sharpeyes.hub``; no stage
+imports it).
 
 Owns construction and closing only: :func:`build_components` opens everything in order and, when one step fails,
 closes what it had opened; :meth:`Components.close` closes it all. It starts no thread (``Hub.start`` does).
@@ -24,6 +25,7 @@ from events.publisher import EventPublisher, Spool, SpoolDrainer
 from events.retention import RetentionWorker
 from events.routing import Router, RoutingPolicy
 from events.wvp_bridge import build_wvp_bridge, log_undelivered
+from identity.store import IdentityStore
 from registry.service import CameraService
 from registry.store import Registry
 from registry.vault import Vault
@@ -46,6 +48,7 @@ class Components:
     keys: Keys
     redis: redis.Redis
     registry: Registry
+    identity: IdentityStore
     cameras: CameraService
     router: Router
     publisher: EventPublisher
@@ -58,7 +61,8 @@ class Components:
     resources: ExitStack = field(repr=False)
 
     def close(self) -> None:
-        """Close the spool, the archive, the registry and the Redis client (the workers must be stopped)."""
+        """Close the spool, the archive, the identity store, the registry and the Redis client (the workers must be
+        stopped)."""
         self.resources.close()
 
 
@@ -79,7 +83,8 @@ def _analytics(s: Settings, publisher: EventPublisher, recorder: CameraRecorder)
 
 
 def build_components(s: Settings, redis_url: str) -> Components:
-    """Connect to Redis at ``redis_url``, open and sync the registry, refuse rules their models cannot serve
+    """Connect to Redis at ``redis_url``, open and sync the registry, open the identity store (accounts live in the
+    same database: scopes are subtrees of its jurisdiction tree), refuse rules their models cannot serve
     (:class:`analytics.rules.RuleClassError`), open the spool and the archive, and build the workers."""
     with ExitStack() as stack:
         client = redis_client(redis_url)
@@ -91,6 +96,9 @@ def build_components(s: Settings, redis_url: str) -> Components:
         stack.callback(registry.close)
         registry.init()
         registry.sync_camera_configs(s.camera_configs)
+        identity = IdentityStore(s.effective_database_url)
+        stack.callback(identity.close)
+        identity.init()
         cameras = CameraService(registry, Vault.from_settings(s))
         labels: dict[str, set[str]] = {}  # class names per model name, read once each
         refuse_unserved_rules(s, registry.cameras(enabled_only=True), labels)
@@ -125,6 +133,6 @@ def build_components(s: Settings, redis_url: str) -> Components:
         analytics = _analytics(s, publisher, recorder)
         maintainer = CameraMaintainer(s, registry, cameras, analytics, supervisor, recorder, publisher.publish,
                                       labels=labels)
-        return Components(keys=keys, redis=client, registry=registry, cameras=cameras, router=router,
+        return Components(keys=keys, redis=client, registry=registry, identity=identity, cameras=cameras, router=router,
                           publisher=publisher, archive=archive, escalator=escalator, supervisor=supervisor,
                           analytics=analytics, maintainer=maintainer, workers=workers, resources=stack.pop_all())

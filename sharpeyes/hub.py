@@ -1,4 +1,4 @@
-"""The composition root: wires registry → ingest → analytics → events (→ api) for ``sharpeyes run``.
+"""The composition root: wires registry → ingest → analytics → events (→ identity → api) for ``sharpeyes run``.
 
 Wires only: the parts are built by ``sharpeyes.components``, cameras are kept running by
 ``sharpeyes.maintainer``. With ``sharpeyes.cli`` these are the only core modules that import the stage packages;
@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import logging
 from contextlib import ExitStack
+from pathlib import Path
 
 from api.deps import ApiDeps
+from identity.cli import CREATE_ADMIN
+from identity.demo import DemoAccount, ensure_demo_accounts
 from sharpeyes.components import Components, build_components
 from sharpeyes.maintainer import CameraReconciler
 from sharpeyes.proc import EmbeddedRedis
@@ -26,7 +29,9 @@ class Hub:
     registry (synced with the camera configs), the spool and the archive; rules a camera's model cannot serve
     are refused here (:class:`analytics.rules.RuleClassError`), and a failure closes whatever was opened.
     ``start()`` starts the workers and the cameras and returns once they are started (not necessarily
-    connected); ``stop()`` stops them and closes everything (also after a failed ``start()``)."""
+    connected); with the demo it also creates the demo accounts that are missing (:attr:`demo_accounts`: those
+    created now, with their passwords, for the CLI to print once). ``stop()`` stops the workers and closes
+    everything (also after a failed ``start()``)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -40,6 +45,12 @@ class Hub:
             self.components: Components = build_components(settings, redis_url)
             stack.callback(self.components.close)
             self._resources = stack.pop_all()  # closed by stop(), last opened first
+        self.demo_accounts: list[tuple[DemoAccount, str]] = []
+
+    @property
+    def demo_accounts_file(self) -> Path:
+        """Where the demo accounts' passwords are kept (mode 0600)."""
+        return self.settings.data_dir / "demo-accounts.txt"
 
     def start(self, *, with_cameras: bool = True) -> Hub:
         c = self.components
@@ -47,6 +58,10 @@ class Hub:
             c.supervisor.add(worker)
         if self.settings.demo.enabled:
             self._start_demo()
+            self.demo_accounts = ensure_demo_accounts(c.identity, self.demo_accounts_file)
+        if not c.identity.has_admin():
+            log.warning("no admin account: nobody can manage accounts or see everything; create one with `%s`",
+                        CREATE_ADMIN)
         c.supervisor.add(c.analytics)
         if with_cameras:
             c.maintainer.reconcile()
@@ -69,8 +84,8 @@ class Hub:
         """What the HTTP API serves: this hub's own settings, registry, archive, Redis client and workers."""
         c = self.components
         return ApiDeps(settings=self.settings, registry=c.registry, cameras=c.cameras, redis=c.redis, keys=c.keys,
-                       archive=c.archive, snapshot_dir=self.settings.snapshot_dir, escalator=c.escalator,
-                       supervisor=c.supervisor)
+                       archive=c.archive, snapshot_dir=self.settings.snapshot_dir, identity=c.identity,
+                       escalator=c.escalator, supervisor=c.supervisor)
 
     def stop(self) -> None:
         log.info("stopping hub")

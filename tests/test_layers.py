@@ -2,7 +2,8 @@
 
 (a) the core (``sharpeyes/``, its composition roots excepted) imports no stage package;
 (b) a stage imports no composition root (``sharpeyes.hub``, ``.cli``, ``.maintainer``, ``.components``);
-(c) a stage imports only stages below it: registry < ingest < analytics < events < audit < api (nothing imports api);
+(c) a stage imports only stages below it: registry < ingest < analytics < events < identity < audit < api (nothing
+    imports api);
 (d) no product package imports a test dependency (ipycam, pytest) or the tests.
 
 Each broken rule is reported with file, line, the import and the rule. The checker is tested on synthetic modules
@@ -21,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = "sharpeyes"
-STAGES = ("registry", "ingest", "analytics", "events", "audit", "api")
+STAGES = ("registry", "ingest", "analytics", "events", "identity", "audit", "api")
 """Lowest first: a stage may import those before it, never those after it."""
 COMPOSITION_ROOTS = frozenset({"sharpeyes.hub", "sharpeyes.cli", "sharpeyes.maintainer", "sharpeyes.components"})
 """The core modules that put the stages together: they alone may import stages, and no stage may import them."""
@@ -29,8 +30,8 @@ TEST_DEPENDENCIES = ("ipycam", "pytest", "_pytest", "pytest_timeout", "tests")
 
 RULE_CORE = "(a) the core (sharpeyes/, composition roots excepted) must not import a stage package"
 RULE_ROOT = "(b) a stage must not import a composition root (sharpeyes.hub, .cli, .maintainer, .components)"
-RULE_ORDER = ("(c) a stage may import only stages below it: registry < ingest < analytics < events < audit < api "
-              "(nothing imports api)")
+RULE_ORDER = ("(c) a stage may import only stages below it: registry < ingest < analytics < events < identity < "
+              "audit < api (nothing imports api)")
 RULE_TESTS = "(d) a product package must not import a test dependency (ipycam, pytest) or the tests"
 
 
@@ -136,6 +137,8 @@ def test_no_test_helper_modules_in_product_packages() -> None:
     ("registry.store", "from events.archive import Archive\n", 1, RULE_ORDER),
     ("analytics.pipeline", "import json, events.publisher\n", 1, RULE_ORDER),
     ("audit.report", "import api\n", 1, RULE_ORDER),
+    ("identity.store", "from audit.fourall import build_report\n", 1, RULE_ORDER),
+    ("events.archive", "from identity.roles import Principal\n", 1, RULE_ORDER),
     ("ingest.worker", "from analytics import detector\n", 1, RULE_ORDER),
     ("registry.onvif", "class A:\n    def f(self):\n        from ipycam import IPCamera\n", 3, RULE_TESTS),
     ("api.app", "import pytest\n", 1, RULE_TESTS),
@@ -155,6 +158,9 @@ def test_checker_reports_a_forbidden_import(module: str, source: str, line: int,
     ("sharpeyes.cli", "def f():\n    from audit.report import to_csv\n"),
     ("sharpeyes.components", "from events.publisher import EventPublisher\n"),
     ("api.app", "from audit.fourall import build_report\nfrom registry.store import Registry\n"),
+    ("api.auth", "from identity.store import IdentityStore\n"),
+    ("audit.sources", "from identity.models import User\n"),
+    ("identity.store", "from registry.models import Jurisdiction\n"),
     ("analytics.rules", "from registry.rules import RuleConfig\nfrom sharpeyes.schema import Event\n"),
     ("events.publisher", "from . import routing\nfrom .routing import Router\n"),
     ("registry.store", "import sqlalchemy\nfrom sharpeyes import strict\n"),

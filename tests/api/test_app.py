@@ -1,4 +1,5 @@
-"""The HTTP API over a real registry (SQLite) and a real redis-server, through FastAPI's TestClient."""
+"""The HTTP API over a real registry (SQLite) and a real redis-server, through FastAPI's TestClient, logged in
+(an admin unless a test says otherwise; tests/api/test_auth.py tests logging in itself)."""
 
 from __future__ import annotations
 
@@ -24,20 +25,22 @@ from events.consumer import CenterConsumer
 from events.escalation import Escalator
 from events.publisher import EventPublisher, Spool
 from events.routing import Router, RoutingPolicy
+from identity.store import IdentityStore
 from registry.service import CameraService
 from registry.store import Registry
 from registry.vault import Vault
 from sharpeyes.keys import ARCHIVE_GROUP, CENTER_GROUP, Keys
-from sharpeyes.schema import Event, EventType, Severity
+from sharpeyes.schema import Event, EventType, Severity, SnapshotRef
 from sharpeyes.settings import Settings
+from tests.support.auth import UNIT, bearer, identity_store
 
 VILLAGE = "140429100001"
 TOWNSHIP = "140429100"
 VILLAGE_NO_CENTER = "140429101001"
 CAM1, CAM2 = "14042900001325000001", "14042900001325000002"
-# who views, as the web UI sends it: URL-encoded UTF-8 in the headers
-USER, UNIT, REASON = "值班员 张三", "派出所", "核查聚集事件"
-VIEWER = {"X-Sharpeyes-User": quote(USER), "X-Sharpeyes-Unit": quote(UNIT), "X-Sharpeyes-Reason": quote(REASON)}
+# why content is viewed, as the web UI sends it: URL-encoded UTF-8 in the header (who views: the logged-in user)
+REASON = "核查聚集事件"
+VIEWER = {"X-Sharpeyes-Reason": quote(REASON)}
 
 CAMERA_YAML = f"""\
 jurisdictions:
@@ -80,11 +83,21 @@ cameras:
 @dataclass
 class Env:
     http: TestClient
+    """Logged in as ``admin`` (role admin, county 140429)."""
     registry: Registry
     publisher: EventPublisher
     archiver: CenterConsumer
     snapshots: Path
     archive: Archive
+    identity: IdentityStore
+
+    def client(self, login: str, *, role: str = "operator", jurisdiction: str = VILLAGE) -> TestClient:
+        """A client of the same app logged in (bearer) as ``login`` (created with ``role`` and ``jurisdiction``)."""
+        return TestClient(self.http.app, headers=bearer(self.identity, login, role=role, jurisdiction=jurisdiction))
+
+    @property
+    def anonymous(self) -> TestClient:
+        return TestClient(self.http.app)
 
     def publish(self, *events: Event) -> None:
         """Publish, then let the archive consumer (the hub's real path into the archive) take them in."""
@@ -94,12 +107,14 @@ class Env:
             pass
 
 
-def api_deps(tmp_path: Path, registry: Registry, client: redis.Redis, archive: Archive, keys: Keys, *,
-             escalator: Escalator | None = None) -> ApiDeps:
-    """What the hub gives the API, over the test's registry, archive and Redis (vault key in ``tmp_path``)."""
+def api_deps(tmp_path: Path, registry: Registry, client: redis.Redis, archive: Archive, keys: Keys,
+             identity: IdentityStore, *, escalator: Escalator | None = None) -> ApiDeps:
+    """What the hub gives the API, over the test's registry, archive, identity store and Redis (vault key in
+    ``tmp_path``)."""
     return ApiDeps(settings=Settings(data_dir=tmp_path), registry=registry,
                    cameras=CameraService(registry, Vault.from_key_file(tmp_path / "vault.key")), redis=client,
-                   keys=keys, archive=archive, snapshot_dir=tmp_path / "snapshots", escalator=escalator)
+                   keys=keys, archive=archive, snapshot_dir=tmp_path / "snapshots", identity=identity,
+                   escalator=escalator)
 
 
 @pytest.fixture()
@@ -123,9 +138,11 @@ def env(tmp_path: Path, redis_client: redis.Redis) -> Iterator[Env]:
         archiver = CenterConsumer(redis_client, "all", lambda ev: archive.record(ev, router.centers_for(ev)),
                                   keys=keys, group=ARCHIVE_GROUP, stream=keys.firehose, consumer="archiver")
         escalator = Escalator(redis_client, keys, router, archive, ttl_s=30 * 24 * 3600, maxlen=1000)
-        deps = api_deps(tmp_path, registry, redis_client, archive, keys, escalator=escalator)
-        with TestClient(create_app(deps)) as http:
-            yield Env(http, registry, publisher, archiver, deps.snapshot_dir, archive)
+        identity = identity_store(f"sqlite:///{tmp_path / 'r.db'}")
+        opened.callback(identity.close)
+        deps = api_deps(tmp_path, registry, redis_client, archive, keys, identity, escalator=escalator)
+        with TestClient(create_app(deps), headers=bearer(identity, "admin")) as http:
+            yield Env(http, registry, publisher, archiver, deps.snapshot_dir, archive, identity)
 
 
 def make_event(n: int, camera: str = CAM1, path: tuple[str, ...] = ("140429", "140429100", VILLAGE)) -> Event:
@@ -140,7 +157,7 @@ def make_event(n: int, camera: str = CAM1, path: tuple[str, ...] = ("140429", "1
 
 
 def test_health_reports_redis(env: Env) -> None:
-    r = env.http.get("/api/health")
+    r = env.anonymous.get("/api/health")  # open: no user needed
     assert r.status_code == 200
     body = r.json()
     assert body["redis"] is True
@@ -342,51 +359,61 @@ class _Page(HTMLParser):
 
 # every documented route: (method, path) → summary
 ROUTES = {
+    ("POST", "/api/auth/token"): "Log in with the OAuth2 password form: a bearer access token (revocable)",
+    ("POST", "/api/auth/login"): "Log in from the browser: an HttpOnly session cookie and its CSRF token",
+    ("POST", "/api/auth/logout"): "End this session (cookie or bearer access token)",
+    ("GET", "/api/auth/me"): "Who is logged in: role, jurisdiction and permissions",
     ("GET", "/api/health"): "Liveness and worker status",
-    ("GET", "/api/cameras"): "Registered cameras",
-    ("GET", "/api/centers"): "Comprehensive-governance centers (综治中心)",
+    ("GET", "/api/cameras"): "Registered cameras of your jurisdiction",
+    ("GET", "/api/centers"): "Comprehensive-governance centers (综治中心) of your jurisdiction",
     ("GET", "/api/centers/{code}/events"): "A center's events, newest first",
     ("GET", "/api/centers/{code}/events/stream"): "Live events of a center (Server-Sent Events)",
-    ("GET", "/api/events"): "All archived events, newest first, filterable",
-    ("GET", "/api/events/{event_id}"): "One event with its action log (named viewer with a reason; logged)",
+    ("GET", "/api/events"): "Archived events delivered to the centers you see, newest first, filterable",
+    ("GET", "/api/events/{event_id}"): "One event with its action log (with a reason; logged)",
     ("POST", "/api/events/{event_id}/ack"): "Acknowledge (with a reason)",
     ("POST", "/api/events/{event_id}/resolve"): "Resolve (with a reason)",
     ("POST", "/api/events/{event_id}/hold"):
         "Put on hold (kept past the retention period, e.g. as evidence; with a reason)",
     ("POST", "/api/events/{event_id}/release"): "Release a hold (purged by retention again; with a reason)",
     ("POST", "/api/events/{event_id}/escalate"): "Escalate one tier up (with a reason)",
-    ("GET", "/snapshots/{ref}"): "An event's snapshot JPEG (named viewer with a reason; logged)",
+    ("GET", "/snapshots/{ref}"): "An event's snapshot JPEG (with a reason; logged)",
     ("GET", "/api/access-log"):
-        "The access log (who viewed what, from which unit, why; refused actions), newest first",
+        "The access log of your jurisdiction (who viewed what, from which unit, why; logins; camera changes; "
+        "refused actions), newest first",
     ("GET", "/api/streams"): "Backlog of each event stream: length, pending and lag per consumer group",
-    ("GET", "/api/audit"): "Four-all (四全) audit: coverage, sharing, availability, control (JSON, CSV or HTML; "
-                           "named viewer with a reason; logged)",
+    ("GET", "/api/audit"): "Four-all (四全) audit of your jurisdiction: coverage, sharing, availability, control "
+                           "(JSON, CSV or HTML; with a reason; logged)",
     ("POST", "/api/cameras/probe"): "Probe an ONVIF device (nothing is registered)",
-    ("POST", "/api/cameras"): "Register a camera (probing its ONVIF endpoint when given)",
-    ("GET", "/api/cameras/completeness"): "一机一档: missing/invalid fields per camera and the completeness rate",
+    ("POST", "/api/cameras"): "Register a camera (probing its ONVIF endpoint when given; logged)",
+    ("GET", "/api/cameras/completeness"):
+        "一机一档: missing/invalid fields per camera of your jurisdiction and the completeness rate",
     ("GET", "/api/cameras/export"):
-        "All cameras as camera YAML or a GB/T 28181 Catalog XML (no credentials; named viewer with a reason; logged)",
+        "The cameras of your jurisdiction as camera YAML or a GB/T 28181 Catalog XML (no credentials; with a "
+        "reason; logged)",
     ("GET", "/api/cameras/{camera_id}"): "One camera's record",
     ("POST", "/api/cameras/{camera_id}/probe"):
         "Probe a registered camera's ONVIF endpoint with its stored credentials",
-    ("PATCH", "/api/cameras/{camera_id}"): "Change fields (and credentials) of a camera",
-    ("DELETE", "/api/cameras/{camera_id}"): "Remove a camera and its credentials",
+    ("PATCH", "/api/cameras/{camera_id}"): "Change fields (and credentials) of a camera (logged)",
+    ("DELETE", "/api/cameras/{camera_id}"): "Remove a camera and its credentials (logged)",
 }
-VIEWER_ROUTES = {("GET", "/api/events/{event_id}"), ("GET", "/snapshots/{ref}"), ("GET", "/api/access-log"),
+REASON_ROUTES = {("GET", "/api/events/{event_id}"), ("GET", "/snapshots/{ref}"), ("GET", "/api/access-log"),
                  ("GET", "/api/audit"), ("GET", "/api/cameras/export")}
 
 
 def test_index_and_openapi(env: Env) -> None:
-    r = env.http.get("/")
+    r = env.anonymous.get("/")  # the page is open: it shows the login form first
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/html")
     page = _Page()
     page.feed(r.text)
     assert page.title == "Sharp Eyes Hub — live events"
-    assert {"events", "center", "who", "unit", "reason", "audit"} <= page.ids
-    # the script polls the event list (all events, or the chosen center's) every 2 s, through routes the app has
+    assert {"login", "username", "password", "logout", "me", "events", "center", "reason", "audit"} <= page.ids
+    assert not {"who", "unit", "no-admin"} & page.ids  # who views is the logged-in user; an admin exists
+    # it logs in with the cookie, then sends the CSRF token on POSTs and polls the event list (all the user's
+    # events, or the chosen center's) every 2 s, through routes the app has
+    assert '"/api/auth/login"' in page.script and '"X-CSRF-Token": csrf' in page.script
     assert '"/api/events?limit=60"' in page.script and "`/api/centers/${code}/events?limit=60`" in page.script
-    assert "setInterval(refresh, 2000)" in page.script
+    assert "setInterval(refresh, 2000)" in page.script and "X-Sharpeyes-User" not in page.script
     assert env.http.get("/api/events", params={"limit": 60}).status_code == 200
     assert env.http.get(f"/api/centers/{VILLAGE}/events", params={"limit": 60}).status_code == 200
 
@@ -394,11 +421,14 @@ def test_index_and_openapi(env: Env) -> None:
     documented = {(method.upper(), path): op["summary"] for path, ops in spec["paths"].items()
                   for method, op in ops.items()}
     assert documented == ROUTES
-    for method, path in VIEWER_ROUTES:
+    for method, path in REASON_ROUTES:
         assert "428" in spec["paths"][path][method.lower()]["responses"], (method, path)
     assert "/metrics" not in spec["paths"] and "/" not in spec["paths"]  # served, not documented
     assert spec["info"]["title"] == "Sharp Eyes Hub"
     assert spec["info"]["license"]["identifier"] == "AGPL-3.0-or-later"
+    params = {p["name"] for ops in spec["paths"].values() for op in ops.values() for p in op.get("parameters", [])}
+    assert "X-Sharpeyes-User" not in params and "X-Sharpeyes-Unit" not in params
+    assert {"bearer", "session cookie"} <= set(spec["components"]["securitySchemes"])
 
 
 def test_health_degraded_when_redis_down(tmp_path: Path) -> None:
@@ -410,7 +440,9 @@ def test_health_degraded_when_redis_down(tmp_path: Path) -> None:
     try:
         registry.init()
         archive.init()
-        with TestClient(create_app(api_deps(tmp_path, registry, dead, archive, Keys()))) as http:
+        identity = identity_store(f"sqlite:///{tmp_path / 'r.db'}")
+        app = create_app(api_deps(tmp_path, registry, dead, archive, Keys(), identity))
+        with TestClient(app, headers=bearer(identity, "admin")) as http:
             body = http.get("/api/health").json()
             assert body["redis"] is False
             assert body["status"] == "degraded"
@@ -418,13 +450,16 @@ def test_health_degraded_when_redis_down(tmp_path: Path) -> None:
             assert http.get(f"/api/events/{ULID()}", headers=VIEWER).status_code == 404
             assert http.get("/api/events").json() == {"items": [], "next_before": None}
     finally:
+        identity.close()
         archive.close()
         registry.close()
 
 
-def act(env: Env, event_id: str, action: str, center: str, reason: str = "seen on the wall screen",
-        user: str = "王工") -> Any:
-    return env.http.post(f"/api/events/{event_id}/{action}", json={"center": center, "user": user, "reason": reason})
+def act(env: Env, event_id: str, action: str, center: str | None, reason: str = "seen on the wall screen",
+        http: TestClient | None = None) -> Any:
+    """An action as the admin for ``center`` (or through ``http``; no center: the actor's own)."""
+    body = {"reason": reason} if center is None else {"center": center, "reason": reason}
+    return (http or env.http).post(f"/api/events/{event_id}/{action}", json=body)
 
 
 def test_ack_resolve_with_reason_are_logged_and_xacked(env: Env, redis_client: redis.Redis) -> None:
@@ -442,13 +477,16 @@ def test_ack_resolve_with_reason_are_logged_and_xacked(env: Env, redis_client: r
     assert r.json()["status"] == "acknowledged"
     assert cast(dict[str, Any], redis_client.xpending(stream, CENTER_GROUP))["pending"] == 0
 
-    r = act(env, event.id, "resolve", VILLAGE, reason="crowd dispersed", user="李站长")
-    assert r.status_code == 200
+    # the village's operator acts as their own center (no center in the body); who acts is the logged-in user,
+    # whatever the body's (ignored) user field says
+    operator = env.client("op-village")
+    r = operator.post(f"/api/events/{event.id}/resolve", json={"user": "李站长", "reason": "crowd dispersed"})
+    assert r.status_code == 200, r.text
     detail = r.json()
     assert detail["status"] == "resolved"
     assert [(a["action"], a["center"], a["user"], a["reason"]) for a in detail["actions"]] == [
-        ("ack", VILLAGE, "王工", "seen on the wall screen"),
-        ("resolve", VILLAGE, "李站长", "crowd dispersed"),
+        ("ack", VILLAGE, "admin", "seen on the wall screen"),
+        ("resolve", VILLAGE, "op-village", "crowd dispersed"),
     ]
     # status filter over the archive
     assert [e["id"] for e in env.http.get("/api/events", params={"status": "resolved"}).json()["items"]] == [event.id]
@@ -462,13 +500,18 @@ def test_escalate_by_hand_goes_one_tier_up_once(env: Env, redis_client: redis.Re
     township_stream = Keys().center_stream(TOWNSHIP)
     assert redis_client.xlen(township_stream) == 0
     assert env.http.get(f"/api/centers/{TOWNSHIP}/events").json()["items"] == []
+    township = env.client("op-fengzhou", jurisdiction=TOWNSHIP)
+    # the township operator sees the village's event (below it) but may not act on it: 403, logged as refused
+    assert township.get(f"/api/events/{event.id}", headers=VIEWER).status_code == 200
+    assert act(env, event.id, "ack", None, http=township).status_code == 403
 
-    r = act(env, event.id, "escalate", VILLAGE, reason="needs the township's law-enforcement team")
+    r = act(env, event.id, "escalate", None, reason="needs the township's law-enforcement team",
+            http=env.client("op-village"))
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["escalated_to"] == TOWNSHIP
     assert body["centers"] == [VILLAGE, TOWNSHIP]
-    assert body["actions"][-1]["action"] == "escalate"
+    assert body["actions"][-1]["action"] == "escalate" and body["actions"][-1]["user"] == "op-village"
     copies = cast(list[tuple[bytes, dict[bytes, bytes]]], redis_client.xrange(township_stream))
     assert len(copies) == 1
     copy = Event.from_json(copies[0][1][b"event"])
@@ -476,9 +519,11 @@ def test_escalate_by_hand_goes_one_tier_up_once(env: Env, redis_client: redis.Re
 
     assert act(env, event.id, "escalate", VILLAGE).status_code == 409  # once
     assert redis_client.xlen(township_stream) == 1
-    # the township now sees it in its list, and may act on it
-    assert [e["id"] for e in env.http.get(f"/api/centers/{TOWNSHIP}/events").json()["items"]] == [event.id]
-    assert act(env, event.id, "ack", TOWNSHIP).status_code == 200
+    # the township now sees it in its list, and may act on it as its own center
+    assert [e["id"] for e in township.get(f"/api/centers/{TOWNSHIP}/events").json()["items"]] == [event.id]
+    assert act(env, event.id, "ack", None, http=township).status_code == 200
+    refused = [a for a in env.archive.access_log() if a.outcome == "refused"]
+    assert [(a.user, a.action, a.center) for a in refused] == [("op-fengzhou", "ack_event", TOWNSHIP)]
 
 
 def test_filters_by_type_camera_and_time(env: Env) -> None:
@@ -507,26 +552,75 @@ def test_sse_stream_delivers_new_events_and_resumes(env: Env) -> None:
                 return entry_id, Event.from_json(line[6:])
         raise AssertionError("stream ended")
 
-    with env.http.stream("GET", url, params={"heartbeat_s": 0.5}) as resp:
+    operator = env.client("op-village")
+    with operator.stream("GET", url, params={"heartbeat_s": 0.5}) as resp:
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/event-stream")
         entry_id, got = first_data(resp, lambda: env.publisher.publish(event))
     assert got == event
     # a browser reconnecting sends Last-Event-ID: it gets what it missed, nothing twice
     env.publisher.publish(later)
-    with env.http.stream("GET", url, params={"heartbeat_s": 0.5}, headers={"Last-Event-ID": entry_id}) as resp:
+    with operator.stream("GET", url, params={"heartbeat_s": 0.5}, headers={"Last-Event-ID": entry_id}) as resp:
         assert first_data(resp)[1] == later
     assert env.http.get(url, headers={"Last-Event-ID": "nonsense"}).status_code == 422
+    # another village's operator, or a technician (no events:read), may not open it; nor may nobody
+    other = env.client("op-other", jurisdiction="140429101")
+    assert other.get(url, params={"heartbeat_s": 0.5}).status_code == 404
+    assert env.client("tech", role="technician", jurisdiction="140429").get(url).status_code == 403
+    assert env.anonymous.get(url).status_code == 401
 
 
 def test_hold_and_release_are_logged(env: Env) -> None:
     event = make_event(0)
     env.publish(event)
-    r = act(env, event.id, "hold", VILLAGE, reason="evidence for case 2026-17", user="审计员")
+    r = act(env, event.id, "hold", VILLAGE, reason="evidence for case 2026-17")
     assert r.status_code == 200 and r.json()["hold"] is True
-    r = act(env, event.id, "release", VILLAGE, reason="case closed", user="审计员")
+    r = act(env, event.id, "release", VILLAGE, reason="case closed")
     assert r.json()["hold"] is False
-    assert [a["action"] for a in r.json()["actions"]] == ["hold", "release"]
+    assert [(a["action"], a["user"]) for a in r.json()["actions"]] == [("hold", "admin"), ("release", "admin")]
+
+
+# ------------------------------------------------------------------------------------------------ scope
+def test_an_operator_sees_only_the_events_of_their_centers(env: Env, redis_client: redis.Redis) -> None:
+    mine, theirs = make_event(0), make_event(1, CAM2, ("140429", "140429101", VILLAGE_NO_CENTER))
+    env.publish(mine, theirs)
+    operator = env.client("op-village")
+    assert [e["id"] for e in operator.get("/api/events").json()["items"]] == [mine.id]
+    assert operator.get("/api/events", params={"center": "140429101"}).json()["items"] == []
+    assert operator.get(f"/api/events/{theirs.id}", headers=VIEWER).status_code == 404  # as if it did not exist
+    assert operator.get(f"/api/events/{ULID()}", headers=VIEWER).status_code == 404
+    assert operator.get("/api/centers/140429101/events").status_code == 404
+    assert [c["code"] for c in operator.get("/api/centers").json()] == [VILLAGE]
+    assert [c["id"] for c in operator.get("/api/cameras").json()] == [CAM1]
+    assert operator.get(f"/api/cameras/{CAM2}").status_code == 404
+    assert act(env, theirs.id, "ack", None, http=operator).status_code == 404
+    assert act(env, mine.id, "ack", "140429101", http=operator).status_code == 403  # acts as its own center only
+    # the county operator reads both, the township's (洪水镇) only its village's
+    county = env.client("op-county", jurisdiction="140429")
+    assert {e["id"] for e in county.get("/api/events").json()["items"]} == {mine.id, theirs.id}
+    hongshui = env.client("op-hongshui", jurisdiction="140429101")
+    assert [e["id"] for e in hongshui.get("/api/events").json()["items"]] == [theirs.id]
+    # the refused attempts are in the access log, with the actor's login and unit
+    refused = [(a.user, a.unit, a.action, a.target, a.outcome) for a in reversed(env.archive.access_log())
+               if a.outcome == "refused"]
+    assert refused == [("op-village", UNIT, "view_event", theirs.id, "refused"),
+                       ("op-village", UNIT, "ack_event", theirs.id, "refused"),
+                       ("op-village", UNIT, "ack_event", mine.id, "refused")]
+
+
+def test_snapshots_are_served_within_the_scope(env: Env) -> None:
+    ref = write_snapshot(env)
+    event = make_event(0).model_copy(update={"snapshot": SnapshotRef(ref=ref, sha256="0" * 64, width=4, height=3)})
+    env.publish(event)
+    orphan = write_snapshot(env, f"{CAM2}/2025-06-01/orphan.jpg")  # no archived event has it
+    assert env.client("op-village").get(f"/snapshots/{ref}", headers=VIEWER).status_code == 200
+    assert env.client("op-other", jurisdiction="140429101").get(f"/snapshots/{ref}",
+                                                                  headers=VIEWER).status_code == 404
+    assert env.client("op-village").get(f"/snapshots/{orphan}", headers=VIEWER).status_code == 404
+    assert env.http.get(f"/snapshots/{orphan}", headers=VIEWER).status_code == 200  # an admin: any file
+    # an auditor reads events, never snapshots
+    assert env.client("auditor", role="auditor", jurisdiction="140429").get(
+        f"/snapshots/{ref}", headers=VIEWER).status_code == 403
 
 
 # ------------------------------------------------------------------------------------------------ access log
@@ -546,47 +640,48 @@ def protected_urls(env: Env) -> dict[str, str]:
 
 @pytest.mark.parametrize("action", ["view_snapshot", "view_event", "export_cameras", "audit_report",
                                     "view_access_log"])
-def test_content_needs_a_name_and_a_reason(env: Env, action: str) -> None:
+def test_content_needs_a_reason(env: Env, action: str) -> None:
     url = protected_urls(env)[action]
-    for headers in ({}, {"X-Sharpeyes-User": quote(USER), "X-Sharpeyes-Unit": quote(UNIT)},
-                    {"X-Sharpeyes-Reason": quote(REASON), "X-Sharpeyes-Unit": quote(UNIT)},
-                    {**VIEWER, "X-Sharpeyes-User": "%20 "}):
+    for headers in ({}, {"X-Sharpeyes-User": quote("张三"), "X-Sharpeyes-Unit": quote("派出所")},
+                    {"X-Sharpeyes-Reason": "%20 "}):
         r = env.http.get(url, headers=headers)
         assert r.status_code == 428, (headers, r.text)
         detail = r.json()["detail"]
-        assert "name, unit and reason are required to view" in detail
-        assert "X-Sharpeyes-User/-Unit/-Reason headers or user/unit/reason query parameters" in detail
-    r = env.http.get(url, params={"user": USER, "unit": UNIT})  # the query form without a reason
-    assert r.status_code == 428
-    assert env.archive.access_log() == []  # refused for lack of a name or reason: nothing logged
+        assert "a reason is required to view" in detail
+        assert "X-Sharpeyes-Reason header or the reason query parameter" in detail
+    assert env.anonymous.get(url, headers=VIEWER).status_code == 401  # and a user
+    assert env.archive.access_log() == []  # refused for lack of a reason or a user: nothing logged
 
 
-@pytest.mark.parametrize("action", ["view_snapshot", "view_event", "export_cameras"])
-def test_access_with_headers_is_served_and_logged_once(env: Env, action: str) -> None:
+@pytest.mark.parametrize("action", ["view_snapshot", "view_event", "export_cameras", "audit_report",
+                                    "view_access_log"])
+def test_content_is_served_and_logged_once_as_the_logged_in_user(env: Env, action: str) -> None:
     url = protected_urls(env)[action]
-    r = env.http.get(url, headers=VIEWER)
+    # the old viewer headers no longer change who the log says viewed
+    r = env.http.get(url, headers={**VIEWER, "X-Sharpeyes-User": quote("someone else"),
+                                   "X-Sharpeyes-Unit": quote("另一单位")})
     assert r.status_code == 200, r.text
     [entry] = env.archive.access_log()
     assert (entry.user, entry.unit, entry.reason, entry.action, entry.outcome, entry.center) == (
-        USER, UNIT, REASON, action, "allowed", None)
+        "admin", UNIT, REASON, action, "allowed", "140429")
     expected_target = {"view_snapshot": url.removeprefix("/snapshots/"), "view_event": url.rsplit("/", 1)[1],
-                       "export_cameras": f"{CAM1},{CAM2}"}[action]
-    assert entry.target == expected_target
+                       "export_cameras": f"{CAM1},{CAM2}", "view_access_log": ".."}.get(action)
+    if expected_target is not None:
+        assert entry.target == expected_target
     assert entry.at.tzinfo is not None and abs(datetime.now(UTC) - entry.at) < timedelta(minutes=1)
 
 
-def test_query_parameters_for_img_tags(env: Env) -> None:
+def test_query_parameter_for_img_tags(env: Env) -> None:
     ref = write_snapshot(env)
-    # what the web UI puts in <img src>: encodeURIComponent of each value
-    r = env.http.get(f"/snapshots/{ref}?user={quote(USER)}&unit={quote(UNIT)}&reason={quote(REASON)}")
+    # what the web UI puts in <img src>: encodeURIComponent of the reason (the cookie says who)
+    r = env.http.get(f"/snapshots/{ref}?reason={quote(REASON)}&user=someone-else")
     assert r.status_code == 200 and r.content.startswith(b"\xff\xd8")
     [entry] = env.archive.access_log()
-    assert (entry.user, entry.unit, entry.reason, entry.target) == (USER, UNIT, REASON, ref)
-    # headers win over the query; raw UTF-8 in a header (curl -H) is read as UTF-8, not as Latin-1
-    r = env.http.get(f"/snapshots/{ref}", params={"user": "someone else", "reason": "x"},
-                     headers={"X-Sharpeyes-User": USER.encode(), "X-Sharpeyes-Reason": quote(REASON)})
+    assert (entry.user, entry.unit, entry.reason, entry.target) == ("admin", UNIT, REASON, ref)
+    # the header wins over the query; raw UTF-8 in a header (curl -H) is read as UTF-8, not as Latin-1
+    r = env.http.get(f"/snapshots/{ref}", params={"reason": "x"}, headers={"X-Sharpeyes-Reason": REASON.encode()})
     assert r.status_code == 200
-    assert (env.archive.access_log()[0].user, env.archive.access_log()[0].unit) == (USER, "")
+    assert env.archive.access_log()[0].reason == REASON
 
 
 def test_missing_snapshot_is_logged_as_not_found_and_long_values_refused(env: Env) -> None:
@@ -594,7 +689,7 @@ def test_missing_snapshot_is_logged_as_not_found_and_long_values_refused(env: En
     [entry] = env.archive.access_log()
     assert (entry.action, entry.target, entry.outcome, entry.detail) == ("view_snapshot", "nope.jpg", "allowed",
                                                                         "not found")
-    r = env.http.get("/snapshots/nope.jpg", headers={**VIEWER, "X-Sharpeyes-User": "x" * 101})
+    r = env.http.get("/snapshots/nope.jpg", headers={"X-Sharpeyes-Reason": "x" * 2001})
     assert r.status_code == 422 and len(env.archive.access_log()) == 1
 
 
@@ -602,15 +697,15 @@ def test_refused_action_is_logged_as_refused(env: Env) -> None:
     event = make_event(0)
     env.publish(event)
     other = "140429101"
-    r = env.http.post(f"/api/events/{event.id}/ack", headers={"X-Sharpeyes-Unit": quote(UNIT)},
+    r = env.http.post(f"/api/events/{event.id}/ack", headers={"X-Sharpeyes-Unit": quote("另一单位")},
                       json={"center": other, "user": "王工", "reason": "看看"})
     assert r.status_code == 403
     assert act(env, event.id, "escalate", other).status_code == 403
     assert act(env, event.id, "ack", VILLAGE).status_code == 200  # allowed actions go to the event's action log
     log = list(reversed(env.archive.access_log()))
     assert [(a.action, a.target, a.center, a.outcome, a.user, a.unit, a.reason) for a in log] == [
-        ("ack_event", event.id, other, "refused", "王工", UNIT, "看看"),
-        ("escalate_event", event.id, other, "refused", "王工", "", "seen on the wall screen"),
+        ("ack_event", event.id, other, "refused", "admin", UNIT, "看看"),
+        ("escalate_event", event.id, other, "refused", "admin", UNIT, "seen on the wall screen"),
     ]
     assert log[0].detail == f"event {event.id} was not delivered to center {other}"
     assert [a["action"] for a in env.http.get(f"/api/events/{event.id}", headers=VIEWER).json()["actions"]] == [
@@ -619,15 +714,15 @@ def test_refused_action_is_logged_as_refused(env: Env) -> None:
 
 def test_access_log_endpoint(env: Env) -> None:
     t0 = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
-    for n, outcome in enumerate(("allowed", "refused", "allowed")):
+    for n, (outcome, center) in enumerate((("allowed", VILLAGE), ("refused", "140429101"), ("allowed", VILLAGE))):
         env.archive.log_access(user=f"u{n}", unit="派出所", reason="r", action="view_snapshot", target=f"s{n}",
-                               outcome=outcome, at=t0 + timedelta(hours=n))  # type: ignore[arg-type]
+                               center=center, outcome=outcome, at=t0 + timedelta(hours=n))  # type: ignore[arg-type]
     r = env.http.get("/api/access-log", headers=VIEWER)
     assert r.status_code == 200, r.text
     items = r.json()
     # newest first: this very request is logged before the log is read
     assert [(i["action"], i["user"], i["target"]) for i in items] == [
-        ("view_access_log", USER, ".."), ("view_snapshot", "u2", "s2"), ("view_snapshot", "u1", "s1"),
+        ("view_access_log", "admin", ".."), ("view_snapshot", "u2", "s2"), ("view_snapshot", "u1", "s1"),
         ("view_snapshot", "u0", "s0")]
     assert items[2]["outcome"] == "refused" and items[1]["at"] == "2025-06-01T10:00:00+00:00"
     window = {"since": "2025-06-01T09:00:00+00:00", "until": "2025-06-01T18:00:00+08:00"}  # 09:00 .. 10:00 UTC
@@ -635,10 +730,16 @@ def test_access_log_endpoint(env: Env) -> None:
     assert len(env.http.get("/api/access-log", params={"limit": 2}, headers=VIEWER).json()) == 2
     assert env.http.get("/api/access-log", params={"limit": 0}, headers=VIEWER).status_code == 422
     assert "/api/access-log" in env.http.get("/openapi.json").json()["paths"]
+    # an auditor of 丰州镇 reads the records of its subtree only (its own reading included); an operator none
+    auditor = env.client("aud-fengzhou", role="auditor", jurisdiction=TOWNSHIP)
+    assert [(i["user"], i["center"]) for i in auditor.get("/api/access-log", headers=VIEWER).json()] == [
+        ("aud-fengzhou", TOWNSHIP), ("u2", VILLAGE), ("u0", VILLAGE)]
+    assert env.client("op-village").get("/api/access-log", headers=VIEWER).status_code == 403
 
 
-def test_event_lists_stay_open_and_unlogged(env: Env) -> None:
+def test_event_lists_are_unlogged(env: Env) -> None:
     env.publish(make_event(0))
     assert len(env.http.get("/api/events").json()["items"]) == 1
     assert len(env.http.get(f"/api/centers/{VILLAGE}/events", headers=VIEWER).json()["items"]) == 1
     assert env.archive.access_log() == []
+    assert env.anonymous.get("/api/events").status_code == 401

@@ -1,4 +1,5 @@
-"""/api/cameras registration endpoints over a real registry and a real ipycam ONVIF device on loopback."""
+"""/api/cameras registration endpoints over a real registry and a real ipycam ONVIF device on loopback, logged in
+(an admin unless a test says otherwise)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,18 @@ from urllib.parse import quote
 
 import pytest
 import redis
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.cameras import create_cameras_router
 from api.deps import ApiDeps
 from events.archive import Archive
+from identity.store import IdentityStore
 from registry.service import CameraService
 from registry.store import Registry
 from registry.vault import Vault
 from sharpeyes.keys import Keys
 from sharpeyes.settings import Settings
+from tests.support.auth import UNIT, bearer, identity_store
 from tests.support.onvif_camera import IpycamDevice, StubHttpServer, free_port
 
 TOWNSHIP = "140429100"
@@ -31,8 +32,7 @@ def device() -> Iterator[IpycamDevice]:
         yield dev
 
 
-VIEWER = {"X-Sharpeyes-User": quote("档案员 李四"), "X-Sharpeyes-Unit": quote("县公安局"),
-          "X-Sharpeyes-Reason": quote("一机一档年度核查")}
+VIEWER = {"X-Sharpeyes-Reason": quote("一机一档年度核查")}
 
 
 @pytest.fixture()
@@ -55,19 +55,28 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
         reg.close()
 
 
-def deps(tmp_path: Path, registry: Registry, archive: Archive, service: CameraService) -> ApiDeps:
+@pytest.fixture()
+def identity(tmp_path: Path, registry: Registry) -> Iterator[IdentityStore]:
+    store = identity_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def deps(tmp_path: Path, registry: Registry, archive: Archive, service: CameraService,
+         identity: IdentityStore) -> ApiDeps:
     """The API's parts; Redis is never reached by these routes (a client of a closed port)."""
     return ApiDeps(settings=Settings(data_dir=tmp_path), registry=registry, cameras=service,
                    redis=redis.Redis(port=free_port()), keys=Keys("t"), archive=archive,
-                   snapshot_dir=tmp_path / "snaps")
+                   snapshot_dir=tmp_path / "snaps", identity=identity)
 
 
 @pytest.fixture()
-def client(tmp_path: Path, registry: Registry, archive: Archive) -> Iterator[TestClient]:
+def client(tmp_path: Path, registry: Registry, archive: Archive, identity: IdentityStore) -> Iterator[TestClient]:
     service = CameraService(registry, Vault.from_key_file(tmp_path / "k"), probe_timeout_s=2)
-    app = FastAPI()
-    app.include_router(create_cameras_router(deps(tmp_path, registry, archive, service)))
-    with TestClient(app) as c:
+    with TestClient(create_app(deps(tmp_path, registry, archive, service, identity)),
+                    headers=bearer(identity, "admin")) as c:
         yield c
 
 
@@ -129,17 +138,61 @@ def test_register_patch_delete(client: TestClient, device: IpycamDevice) -> None
     assert client.delete(f"/api/cameras/{cam['id']}").status_code == 404
 
 
-def test_export_needs_a_viewer_and_is_logged(client: TestClient, device: IpycamDevice, archive: Archive) -> None:
+def test_export_needs_a_reason_and_is_logged(client: TestClient, device: IpycamDevice, archive: Archive) -> None:
     cam_id = client.post("/api/cameras", json=body(device)).json()["id"]
+    exports = lambda: [e for e in archive.access_log() if e.action == "export_cameras"]  # noqa: E731
     r = client.get("/api/cameras/export")
     assert r.status_code == 428 and "the camera export" in r.json()["detail"]
     assert client.get("/api/cameras/export", params={"user": "李四"}).status_code == 428
-    assert archive.access_log() == []
+    assert exports() == []
     r = client.get("/api/cameras/export", headers=VIEWER)
     assert r.status_code == 200 and cam_id in r.text and device.password not in r.text
-    [entry] = archive.access_log()
+    [entry] = exports()
     assert (entry.user, entry.unit, entry.reason, entry.action, entry.target, entry.outcome) == (
-        "档案员 李四", "县公安局", "一机一档年度核查", "export_cameras", cam_id, "allowed")
+        "admin", UNIT, "一机一档年度核查", "export_cameras", cam_id, "allowed")
+
+
+def test_camera_changes_are_logged_with_the_actor(client: TestClient, device: IpycamDevice,
+                                                  archive: Archive) -> None:
+    cam_id = client.post("/api/cameras", json=body(device)).json()["id"]
+    assert client.patch(f"/api/cameras/{cam_id}", json={"owner": "武乡县公安局", "password": "Not-Logged-9"},
+                        headers={"X-Sharpeyes-Reason": quote("更换设备密码")}).status_code == 200
+    assert client.delete(f"/api/cameras/{cam_id}").status_code == 204
+    changes = [(e.action, e.target, e.user, e.unit, e.reason, e.detail) for e in reversed(archive.access_log())]
+    assert changes == [("camera_add", cam_id, "admin", UNIT, "", f"jurisdiction {TOWNSHIP}"),
+                       ("camera_update", cam_id, "admin", UNIT, "更换设备密码", "fields: owner, password"),
+                       ("camera_remove", cam_id, "admin", UNIT, "", "")]
+    assert "Not-Logged-9" not in repr(archive.access_log())
+
+
+def test_a_technician_manages_the_cameras_of_their_jurisdiction_only(
+        client: TestClient, identity: IdentityStore, archive: Archive) -> None:
+    other = "140429101"  # 洪水镇
+    theirs = client.post("/api/cameras", json={"name": "洪水镇", "jurisdiction": other,
+                                               "stream": "rtsp://127.0.0.1:9/x", "probe": False}).json()["id"]
+    tech = TestClient(client.app, headers=bearer(identity, "tech-fz", role="technician", jurisdiction=TOWNSHIP))
+    new = {"name": "东街", "jurisdiction": TOWNSHIP, "stream": "rtsp://127.0.0.1:9/y", "probe": False}
+    mine = tech.post("/api/cameras", json=new)
+    assert mine.status_code == 201, mine.text
+    r = tech.post("/api/cameras", json={**new, "jurisdiction": other})  # outside: as if it did not exist
+    assert r.status_code == 422 and "not in the jurisdiction tree you manage" in r.json()["detail"]["message"]
+    assert [c["id"] for c in tech.get("/api/cameras").json()] == [mine.json()["id"]]
+    assert tech.get("/api/cameras/completeness").json()["total"] == 1
+    for method in ("get", "delete"):
+        r = getattr(tech, method)(f"/api/cameras/{theirs}")
+        assert r.status_code == 404 and r.json()["detail"]["message"] == f"no camera {theirs}"
+    assert tech.patch(f"/api/cameras/{theirs}", json={"owner": "x"}).status_code == 404
+    assert tech.patch(f"/api/cameras/{mine.json()['id']}", json={"jurisdiction": other}).status_code == 422
+    export = tech.get("/api/cameras/export", headers=VIEWER)
+    assert export.status_code == 200 and mine.json()["id"] in export.text and theirs not in export.text
+    # an auditor reads cameras but changes none; an operator exports none
+    auditor = TestClient(client.app, headers=bearer(identity, "aud", role="auditor", jurisdiction="140429"))
+    assert auditor.get("/api/cameras").status_code == 200
+    assert auditor.post("/api/cameras", json=new).status_code == 403
+    operator = TestClient(client.app, headers=bearer(identity, "op", role="operator", jurisdiction=TOWNSHIP))
+    assert operator.get("/api/cameras/export", headers=VIEWER).status_code == 403
+    refused = [(e.action, e.target, e.user) for e in archive.access_log() if e.outcome == "refused"]
+    assert sorted(refused) == [("camera_remove", theirs, "tech-fz"), ("camera_update", theirs, "tech-fz")]
 
 
 def test_failed_registration_leaves_nothing(client: TestClient, device: IpycamDevice) -> None:
@@ -158,14 +211,15 @@ def test_validation_errors_do_not_echo_the_password(client: TestClient, device: 
     assert r.status_code == 422 and "Echo-Me-Not-2" not in r.text
 
 
-def test_create_app_serves_the_router(tmp_path: Path, registry: Registry, archive: Archive) -> None:
+def test_create_app_serves_the_router(tmp_path: Path, registry: Registry, archive: Archive,
+                                      identity: IdentityStore) -> None:
     """The app's camera routes use the service it is given (its registry, its vault), not one of their own."""
     vault = Vault.from_key_file(tmp_path / "given.key")
     service = CameraService(registry, vault)
-    app = create_app(deps(tmp_path, registry, archive, service))
+    app = create_app(deps(tmp_path, registry, archive, service, identity))
     paths = set(app.openapi()["paths"])
     assert {"/api/cameras/probe", "/api/cameras/{camera_id}", "/api/cameras/completeness"} <= paths
-    with TestClient(app) as c:
+    with TestClient(app, headers=bearer(identity, "admin")) as c:
         assert c.get("/api/cameras/completeness").json()["total"] == 0
         r = c.post("/api/cameras", json={"name": "东街", "jurisdiction": TOWNSHIP, "stream": "rtsp://127.0.0.1:9/x",
                                          "username": "op", "password": "Given-Vault-1", "probe": False})
@@ -188,6 +242,6 @@ def test_catalog_export_is_gb28181_xml_without_credentials(client: TestClient, d
     assert r.headers["x-sharpeyes-problems"] == "0" and device.password.encode() not in r.content
     items = {i["DeviceID"]: i for i in parse_catalog_xml(r.content)}
     assert items[cam_id]["CivilCode"] == "140429" and items[cam_id]["ParentID"] in items  # its township node
-    assert [e.action for e in archive.access_log()] == ["export_cameras"]
+    assert [e.action for e in archive.access_log() if e.action == "export_cameras"] == ["export_cameras"]
     r = client.get("/api/cameras/export", params={"format": "gb28181", "device_id": "123"}, headers=VIEWER)
     assert r.status_code == 422

@@ -1,4 +1,5 @@
-"""``GET /api/audit`` through FastAPI's TestClient (no Redis needed: the audit reads SQL only)."""
+"""``GET /api/audit`` through FastAPI's TestClient (no Redis needed: the audit reads SQL only), logged in as an
+admin (the whole county) or an auditor (their subtree)."""
 
 from __future__ import annotations
 
@@ -19,22 +20,28 @@ from registry.vault import Vault
 from sharpeyes.keys import Keys
 from sharpeyes.proc import free_port
 from sharpeyes.settings import Settings
-from tests.audit.world import A, World
+from tests.audit.world import A, B, World
+from tests.support.auth import bearer, identity_store
 
 WINDOW = {"since": "2025-06-01T00:00:00+00:00", "until": "2025-06-01T10:00:00+00:00"}
-VIEWER = {"X-Sharpeyes-User": quote("审计员 周九"), "X-Sharpeyes-Unit": quote("县委政法委"),
-          "X-Sharpeyes-Reason": quote("季度四全审计")}
+REASON = "季度四全审计"
+VIEWER = {"X-Sharpeyes-Reason": quote(REASON)}
 
 
 @pytest.fixture()
 def http(world: World, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path, audit={"control_target": 0.75})  # type: ignore[arg-type]
+    identity = identity_store(world.url)
     app = create_app(ApiDeps(
         settings=settings, registry=world.registry,
         cameras=CameraService(world.registry, Vault.from_key_file(tmp_path / "vault.key")),
-        redis=redis.Redis(port=free_port()), keys=Keys("t"), archive=world.archive, snapshot_dir=tmp_path / "snaps"))
-    with TestClient(app, headers=VIEWER) as client:
-        yield client
+        redis=redis.Redis(port=free_port()), keys=Keys("t"), archive=world.archive, snapshot_dir=tmp_path / "snaps",
+        identity=identity))
+    try:
+        with TestClient(app, headers={**VIEWER, **bearer(identity, "admin", unit="县委政法委")}) as client:
+            yield client
+    finally:
+        identity.close()
 
 
 def test_json(http: TestClient) -> None:
@@ -77,21 +84,35 @@ def test_days_window_and_errors(http: TestClient) -> None:
     assert r.status_code == 422 and "empty" in r.json()["detail"]
 
 
-def test_needs_a_viewer_and_is_logged(http: TestClient, world: World) -> None:
+def test_needs_a_user_and_a_reason_and_is_logged(http: TestClient, world: World) -> None:
     before = len(world.archive.access_log(limit=1000))
-    http.headers.clear()
+    del http.headers["X-Sharpeyes-Reason"]
     r = http.get("/api/audit", params=WINDOW)
     assert r.status_code == 428 and "the audit report" in r.json()["detail"]
+    assert TestClient(http.app).get("/api/audit", params=WINDOW, headers=VIEWER).status_code == 401
     assert len(world.archive.access_log(limit=1000)) == before  # nothing logged
-    # a plain link (the web UI's header link) names the viewer in the query
-    r = http.get("/api/audit", params={**WINDOW, "format": "html", "user": "审计员 周九", "unit": "县委政法委",
-                                       "reason": "季度四全审计"})
+    # a plain link (the web UI's header link) gives the reason in the query; the name is the logged-in user's
+    r = http.get("/api/audit", params={**WINDOW, "format": "html", "user": "审计员 周九", "reason": REASON})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     entry = world.archive.access_log(limit=1)[0]
     assert (entry.user, entry.unit, entry.reason, entry.action, entry.outcome, entry.detail) == (
-        "审计员 周九", "县委政法委", "季度四全审计", "audit_report", "allowed", "format=html")
+        "admin", "县委政法委", REASON, "audit_report", "allowed", "format=html")
     assert entry.target == "2025-06-01T00:00:00+00:00..2025-06-01T10:00:00+00:00"
     assert len(world.archive.access_log(limit=1000)) == before + 1
+
+
+def test_an_auditor_audits_their_subtree_and_others_may_not(http: TestClient) -> None:
+    identity = http.app.state.api_deps.identity  # type: ignore[attr-defined]
+    auditor = TestClient(http.app, headers={**VIEWER, **bearer(identity, "aud-hs", role="auditor",
+                                                                jurisdiction="140429101")})
+    r = auditor.get("/api/audit", params=WINDOW)
+    assert r.status_code == 200, r.text
+    assert [c["id"] for c in r.json()["cameras"]] == [B]  # 洪水镇's camera only
+    assert {c["id"] for c in http.get("/api/audit", params=WINDOW).json()["cameras"]} > {A, B}  # the admin: all
+    for role in ("operator", "technician"):
+        other = TestClient(http.app, headers={**VIEWER, **bearer(identity, f"x-{role}", role=role,
+                                                                  jurisdiction="140429")})
+        assert other.get("/api/audit", params=WINDOW).status_code == 403
 
 
 def test_in_openapi(http: TestClient) -> None:

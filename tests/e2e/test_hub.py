@@ -1,6 +1,7 @@
 """End to end on real parts: vtest.avi over a GStreamer RTSP server → ffmpeg sampler → the real detector
 (OpenVINO) → crowd-gathering rule → event in the township center's Redis stream (read with XREADGROUP) with a
-snapshot whose sha256 matches → the same event through the HTTP API.
+snapshot whose sha256 matches → the same event through the HTTP API, to the township's operator (the village's
+sees it too; another township's does not).
 
 vtest.avi shows 3–11 pedestrians at any time, so a crowd rule of ≥ 3 persons over the whole frame fires within
 a few sampled frames, exactly once while the crowd persists.
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ingest.demo import RtspServer
@@ -24,6 +24,7 @@ from sharpeyes.keys import CENTER_GROUP
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.schema import Event, EventType
 from sharpeyes.settings import PROJECT_ROOT, Settings
+from tests.support.auth import client_as
 
 pytestmark = pytest.mark.e2e
 
@@ -103,7 +104,8 @@ def test_person_crowd_event_reaches_township_and_api(hub: Hub) -> None:
     crowd = [e for e in read_group(client, stream, timeout_s=1) if e.type == EventType.CROWD_GATHERING]
     assert crowd == []
 
-    with TestClient(create_app(hub.api_deps())) as http:
+    app = create_app(hub.api_deps())
+    with client_as(app, "op-fengzhou", role="operator", jurisdiction=TOWNSHIP) as http:
         # the API's lists read the archive, which the hub's archive consumer fills from the firehose
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -112,12 +114,19 @@ def test_person_crowd_event_reaches_township_and_api(hub: Hub) -> None:
                 break
             time.sleep(0.2)
         assert ev.id in [item["id"] for item in page["items"]], page
-        viewer = {"X-Sharpeyes-User": "e2e", "X-Sharpeyes-Unit": "test", "X-Sharpeyes-Reason": "end-to-end check"}
+        viewer = {"X-Sharpeyes-Reason": "end-to-end check"}
         got = http.get(f"/api/events/{ev.id}", headers=viewer).json()
         assert got["status"] == "new" and got["centers"] == [VILLAGE, TOWNSHIP]
         assert got["snapshot"]["sha256"] == ev.snapshot.sha256
         img = http.get(f"/snapshots/{ev.snapshot.ref}", headers=viewer)
         assert img.status_code == 200 and hashlib.sha256(img.content).hexdigest() == ev.snapshot.sha256
+        other = client_as(app, "op-hongshui", role="operator", jurisdiction="140429101")
+        assert other.get(f"/api/events/{ev.id}", headers=viewer).status_code == 404
+        assert other.get(f"/snapshots/{ev.snapshot.ref}", headers=viewer).status_code == 404
+        assert client_as(app, "op-e2e", role="operator", jurisdiction=VILLAGE).get(
+            f"/snapshots/{ev.snapshot.ref}", headers=viewer).status_code == 200
+        assert [(a.user, a.action) for a in hub.components.archive.access_log()][-2:] == [
+            ("op-fengzhou", "view_snapshot"), ("op-fengzhou", "view_event")]
         health = http.get("/api/health").json()
         assert health["redis"] is True
         ingest = next(w for w in health["workers"] if w["name"] == f"ingest:{CAM}")

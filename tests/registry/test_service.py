@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from registry.onvif import OnvifAuthError, OnvifProtocolError, OnvifUnreachable
@@ -27,6 +26,7 @@ from sharpeyes.cli import main
 from sharpeyes.proc import free_port
 from sharpeyes.settings import Settings
 from tests.support.api import cameras_app
+from tests.support.auth import client_as
 from tests.support.env import use_data_dir
 from tests.support.onvif_camera import IpycamDevice, StubHttpServer
 from tests.support.registry import camera_yaml, make_camera_service, write_configs
@@ -97,7 +97,7 @@ def test_same_record_through_cli_api_and_yaml(tmp_path: Path, device: IpycamDevi
     app = cameras_app(api_service, tmp_path / "api")
     body = spec(device).model_dump(mode="json", exclude_none=True)
     body["password"] = device.password
-    r = TestClient(app).post("/api/cameras", json=body)
+    r = client_as(app, "tech", role="technician").post("/api/cameras", json=body)
     assert r.status_code == 201, r.text
     api = api_service.get(r.json()["id"])
     assert cli == api
@@ -273,7 +273,7 @@ def test_password_never_in_clear(tmp_path: Path, device: IpycamDevice, caplog: p
     use_data_dir(monkeypatch, root)
     service = make_camera_service(root)
     app = cameras_app(service, root)
-    client = TestClient(app)
+    client = client_as(app)
     body = spec(device).model_dump(mode="json", exclude_none=True)
     body["password"] = device.password
     responses = [client.post("/api/cameras/probe", json={"host": device.host, "port": device.onvif_port,
@@ -281,8 +281,7 @@ def test_password_never_in_clear(tmp_path: Path, device: IpycamDevice, caplog: p
     responses.append(client.post("/api/cameras", json=body))
     cam_id = responses[-1].json()["id"]
     responses += [client.get(f"/api/cameras/{cam_id}"), client.get("/api/cameras/completeness"),
-                  client.get("/api/cameras/export", headers={"X-Sharpeyes-User": "admin",
-                                                             "X-Sharpeyes-Reason": "backup"}),
+                  client.get("/api/cameras/export", headers={"X-Sharpeyes-Reason": "backup"}),
                   client.patch(f"/api/cameras/{cam_id}", json={"owner": "x", "password": device.password}),
                   client.post("/api/cameras", json={**body, "ptz_type": 99})]  # a 422 must not echo the body
     assert [r.status_code for r in responses] == [200, 201, 200, 200, 200, 200, 422]

@@ -18,7 +18,3 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: fl
             return True
         time.sleep(interval)
     return bool(predicate())
-
-
-wait_for = wait_until
-"""Temporary alias for the tests that imported ``events.publisher.wait_for``; use :func:`wait_until`."""
