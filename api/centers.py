@@ -12,7 +12,6 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any
 
 import redis
@@ -22,8 +21,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import authenticated
 from api.deps import ApiDeps
-from api.events import ULID_PATTERN, EventPage, Reader, event_page
-from events.archive import EventStatus
+from api.events import EventPage, EventQuery, Reader
 from events.publisher import decode_entry
 from identity.roles import Principal
 
@@ -86,20 +84,9 @@ def create_centers_router(deps: ApiDeps) -> APIRouter:
         ]
 
     @router.get("/api/centers/{code}/events", response_model=EventPage, summary="A center's events, newest first")
-    def center_events(
-        code: str,
-        principal: Reader,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        before: Annotated[str | None, Query(pattern=ULID_PATTERN, description="id of the last event seen")] = None,
-        type: str | None = None,
-        camera_id: str | None = None,
-        status: EventStatus | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> EventPage:
+    def center_events(code: str, principal: Reader, query: Annotated[EventQuery, Depends()]) -> EventPage:
         center(code, principal)
-        return event_page(archive, limit, before, center=code, type=type, camera_id=camera_id, status=status,
-                          since=since, until=until)
+        return query.page(archive, center=code)
 
     @router.get("/api/centers/{code}/events/stream", summary="Live events of a center (Server-Sent Events)")
     def center_stream(

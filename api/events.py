@@ -79,10 +79,29 @@ def sees_event(principal: Principal, item: ArchivedEvent) -> bool:
     return any(principal.sees(c) for c in item.centers) or principal.role is Role.ADMIN
 
 
-def event_page(archive: Archive, limit: int, before: str | None, **filters: Any) -> EventPage:
-    """One page of archived events, newest first; ``next_before`` set when the page is full."""
-    items = [EventOut.model_validate(i.to_dict()) for i in archive.search(limit=limit, before=before, **filters)]
-    return EventPage(items=items, next_before=items[-1].id if len(items) == limit else None)
+class EventQuery:
+    """The paging and filters of an event list (query parameters), as one dependency of every list route."""
+
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        before: Annotated[str | None, Query(pattern=ULID_PATTERN, description="id of the last event seen")] = None,
+        type: str | None = None,
+        camera_id: str | None = None,
+        status: EventStatus | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> None:
+        self.limit, self.before = limit, before
+        self.filters: dict[str, Any] = {"type": type, "camera_id": camera_id, "status": status, "since": since,
+                                        "until": until}
+
+    def page(self, archive: Archive, **scope: Any) -> EventPage:
+        """One page of archived events, newest first; ``next_before`` set when the page is full. ``scope``:
+        ``center=`` and/or ``centers=`` for :meth:`events.archive.Archive.search`."""
+        found = archive.search(limit=self.limit, before=self.before, **self.filters, **scope)
+        items = [EventOut.model_validate(i.to_dict()) for i in found]
+        return EventPage(items=items, next_before=items[-1].id if len(items) == self.limit else None)
 
 
 def not_found(event_id: str) -> HTTPException:
@@ -106,19 +125,9 @@ def create_events_router(deps: ApiDeps) -> APIRouter:
 
     @router.get("/api/events", response_model=EventPage,
                 summary="Archived events delivered to the centers you see, newest first, filterable")
-    def all_events(
-        principal: Reader,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        before: Annotated[str | None, Query(pattern=ULID_PATTERN)] = None,
-        center: str | None = None,
-        type: str | None = None,
-        camera_id: str | None = None,
-        status: EventStatus | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> EventPage:
-        return event_page(archive, limit, before, centers=visible_centers(principal, registry), center=center,
-                          type=type, camera_id=camera_id, status=status, since=since, until=until)
+    def all_events(principal: Reader, query: Annotated[EventQuery, Depends()],
+                   center: str | None = None) -> EventPage:
+        return query.page(archive, centers=visible_centers(principal, registry), center=center)
 
     @router.get("/api/events/{event_id}", response_model=EventDetail, responses=NO_REASON,
                 summary="One event with its action log (with a reason; logged)")

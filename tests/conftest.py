@@ -6,6 +6,7 @@
 - ``vtest_clip``: vtest.avi transcoded once to H.264 MP4 (cached under data/test-cache, never committed).
 - ``rtsp``: a GStreamer RTSP server looping the clip at two mounts.
 - ``detector``: the real default detector on the fastest exported backend.
+- ``registry``: a registry on a SQLite file of the test's own (the jurisdiction tree seeded).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 import redis
 
 from ingest.demo import VTEST_AVI, RtspServer, transcode_to_h264
+from registry.store import Registry
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.settings import PROJECT_ROOT, DetectorSettings
 from tests.support.media import require_media_tools
@@ -46,6 +48,17 @@ def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
 @pytest.fixture(scope="session")
 def media_tools() -> None:
     require_media_tools()
+
+
+@pytest.fixture()
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    """A registry on a SQLite file of the test's own, the jurisdiction tree seeded; closed after the test."""
+    reg = Registry(f"sqlite:///{tmp_path / 'registry.db'}")
+    try:
+        reg.init()
+        yield reg
+    finally:
+        reg.close()
 
 
 @pytest.fixture(scope="session")

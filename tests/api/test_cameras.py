@@ -36,8 +36,8 @@ VIEWER = {"X-Sharpeyes-Reason": quote("一机一档年度核查")}
 
 
 @pytest.fixture()
-def archive(tmp_path: Path) -> Iterator[Archive]:
-    archive = Archive(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def archive(registry: Registry) -> Iterator[Archive]:
+    archive = Archive(registry.engine.url.render_as_string(hide_password=False))  # the hub's one database
     try:
         archive.init()
         yield archive
@@ -46,18 +46,8 @@ def archive(tmp_path: Path) -> Iterator[Archive]:
 
 
 @pytest.fixture()
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    reg = Registry(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    try:
-        reg.init()
-        yield reg
-    finally:
-        reg.close()
-
-
-@pytest.fixture()
-def identity(tmp_path: Path, registry: Registry) -> Iterator[IdentityStore]:
-    store = identity_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def identity(registry: Registry) -> Iterator[IdentityStore]:
+    store = identity_store(registry.engine.url.render_as_string(hide_password=False))
     try:
         yield store
     finally:

@@ -69,16 +69,6 @@ class World:
 
 
 @pytest.fixture()
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    reg = Registry(f"sqlite:///{tmp_path / 'r.db'}")
-    try:
-        reg.init()
-        yield reg
-    finally:
-        reg.close()
-
-
-@pytest.fixture()
 def world(tmp_path: Path, registry: Registry, redis_client: redis.Redis) -> Iterator[World]:
     settings = Settings(data_dir=tmp_path)
     service = CameraService(registry, Vault.from_key_file(tmp_path / "vault.key"))
