@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from sharpeyes.connections import make_engine
-from sharpeyes.schema import Event
+from sharpeyes.schema import Event, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,6 @@ ACCOUNT_CHANGES = ("user_add", "user_passwd", "user_disable", "user_enable", "us
 class ArchiveBase(DeclarativeBase):
     pass
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def as_utc(dt: datetime) -> datetime:
@@ -68,8 +65,8 @@ class EventRecord(ArchiveBase):
     hold: Mapped[bool] = mapped_column(Boolean, default=False)
     snapshot_ref: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)
     body: Mapped[str] = mapped_column(Text)
-    archived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    archived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class EventAction(ArchiveBase):
@@ -83,7 +80,7 @@ class EventAction(ArchiveBase):
     center: Mapped[str] = mapped_column(String(20))
     user: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
 class AccessRecord(ArchiveBase):
@@ -92,7 +89,7 @@ class AccessRecord(ArchiveBase):
     __tablename__ = "access_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     user: Mapped[str] = mapped_column(String(100))
     unit: Mapped[str] = mapped_column(String(200), default="")
     reason: Mapped[str] = mapped_column(Text)
@@ -222,7 +219,7 @@ class Archive:
                 row.hold = True
             elif action == "release":
                 row.hold = False
-            row.updated_at = _now()
+            row.updated_at = utcnow()
             s.add(EventAction(event_id=event_id, action=action, center=center, user=user, reason=reason))
             s.flush()
             return _view(row)
@@ -230,7 +227,7 @@ class Archive:
     def log_access(self, *, user: str, unit: str, reason: str, action: str, target: str, center: str | None = None,
                    outcome: Outcome = "allowed", detail: str = "", at: datetime | None = None) -> AccessEntry:
         """Append one record to the access log and return it (an over-long ``detail`` is cut to 500 characters)."""
-        row = AccessRecord(at=as_utc(at) if at is not None else _now(), user=user, unit=unit, reason=reason,
+        row = AccessRecord(at=as_utc(at) if at is not None else utcnow(), user=user, unit=unit, reason=reason,
                            action=action, target=target, center=center, outcome=outcome, detail=detail[:500])
         with self.sessions.begin() as s:
             s.add(row)
@@ -239,7 +236,7 @@ class Archive:
 
     def claim_escalation(self, event_id: str, to_center: str) -> bool:
         """Atomically mark ``event_id`` escalated; False if it already was (so escalation happens once)."""
-        values: dict[str, Any] = {"escalated_to": to_center, "updated_at": _now()}
+        values: dict[str, Any] = {"escalated_to": to_center, "updated_at": utcnow()}
         if to_center != "-":  # "-": nowhere higher to go, recorded so the SLA scan skips it
             values["centers"] = EventRecord.centers + to_center + ","
         with self.sessions.begin() as s:
@@ -258,7 +255,7 @@ class Archive:
                 return
             row.escalated_to = None
             row.centers = row.centers.replace(f",{to_center},", ",")
-            row.updated_at = _now()
+            row.updated_at = utcnow()
 
     # ------------------------------------------------------------------------------------------ reading
     def get(self, event_id: str) -> ArchivedEvent | None:
@@ -329,7 +326,7 @@ class Archive:
 
     def overdue(self, sla_s: dict[str, float], now: datetime | None = None) -> list[ArchivedEvent]:
         """Unacknowledged, not yet escalated events older than their severity's SLA."""
-        now = now or _now()
+        now = now or utcnow()
         out: list[ArchivedEvent] = []
         with self.sessions() as s:
             for severity, seconds in sla_s.items():

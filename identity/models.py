@@ -5,14 +5,12 @@ Session and token secrets are never stored: only their SHA-256, so a copy of the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+from sharpeyes.schema import utcnow
 
 
 class IdentityBase(DeclarativeBase):
@@ -32,7 +30,7 @@ class User(IdentityBase):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str] = mapped_column(String(200))  # argon2id, PHC string
     weak_password: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
@@ -44,7 +42,7 @@ class UserSession(IdentityBase):
     token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     login: Mapped[str] = mapped_column(ForeignKey("users.login", ondelete="CASCADE"), index=True)
     csrf_sha256: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -60,5 +58,5 @@ class ApiToken(IdentityBase):
     role: Mapped[str] = mapped_column(String(20))
     jurisdiction: Mapped[str] = mapped_column(String(20))
     created_by: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -3,15 +3,13 @@ points (重点公共区域) the four-all audit checks coverage of (SQLAlchemy 2)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+from sharpeyes.schema import utcnow
 
 
 class Base(DeclarativeBase):
@@ -77,8 +75,8 @@ class Camera(Base):
     onvif_profile: Mapped[str | None] = mapped_column(String(100), nullable=True)
     snapshot_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     source_file: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     jurisdiction: Mapped[Jurisdiction] = relationship(back_populates="cameras")
     credential: Mapped[CameraCredential | None] = relationship(
@@ -95,7 +93,7 @@ class CameraCredential(Base):
     username: Mapped[str] = mapped_column(String(128))
     password_token: Mapped[str] = mapped_column(Text)
     default_password: Mapped[bool] = mapped_column(Boolean, default=False)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     camera: Mapped[Camera] = relationship(back_populates="credential")
 
@@ -111,7 +109,7 @@ class AvailabilityRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), index=True)
     state: Mapped[str] = mapped_column(String(10))  # online / offline
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     reason: Mapped[str] = mapped_column(Text, default="")
 
 
@@ -124,7 +122,7 @@ class QualityRecord(Base):
     camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), index=True)
     ok: Mapped[bool] = mapped_column(Boolean)
     faults: Mapped[str] = mapped_column(String(300), default="")  # comma-separated fault names, "" when ok
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
 KEY_POINT_KINDS = ("crossroads", "square", "school", "hospital", "station", "market", "government", "other")
