@@ -212,11 +212,19 @@ class ConfigIssue:
 
 
 class CameraConfigError(ValueError):
-    """One or more problems in camera YAML files; ``issues`` lists each with file, line and field."""
+    """One or more problems in camera YAML files; ``issues`` lists each with file, line and field. The message
+    shows the first :data:`SHOWN_ISSUES` and a count of the others (a file of 60,000 bad cameras stays readable)."""
 
     def __init__(self, issues: list[ConfigIssue]) -> None:
         self.issues = issues
-        super().__init__("invalid camera configuration:\n" + "\n".join(f"  {i}" for i in issues))
+        lines = [f"  {i}" for i in issues[:SHOWN_ISSUES]]
+        if len(issues) > SHOWN_ISSUES:
+            lines.append(f"  … and {len(issues) - SHOWN_ISSUES} more ({len(issues)} problems in all)")
+        super().__init__("invalid camera configuration:\n" + "\n".join(lines))
+
+
+SHOWN_ISSUES = 20
+"""How many problems the message of :class:`CameraConfigError` lists before it only counts them."""
 
 
 @dataclass
@@ -275,6 +283,36 @@ def _compose_and_load(text: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
+def _duplicate_keys(path: Path, root: yaml.Node | None) -> list[ConfigIssue]:
+    """Keys written twice in one mapping (``id:`` twice in a camera): YAML would keep the later value silently.
+    Nodes are visited in document order and each shared (aliased) node once, where it is first written, so an
+    alias bomb costs no more than its nodes."""
+    issues: list[ConfigIssue] = []
+    seen: set[int] = set()
+    todo: list[tuple[yaml.Node, str]] = [(root, "")] if root is not None else []
+    while todo:
+        node, where = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        children: list[tuple[yaml.Node, str]] = []
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else None
+                line = key.start_mark.line + 1
+                if name is not None and name in first:
+                    issues.append(ConfigIssue(path, line, f"{where}.{name}" if where else name,
+                                              f"duplicate key (first at line {first[name]}); write it once"))
+                elif name is not None:
+                    first[name] = line
+                children.append((value, f"{where}.{name}" if where else str(name)))
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(item, f"{where}[{i}]") for i, item in enumerate(node.value)]
+        todo.extend(reversed(children))  # the stack pops the first child next
+    return sorted(issues, key=lambda i: i.line or 0)
+
+
 def load_camera_file(path: Path) -> CameraFile:
     """Parse and validate one YAML file. Raises :class:`CameraConfigError` with file/line/field."""
     try:
@@ -288,6 +326,8 @@ def load_camera_file(path: Path) -> CameraFile:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise CameraConfigError([ConfigIssue(path, line, "", f"YAML syntax error: {problem}")]) from None
+    if duplicates := _duplicate_keys(path, root):
+        raise CameraConfigError(duplicates)
     if data is None:
         return CameraFile()
     if not isinstance(data, dict):

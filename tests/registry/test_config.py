@@ -185,3 +185,31 @@ def test_allowed_urls(url: str) -> None:
 def test_refused_urls(url: str) -> None:
     with pytest.raises(ValueError):
         validate_stream_url(url)
+
+
+def test_duplicate_key_is_refused_with_both_lines(tmp_path: Path) -> None:
+    again = '    name: test camera\n    id: "14042900001325000199"\n'
+    path = write(tmp_path, GOOD.replace("    name: test camera\n", again))
+    assert_one_issue(path, 9, "cameras[0].id", "duplicate key (first at line 7)")
+    twice = GOOD.replace("sampling: {mode: keyframes, fps: 1}", "sampling: {fps: 1, mode: fps, fps: 2}")
+    flow = write(tmp_path, twice, "flow.yaml")
+    assert_one_issue(flow, 11, "cameras[0].sampling.fps", "duplicate key (first at line 11)")
+
+
+def test_duplicate_key_check_visits_an_aliased_node_once(tmp_path: Path) -> None:
+    bomb = "a: &a {x: 1, x: 2}\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b, *b, *b]\n"
+    with pytest.raises(CameraConfigError) as info:
+        load_camera_file(write(tmp_path, bomb))
+    assert [(i.line, i.field) for i in info.value.issues] == [(1, "a.x")]
+
+
+def test_many_problems_show_the_first_twenty_and_a_count(tmp_path: Path) -> None:
+    cameras = "".join(f'  - {{id: "1404290000132500{n:04d}", name: c{n}, jurisdiction: "140429100", stream: x}}\n'
+                      for n in range(2000))
+    with pytest.raises(CameraConfigError) as info:
+        load_camera_file(write(tmp_path, "cameras:\n" + cameras))
+    assert len(info.value.issues) >= 2000  # every problem is kept for callers
+    lines = str(info.value).splitlines()
+    assert len(lines) == 22 and lines[0] == "invalid camera configuration:"
+    assert lines[1].startswith(f"  {tmp_path / 'cams.yaml'}:2: cameras[0].stream")
+    assert lines[-1] == f"  … and {len(info.value.issues) - 20} more ({len(info.value.issues)} problems in all)"
