@@ -28,7 +28,7 @@ from analytics.motion import GateDecision, MotionGate
 from analytics.privacy import PrivacyMasker
 from analytics.quality import QualityChange, QualityMonitor
 from analytics.rules import Incident, Rule, build_rules
-from analytics.snapshot import render, save_snapshot
+from analytics.snapshot import attach_snapshot, render
 from analytics.tracker import ByteTracker
 from registry.config import RuleConfig
 from sharpeyes import metrics
@@ -116,8 +116,8 @@ class CameraAnalytics:
                 detail=detail,
             )
             day = frame.captured_at.strftime("%Y/%m/%d")
-            snap = save_snapshot(snapshot_root, f"{day}/{self.camera_id}/{draft.id}.jpg", frame.image)
-            events.append(draft.model_copy(update={"snapshot": snap}))
+            events.append(attach_snapshot(draft, snapshot_root, f"{day}/{self.camera_id}/{draft.id}.jpg",
+                                          frame.image))
         return events
 
     def process(self, frame: Frame, dets: Detections, snapshot_root: Path) -> list[Event]:
@@ -181,8 +181,7 @@ class CameraAnalytics:
             detail=incident.detail,
         )
         day = frame.captured_at.strftime("%Y/%m/%d")
-        snap = save_snapshot(snapshot_root, f"{day}/{self.camera_id}/{draft.id}.jpg", image)
-        return draft.model_copy(update={"snapshot": snap})
+        return attach_snapshot(draft, snapshot_root, f"{day}/{self.camera_id}/{draft.id}.jpg", image)
 
 
 class AnalyticsWorker(Worker):

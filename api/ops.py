@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
+from analytics.snapshot import STORAGE as SNAPSHOTS
 from api.auth import requires
 from api.deps import ApiDeps
 from events.backlog import StreamBacklogCollector, stream_backlog
@@ -39,8 +40,10 @@ def create_ops_router(deps: ApiDeps) -> APIRouter:
         except redis.RedisError:
             redis_ok = False
         workers = supervisor.status() if supervisor else []
-        healthy = redis_ok and all(w["healthy"] for w in workers)
-        return {"status": "ok" if healthy else "degraded", "redis": redis_ok, "workers": workers}
+        storage = {"snapshots": SNAPSHOTS.error, "events_without_snapshot": SNAPSHOTS.events_without_snapshot,
+                   "events": next((w.get("storage_error") for w in workers if "storage_error" in w), None)}
+        healthy = redis_ok and all(w["healthy"] for w in workers) and SNAPSHOTS.error is None
+        return {"status": "ok" if healthy else "degraded", "redis": redis_ok, "storage": storage, "workers": workers}
 
     backlog = CollectorRegistry(auto_describe=False)
     backlog.register(StreamBacklogCollector(client, keys, lambda: [c.code for c in registry.centers()]))

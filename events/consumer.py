@@ -10,7 +10,7 @@ Delivery contract:
 - An entry is XACKed only after ``handler(event)`` returned. A handler that raises leaves the entry pending; it is
   retried (by this or any consumer of the group) once it has been idle ``claim_idle_ms``. Entries read by a consumer
   that died are taken over the same way (``XAUTOCLAIM``), so nothing is lost; at startup a consumer first re-reads
-  its own pending entries (a restart under a fixed consumer name).
+  its own pending entries (a restart under a fixed consumer name), and again after each Redis outage.
 - Delivery is therefore *at least once*. Each consumer remembers the ids of the events it handled recently (a
   bounded LRU; an update — same id, ``updated_at`` set — is a different item) and acks a redelivered one without
   calling the handler again. That covers redelivery to the same
@@ -180,6 +180,9 @@ class CenterConsumer:
             except _REDIS_DOWN as exc:
                 log.warning("%s: redis unavailable (%s), retrying in %.1fs", self.stream, exc, retry_s)
                 self._group_ready = False
+                # after a reconnect, first re-read what this consumer holds pending (XREADGROUP 0, then >):
+                # entries delivered just before the outage were never handled
+                self._backlog_cursor = "0"
                 stop_event.wait(retry_s)
 
     # -- redis reads ----------------------------------------------------------------------------------

@@ -4,6 +4,12 @@ accepted while Redis is down is delivered when it is back.
 The write is a Lua script: ``SET event:<id> NX`` (the event JSON, with the retention TTL) and, only if that set
 succeeded, ``XADD`` to the firehose and to each routed center stream. Replaying an event id that already landed
 is a no-op, so the spool may replay freely (at least once in, exactly once per stream).
+
+Beside the spool, the :class:`Journal` keeps the hub's own record of what it accepted (every first state's id) and
+of the incidents still open, so that a hub killed mid-incident closes them when it starts again
+(:meth:`EventPublisher.close_interrupted`). When the disk under them is full or read-only, delivery goes on: the
+journal is skipped, events that must wait for Redis wait in memory, and :meth:`EventPublisher.storage_error` says so
+(``/api/health``) until a write works again.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +28,7 @@ import redis
 from events.routing import Router
 from sharpeyes import metrics
 from sharpeyes.keys import CENTER_GROUP, Keys
-from sharpeyes.schema import Event
+from sharpeyes.schema import Event, EventType, utcnow
 from sharpeyes.supervisor import RestartPolicy, Worker
 
 log = logging.getLogger(__name__)
@@ -91,15 +99,84 @@ class Spool:
             self._db.close()
 
 
+# events that open an incident (a later state ends it); camera and quality events are points in time
+POINT_EVENTS = frozenset({EventType.CAMERA_OFFLINE, EventType.CAMERA_ONLINE, EventType.QUALITY_FAULT})
+
+
+class Journal:
+    """What this hub accepted: ``accepted`` (id, type, camera, time of each first state: the count the chaos run
+    compares deliveries with) and ``open_incidents`` (the latest state of each incident without ``ended_at``).
+
+    SQLite in WAL mode with ``synchronous=NORMAL``: a commit survives a crash of the hub (SIGKILL), not a power cut,
+    and costs no fsync per event (the spool, which holds events not yet in Redis, fsyncs every write)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS accepted (id TEXT PRIMARY KEY, type TEXT NOT NULL,"
+                         " camera_id TEXT NOT NULL, at TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS open_incidents (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+        self._lock = threading.Lock()
+
+    def record(self, events: Sequence[Event]) -> None:
+        """Note ``events`` (first states and updates) in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for ev in events:
+                    if ev.updated_at is None:
+                        self._db.execute("INSERT OR IGNORE INTO accepted (id, type, camera_id, at) VALUES (?,?,?,?)",
+                                         (ev.id, ev.type.value, ev.camera_id, ev.occurred_at.isoformat()))
+                    if ev.type in POINT_EVENTS:
+                        continue
+                    if ev.ended_at is None:
+                        self._db.execute("INSERT INTO open_incidents (id, body) VALUES (?, ?) ON CONFLICT(id)"
+                                         " DO UPDATE SET body = excluded.body", (ev.id, ev.to_json()))
+                    else:
+                        self._db.execute("DELETE FROM open_incidents WHERE id = ?", (ev.id,))
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:  # SQLITE_FULL has already rolled it back
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def open_incidents(self) -> list[Event]:
+        with self._lock:
+            rows = list(self._db.execute("SELECT body FROM open_incidents ORDER BY id"))
+        return [Event.from_json(body) for (body,) in rows]
+
+    def accepted_ids(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT id FROM accepted ORDER BY id")]
+
+    def prune(self, days: float) -> int:
+        """Forget accepted ids older than ``days`` (the retention period); returns how many."""
+        before = (utcnow() - timedelta(days=days)).isoformat()
+        with self._lock:
+            return self._db.execute("DELETE FROM accepted WHERE at < ?", (before,)).rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
 class EventPublisher:
     """Routes and writes events. ``publish`` never raises for a Redis outage: the event goes to the spool."""
 
     def __init__(self, client: redis.Redis, router: Router, keys: Keys, spool: Spool, *, ttl_s: int,
-                 maxlen: int, max_event_bytes: int = 64 * 1024) -> None:
+                 maxlen: int, max_event_bytes: int = 64 * 1024, journal: Journal | None = None,
+                 memory_limit: int = 100_000) -> None:
         self.client = client
         self.router = router
         self.keys = keys
         self.spool = spool
+        self.journal = journal
+        # events waiting for Redis while the spool cannot be written (disk full): kept in order, in memory
+        self._memory: deque[Event] = deque()
+        self.memory_limit = memory_limit
+        self._storage_errors: dict[str, str] = {}  # "spool" / "journal" -> the last error, while it lasts
         self.ttl_s = ttl_s
         self.maxlen = maxlen
         self.max_event_bytes = max_event_bytes
@@ -151,15 +228,17 @@ class EventPublisher:
         Raises ``ValueError`` for an event over ``max_event_bytes`` (nothing written, nothing spooled)."""
         self.check_size(event)
         with self._lock:
-            if len(self.spool) == 0:
+            if self.backlog == 0:
                 try:
                     self._write(event)
-                    self._notify(event)
-                    return
                 except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
                     log.warning("redis unavailable (%s): spooling event %s", exc, event.id)
-            self.spool.append(event)
-            metrics.EVENTS_SPOOLED.set(len(self.spool))
+                else:
+                    self._journal([event])  # accepted: in Redis (or, below, in the spool)
+                    self._notify(event)
+                    return
+            self._hold([event])
+            self._journal([event])
 
     def publish_many(self, events: Sequence[Event], batch: int = 500) -> None:
         """Accept ``events`` in order, like :meth:`publish` each, but with one pipelined (non-transactional)
@@ -170,7 +249,7 @@ class EventPublisher:
             self.check_size(event)
         with self._lock:
             start = 0
-            if len(self.spool) == 0:
+            if self.backlog == 0:
                 while start < len(events):
                     chunk = events[start:start + batch]
                     try:
@@ -181,9 +260,58 @@ class EventPublisher:
                     for event in chunk:
                         self._notify(event)
                     start += len(chunk)
-            for event in events[start:]:
-                self.spool.append(event)
-            metrics.EVENTS_SPOOLED.set(len(self.spool))
+            self._hold(events[start:])
+            self._journal(events)
+
+    # -- storage (spool, journal): a full or read-only disk must not stop delivery ----------------------------
+    @property
+    def backlog(self) -> int:
+        """Events accepted and not yet in Redis: spooled on disk, or held in memory while the spool is unwritable."""
+        return len(self.spool) + len(self._memory)
+
+    def storage_error(self) -> str | None:
+        """What cannot be written now (spool, journal) and why; None when every write works."""
+        if not self._storage_errors:
+            return None
+        return "; ".join(f"{k}: {v}" for k, v in sorted(self._storage_errors.items()))
+
+    def _storage_failed(self, what: str, exc: sqlite3.Error) -> None:
+        if what not in self._storage_errors:
+            log.error("%s cannot be written (%s): delivery goes on without it until it can", what, exc)
+        self._storage_errors[what] = f"{type(exc).__name__}: {exc}"
+
+    def _storage_worked(self, what: str) -> None:
+        if self._storage_errors.pop(what, None) is not None:
+            log.warning("%s is written again", what)
+
+    def _journal(self, events: Sequence[Event]) -> None:
+        if self.journal is None or not events:
+            return
+        try:
+            self.journal.record(events)
+        except sqlite3.Error as exc:  # disk full, read-only: the event still goes out
+            self._storage_failed("journal", exc)
+        else:
+            self._storage_worked("journal")
+
+    def _hold(self, events: Sequence[Event]) -> None:
+        """Keep ``events`` (in order, after what already waits) until Redis takes them: in the spool, or in memory
+        while the spool cannot be written."""
+        for i, event in enumerate(events):
+            if not self._memory:
+                try:
+                    self.spool.append(event)
+                    self._storage_worked("spool")
+                    continue
+                except sqlite3.Error as exc:
+                    self._storage_failed("spool", exc)
+            if len(self._memory) >= self.memory_limit:
+                log.critical("spool unwritable and %d events held in memory: refusing %d more", len(self._memory),
+                             len(events) - i)
+                metrics.EVENTS_SPOOLED.set(self.backlog)
+                raise RuntimeError("event backlog full: the spool cannot be written and Redis is unavailable")
+            self._memory.append(event)
+        metrics.EVENTS_SPOOLED.set(self.backlog)
 
     def _write_many(self, events: Sequence[Event]) -> None:
         pipe = self.client.pipeline(transaction=False)
@@ -208,8 +336,9 @@ class EventPublisher:
         delivered = 0
         with self._lock:
             while True:
-                rows = self.spool.peek(batch)
+                rows = self.spool.peek(batch) if len(self.spool) else []
                 if not rows:
+                    delivered += self._drain_memory(batch)
                     break
                 events = [Event.from_json(body) for _seq, body in rows]
                 try:
@@ -221,8 +350,41 @@ class EventPublisher:
                 for event in events:
                     self._notify(event)
                 delivered += len(events)
-            metrics.EVENTS_SPOOLED.set(len(self.spool))
+            metrics.EVENTS_SPOOLED.set(self.backlog)
         return delivered
+
+    def _drain_memory(self, batch: int) -> int:
+        delivered = 0
+        while self._memory:
+            events = [self._memory[i] for i in range(min(batch, len(self._memory)))]
+            try:
+                self._write_many(events)
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+                log.info("replay of events held in memory paused, redis unavailable: %s", exc)
+                break
+            for event in events:
+                self._memory.popleft()
+                self._notify(event)
+            delivered += len(events)
+        return delivered
+
+    def close_interrupted(self) -> list[Event]:
+        """Close the incidents a previous run of this hub left open (it was killed, or stopped mid-incident): each
+        gets a last state with ``ended_at`` = now and ``detail.ended_by`` = ``restart``, published like any update,
+        so no event stays "ongoing" forever. Returns the closing states."""
+        if self.journal is None:
+            return []
+        now = utcnow()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # ms, as the Event contract stores times
+        closing = [ev.model_copy(update={"updated_at": now, "ended_at": now,
+                                         "detail": {**ev.detail, "ended_by": "restart"}})
+                   for ev in self.journal.open_incidents()]
+        for ev in closing:
+            self.publish(ev)
+        if closing:
+            log.warning("closed %d incident(s) left open by the previous run: %s", len(closing),
+                        ", ".join(ev.id for ev in closing[:10]))
+        return closing
 
     def _notify(self, event: Event) -> None:
         for fn in self.listeners:
@@ -247,10 +409,18 @@ class SpoolDrainer(Worker):
     def run(self) -> None:
         while not self.sleep(self.interval_s):
             self.beat()
-            if len(self.publisher.spool):
+            if self.publisher.backlog:
                 n = self.publisher.drain()
                 if n:
-                    log.info("spool: replayed %d event(s), %d left", n, len(self.publisher.spool))
+                    log.info("spool: replayed %d event(s), %d left", n, self.publisher.backlog)
+
+    def status(self) -> dict[str, object]:
+        out = super().status()
+        error = self.publisher.storage_error()
+        out.update(backlog=self.publisher.backlog, storage_error=error)
+        if error is not None:  # the hub still delivers, but it is not safe against a Redis outage: degraded
+            out["healthy"] = False
+        return out
 
 
 def create_group(client: redis.Redis, stream: str, group: str) -> bool:

@@ -21,7 +21,7 @@ from analytics.pipeline import AnalyticsWorker
 from events.archive import Archive
 from events.consumer import CenterConsumer, CenterConsumerWorker
 from events.escalation import Escalator, SlaEscalationWorker
-from events.publisher import EventPublisher, Spool, SpoolDrainer
+from events.publisher import EventPublisher, Journal, Spool, SpoolDrainer
 from events.retention import RetentionWorker
 from events.routing import Router, RoutingPolicy
 from events.wvp_bridge import build_wvp_bridge, log_undelivered
@@ -30,7 +30,7 @@ from registry.service import CameraService
 from registry.store import Registry
 from registry.vault import Vault
 from sharpeyes.camera_state import CameraStates
-from sharpeyes.connections import redis_client
+from sharpeyes.connections import check_redis_durability, redis_client
 from sharpeyes.heartbeats import HeartbeatPublisher
 from sharpeyes.keys import ARCHIVE_GROUP, Keys
 from sharpeyes.maintainer import CameraMaintainer, CameraRecorder
@@ -90,6 +90,8 @@ def build_components(s: Settings, redis_url: str) -> Components:
         client = redis_client(redis_url)
         stack.callback(client.close)
         client.ping()
+        for warning in check_redis_durability(client, "the embedded Redis" if s.redis_url is None else "REDIS_URL"):
+            log.warning("%s", warning)
         keys = Keys(s.key_prefix)
 
         registry = Registry(s.effective_database_url)
@@ -107,7 +109,11 @@ def build_components(s: Settings, redis_url: str) -> Components:
         router = Router(policy, {c.code for c in registry.centers()})
         spool = Spool(s.data_dir / "spool.db")
         stack.callback(spool.close)
-        publisher = EventPublisher(client, router, keys, spool, ttl_s=s.event_ttl_s, maxlen=s.stream_maxlen)
+        journal = Journal(s.data_dir / "journal.db")
+        stack.callback(journal.close)
+        journal.prune(s.retention_days)
+        publisher = EventPublisher(client, router, keys, spool, ttl_s=s.event_ttl_s, maxlen=s.stream_maxlen,
+                                   journal=journal)
         for code in router.center_codes:
             publisher.ensure_group(keys.center_stream(code))
 

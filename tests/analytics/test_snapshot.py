@@ -95,3 +95,20 @@ def test_render_labels_with_and_without_track_ids(ids: list[int] | None) -> None
     img = np.zeros((200, 200, 3), np.uint8)
     out = render(img, Detections(), dets([[50, 60, 150, 190]], ids=ids))
     assert out[40:58, 50:150].any()  # the label text above the box
+
+
+def test_snapshot_on_a_full_disk_costs_the_picture_not_the_event(tmp_path: Path) -> None:
+    from analytics.snapshot import STORAGE, attach_snapshot
+    from tests.support.events import make_event
+
+    rel = "2025/01/02/cam/full.jpg"
+    (tmp_path / rel).parent.mkdir(parents=True)
+    (tmp_path / rel).with_suffix(".tmp").symlink_to("/dev/full")  # every write there fails with ENOSPC
+    event = make_event(1)
+    out = attach_snapshot(event, tmp_path, rel, frame())
+    assert out.id == event.id and out.snapshot is None
+    assert "No space left on device" in str(out.detail["snapshot_error"])
+    assert STORAGE.error is not None and not (tmp_path / rel).exists()
+    assert not (tmp_path / rel).with_suffix(".tmp").exists()  # the partial file is removed
+    again = attach_snapshot(event, tmp_path, rel, frame())  # room again
+    assert again.snapshot is not None and "snapshot_error" not in again.detail and STORAGE.error is None
