@@ -33,6 +33,19 @@ from sharpeyes.supervisor import RestartPolicy, Worker
 
 log = logging.getLogger(__name__)
 
+# replies of a server that is up but cannot take writes for now: its disk is full or failing (MISCONF, AOF errors),
+# it is out of memory under noeviction (OOM), it is a replica (READONLY), it is loading (LOADING)
+_TRANSIENT_REPLIES = ("MISCONF", "OOM", "READONLY", "LOADING")
+
+
+def unavailable(exc: redis.RedisError) -> bool:
+    """Redis cannot take the write now but may later: spool the event instead of failing."""
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError,
+                        redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)):
+        return True
+    return isinstance(exc, redis.ResponseError) and str(exc).startswith(_TRANSIENT_REPLIES)
+
+
 _PUBLISH_LUA = """
 -- KEYS[1] event key, KEYS[2] entries hash (stream -> entry id), KEYS[3] firehose, KEYS[4..] center streams
 -- ARGV[1] event json, ARGV[2] ttl s, ARGV[3] maxlen, ARGV[4] id, ARGV[5] type, ARGV[6] severity, ARGV[7] camera,
@@ -93,6 +106,19 @@ class Spool:
     def __len__(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
+
+    def probe(self) -> None:
+        """Raise ``sqlite3.Error`` if a row cannot be written now (disk full, read-only); leaves nothing behind."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.execute("INSERT INTO spool (id, body) VALUES ('probe', ?)", ("x" * 4096,))
+                self._db.execute("DELETE FROM spool WHERE id = 'probe'")
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         with self._lock:
@@ -231,7 +257,9 @@ class EventPublisher:
             if self.backlog == 0:
                 try:
                     self._write(event)
-                except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+                except redis.RedisError as exc:
+                    if not unavailable(exc):
+                        raise
                     log.warning("redis unavailable (%s): spooling event %s", exc, event.id)
                 else:
                     self._journal([event])  # accepted: in Redis (or, below, in the spool)
@@ -254,7 +282,9 @@ class EventPublisher:
                     chunk = events[start:start + batch]
                     try:
                         self._write_many(chunk)
-                    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+                    except redis.RedisError as exc:
+                        if not unavailable(exc):
+                            raise
                         log.warning("redis unavailable (%s): spooling %d event(s)", exc, len(events) - start)
                         break
                     for event in chunk:
@@ -274,6 +304,18 @@ class EventPublisher:
         if not self._storage_errors:
             return None
         return "; ".join(f"{k}: {v}" for k, v in sorted(self._storage_errors.items()))
+
+    def recheck_storage(self) -> None:
+        """Clear a spool error once the spool can be written again (it is otherwise written only while Redis is
+        down, so nothing else would notice that the disk has room again)."""
+        if "spool" not in self._storage_errors or self._memory:
+            return
+        try:
+            self.spool.probe()
+        except sqlite3.Error as exc:
+            self._storage_errors["spool"] = f"{type(exc).__name__}: {exc}"
+        else:
+            self._storage_worked("spool")
 
     def _storage_failed(self, what: str, exc: sqlite3.Error) -> None:
         if what not in self._storage_errors:
@@ -311,6 +353,8 @@ class EventPublisher:
                 metrics.EVENTS_SPOOLED.set(self.backlog)
                 raise RuntimeError("event backlog full: the spool cannot be written and Redis is unavailable")
             self._memory.append(event)
+        if events:
+            log.info("spooled %d event(s), %d waiting for redis", len(events), self.backlog)
         metrics.EVENTS_SPOOLED.set(self.backlog)
 
     def _write_many(self, events: Sequence[Event]) -> None:
@@ -343,7 +387,9 @@ class EventPublisher:
                 events = [Event.from_json(body) for _seq, body in rows]
                 try:
                     self._write_many(events)
-                except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+                except redis.RedisError as exc:
+                    if not unavailable(exc):
+                        raise
                     log.info("spool replay paused, redis unavailable: %s", exc)
                     break
                 self.spool.remove_upto(rows[-1][0])
@@ -359,7 +405,9 @@ class EventPublisher:
             events = [self._memory[i] for i in range(min(batch, len(self._memory)))]
             try:
                 self._write_many(events)
-            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+            except redis.RedisError as exc:
+                if not unavailable(exc):
+                    raise
                 log.info("replay of events held in memory paused, redis unavailable: %s", exc)
                 break
             for event in events:
@@ -413,6 +461,7 @@ class SpoolDrainer(Worker):
                 n = self.publisher.drain()
                 if n:
                     log.info("spool: replayed %d event(s), %d left", n, self.publisher.backlog)
+            self.publisher.recheck_storage()
 
     def status(self) -> dict[str, object]:
         out = super().status()

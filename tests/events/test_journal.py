@@ -95,7 +95,32 @@ def test_full_spool_while_redis_is_down_holds_events_in_memory_then_delivers(tmp
         assert pub.drain() == 8
         assert [e.id for e in stream_events(client, Keys().firehose)] == [e.id for e in first + later]
         assert pub.backlog == 0
+        pub.recheck_storage()  # still full: still reported
+        assert pub.storage_error() is not None
+        pub.spool._db.execute("PRAGMA max_page_count = 1073741823")  # room again
+        pub.recheck_storage()
+        assert pub.storage_error() is None and len(pub.spool) == 0
     finally:
         client.close()
         pub.spool.close()
         server.close()
+
+
+def test_redis_that_refuses_writes_for_now_gets_the_events_later(redis_client: redis.Redis, tmp_path: Path) -> None:
+    """A Redis that is up but out of memory under noeviction answers OOM to writes (as one with a failing disk
+    answers MISCONF): the events are spooled, not dropped, and delivered once it takes writes again."""
+    pub = _publisher(redis_client, tmp_path)
+    try:
+        redis_client.config_set("maxmemory", "1")
+        events = [make_event(i) for i in range(4)]
+        pub.publish(events[0])
+        pub.publish_many(events[1:])
+        assert len(pub.spool) == 4 and redis_client.xlen(Keys().firehose) == 0
+        redis_client.config_set("maxmemory", "0")
+        assert pub.drain() == 4
+        assert [e.id for e in stream_events(redis_client, Keys().firehose)] == [e.id for e in events]
+    finally:
+        redis_client.config_set("maxmemory", "0")
+        assert pub.journal is not None
+        pub.journal.close()
+        pub.spool.close()
