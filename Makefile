@@ -42,7 +42,7 @@ model: $(MODEL_STAMP)
 
 $(MODEL_STAMP): $(DEPS_STAMP)
 	-@$(BIN)/opt_in_out --opt_out >/dev/null 2>&1
-	$(BIN)/sharpeyes model export
+	$(BIN)/sharpeyes model export --int8
 	@rm -f $(DATA)/models/.exported-*
 	@touch $@
 

@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from analytics.detections import Detections, from_ultralytics
 from analytics.labels import DEFAULT_MODEL_LABELS, ModelLabels
+from analytics.motion import Box
 from sharpeyes.settings import DetectorSettings
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ def artifacts(settings: DetectorSettings, model_dir: Path) -> dict[str, Path]:
     return {
         "pytorch": base.with_suffix(".pt"),
         "openvino": model_dir / f"{stem}-{settings.imgsz}_openvino_model",
+        "openvino-int8": model_dir / f"{stem}-{settings.imgsz}_int8_openvino_model",
         "onnx": base.with_suffix(".onnx"),
     }
 
@@ -118,9 +120,12 @@ def available_backends() -> list[str]:
     return out
 
 
-def export_model(settings: DetectorSettings, model_dir: Path, formats: list[str] | None = None) -> dict[str, Path]:
+def export_model(settings: DetectorSettings, model_dir: Path, formats: list[str] | None = None, *,
+                 int8: bool = False, calibration: Path | None = None, calibration_frames: int = 120,
+                 force_int8: bool = False) -> dict[str, Path]:
     """Copy the configured .pt into ``model_dir`` and export it (offline) to the given or fastest available
-    format. Idempotent: existing exports are kept."""
+    format; with ``int8``, also quantise the OpenVINO export to INT8 (:func:`export_int8`). Idempotent: existing
+    exports are kept (``force_int8`` redoes the INT8 one, e.g. with another calibration set)."""
     configure_offline(model_dir.parent / "ultralytics")
     _, src = model_source(settings, model_dir)
     arts = artifacts(settings, model_dir)
@@ -147,7 +152,33 @@ def export_model(settings: DetectorSettings, model_dir: Path, formats: list[str]
             raise ModelError(f"export to {fmt} produced nothing")
         log.info("exported %s in %.1fs", out, time.perf_counter() - t0)
         done[fmt] = Path(out)
+    if int8:
+        if "openvino" not in done:
+            done.update(export_model(settings, model_dir, ["openvino"]))
+        done["openvino-int8"] = export_int8(settings, model_dir, calibration, calibration_frames, force=force_int8)
     return done
+
+
+def export_int8(settings: DetectorSettings, model_dir: Path, calibration: Path | None = None,
+                frames: int = 120, *, force: bool = False) -> Path:
+    """Quantise the configured model's OpenVINO FP32 export to INT8 with NNCF post-training quantisation,
+    calibrated on up to ``frames`` frames of ``calibration`` (a folder of images and videos, or one video; default:
+    the demo footage). Nothing is downloaded. Kept when it exists, unless ``force``."""
+    from analytics.calibration import calibration_frames
+    from analytics.openvino_engine import quantize_int8
+
+    arts = artifacts(settings, model_dir)
+    if arts["openvino-int8"].exists() and not force:
+        return arts["openvino-int8"]
+    if not arts["openvino"].exists():
+        raise ModelError(f"{arts['openvino']} does not exist: run `sharpeyes model export` first")
+    if importlib.util.find_spec("nncf") is None:
+        raise ModelError("INT8 export needs NNCF: pip install nncf (make installs it)")
+    images = calibration_frames(calibration, frames)
+    log.info("quantising %s to INT8 on %d calibration frames from %s", arts["openvino"].name, len(images),
+             calibration or "the demo footage")
+    return quantize_int8(arts["openvino"], arts["openvino-int8"], images, settings.imgsz,
+                         progress=lambda msg: log.info("%s", msg))
 
 
 def model_names(settings: DetectorSettings, model_dir: Path) -> dict[int, str]:
@@ -156,7 +187,8 @@ def model_names(settings: DetectorSettings, model_dir: Path) -> dict[int, str]:
     import yaml
 
     arts = artifacts(settings, model_dir)
-    for meta in (arts["openvino"] / "metadata.yaml", arts["onnx"].with_suffix(".yaml")):
+    for meta in (arts["openvino"] / "metadata.yaml", arts["openvino-int8"] / "metadata.yaml",
+                 arts["onnx"].with_suffix(".yaml")):
         if meta.exists():
             names = (yaml.safe_load(meta.read_text(encoding="utf-8")) or {}).get("names") or {}
             if names:
@@ -190,34 +222,80 @@ def read_labels(settings: DetectorSettings, model_dir: Path) -> ModelLabels:
     return labels_of(model_source(settings, model_dir)[0], model_names(settings, model_dir).values())
 
 
+def planned_runtime(settings: DetectorSettings, model_dir: Path) -> tuple[str, str, str]:
+    """(backend, precision, mode) the :class:`Detector` would run the configured model with, without loading it
+    (``sharpeyes model list``). Raises :class:`ModelError` where the Detector would."""
+    arts = artifacts(settings, model_dir)
+    backend = Detector._choose(settings, arts)
+    if backend != "openvino":
+        if settings.precision == "int8":
+            raise ModelError(f"precision int8 needs the OpenVINO backend, not {backend}")
+        return backend, "fp32", "sync"
+    path = Detector._openvino_dir(settings, arts)
+    return backend, "int8" if path == arts["openvino-int8"] else "fp32", settings.mode
+
+
 class Detector:
-    """Loads the model once; :meth:`detect` runs inference on BGR numpy frames."""
+    """Loads the model once; :meth:`detect` runs inference on BGR numpy frames.
+
+    OpenVINO models run on :class:`~analytics.openvino_engine.OpenVinoEngine` (FP32 or INT8, sync or async);
+    PyTorch and ONNX models on ultralytics' predictor. ``backend``, ``precision`` and ``mode`` say which ran."""
 
     def __init__(self, settings: DetectorSettings, model_dir: Path) -> None:
         configure_offline(model_dir.parent / "ultralytics")
         self.settings = settings
         arts = artifacts(settings, model_dir)
-        self.backend = self._choose(settings, arts)
-        path = arts[self.backend]
-        if self.backend == "pytorch" and not path.exists():
-            path = model_source(settings, model_dir)[1]
-        from ultralytics import YOLO
-
-        t0 = time.perf_counter()
+        self.backend, self.precision, self.mode = planned_runtime(settings, model_dir)
         self.stem = model_source(settings, model_dir)[0]
-        self.model: Any = YOLO(str(path), task="detect")
-        self.device = settings.device if self.backend in ("pytorch", "onnx") else "cpu"
-        self._read_names()
-        self.detect(np.zeros((settings.imgsz, settings.imgsz, 3), np.uint8))  # warm-up: compile, allocate
-        if not self.names:  # an exported model may only know its names once it has run
+        self.requests = 1
+        self.model: Any = None
+        self.engine: Any = None
+        self.names: dict[int, str] = {}
+        self.labels: ModelLabels = DEFAULT_MODEL_LABELS
+        t0 = time.perf_counter()
+        if self.backend == "openvino":
+            path = self._openvino_dir(settings, arts)
+            from analytics.openvino_engine import OpenVinoEngine
+
+            names = model_names(settings, model_dir)
+            self.engine = OpenVinoEngine(path, imgsz=settings.imgsz, names=names,
+                                         labels=labels_of(self.stem, names.values()), conf=settings.confidence,
+                                         iou=settings.iou, mode=settings.mode, requests=settings.requests)
+            if self.engine.precision != self.precision:
+                raise ModelError(f"{path} holds a {self.engine.precision} model, expected {self.precision}: "
+                                 "remove it and run `sharpeyes model export --int8` again")
+            self.requests = self.engine.requests
+            self.device = "cpu"
+            self.names, self.labels = names, self.engine.labels
+        else:
+            path = arts[self.backend]
+            if self.backend == "pytorch" and not path.exists():
+                path = model_source(settings, model_dir)[1]
+            from ultralytics import YOLO
+
+            self.model = YOLO(str(path), task="detect")
+            self.device = settings.device if self.backend in ("pytorch", "onnx") else "cpu"
             self._read_names()
-        log.info("detector: %s backend, model %s, imgsz %d, classes %s (persons %s, fallen %s), loaded in %.1fs",
-                 self.backend, path, settings.imgsz, self.names, sorted(self.labels.person_labels),
-                 sorted(self.labels.fallen_labels), time.perf_counter() - t0)
+        self.path = path
+        self.detect(np.zeros((settings.imgsz, settings.imgsz, 3), np.uint8))  # warm-up: compile, allocate
+        if not self.names and self.model is not None:  # an exported model may only know its names once it has run
+            self._read_names()
+        log.info("detector: %s backend, %s, %s, model %s, imgsz %d, classes %s (persons %s, fallen %s), "
+                 "loaded in %.1fs", self.backend, self.precision, self.mode, path, settings.imgsz, self.names,
+                 sorted(self.labels.person_labels), sorted(self.labels.fallen_labels), time.perf_counter() - t0)
 
     def _read_names(self) -> None:
-        self.names: dict[int, str] = {int(k): str(v) for k, v in (self.model.names or {}).items()}
-        self.labels: ModelLabels = labels_of(self.stem, self.names.values())
+        self.names = {int(k): str(v) for k, v in (self.model.names or {}).items()}
+        self.labels = labels_of(self.stem, self.names.values())
+
+    @staticmethod
+    def _openvino_dir(settings: DetectorSettings, arts: dict[str, Path]) -> Path:
+        int8 = arts["openvino-int8"]
+        if settings.precision == "int8" and not int8.exists():
+            raise ModelError(f"precision int8 requested but {int8} does not exist: run `sharpeyes model export --int8`")
+        if settings.precision != "fp32" and int8.exists():
+            return int8
+        return arts["openvino"]
 
     @staticmethod
     def _choose(settings: DetectorSettings, arts: dict[str, Path]) -> str:
@@ -239,16 +317,58 @@ class Detector:
     def class_names(self) -> set[str]:
         return set(self.names.values())
 
+    def describe(self) -> dict[str, object]:
+        """What runs: backend, precision, mode, requests in flight, input size, model file (health, metrics)."""
+        return {"backend": self.backend, "precision": self.precision, "mode": self.mode, "requests": self.requests,
+                "imgsz": self.settings.imgsz, "model": self.stem, "path": str(self.path)}
+
     def detect(self, image: np.ndarray) -> Detections:
         return self.detect_batch([image])[0]
 
-    def detect_batch(self, images: list[np.ndarray]) -> list[Detections]:
+    def detect_batch(self, images: list[np.ndarray], regions: Sequence[Box | None] | None = None) -> list[Detections]:
+        """Detections of each frame, in order. ``regions[i]`` set (x0, y0, x1, y1 pixels): only that part of frame
+        ``i`` is detected, at the scale a whole-frame pass would use, and the boxes are given in frame pixels."""
+        if regions is None or all(r is None for r in regions):
+            return self._detect(images)
+        crops: list[np.ndarray] = []
+        ratios: list[float | None] = []
+        for image, region in zip(images, regions, strict=True):
+            if region is None:
+                crops.append(image)
+                ratios.append(None)
+            else:
+                x0, y0, x1, y1 = region
+                crops.append(image[y0:y1, x0:x1])
+                ratios.append(self.settings.imgsz / max(image.shape[:2]))
+        found = self._detect(crops, ratios)
+        for dets, region in zip(found, regions, strict=True):
+            if region is not None and len(dets):
+                dets.xyxy += np.array([region[0], region[1], region[0], region[1]], np.float32)
+        return found
+
+    def _detect(self, images: list[np.ndarray], ratios: list[float | None] | None = None) -> list[Detections]:
+        if self.engine is not None:
+            result: list[Detections] = self.engine.detect_batch(images, ratios)
+            return result
+        if ratios is not None and any(r is not None for r in ratios):  # ultralytics: one input size per call
+            out: list[Detections] = []
+            for image, ratio in zip(images, ratios, strict=True):
+                size = self.settings.imgsz if ratio is None else _stride_ceil(max(image.shape[:2]) * ratio)
+                out.extend(self._predict([image], size))
+            return out
+        return self._predict(images, self.settings.imgsz)
+
+    def _predict(self, images: list[np.ndarray], imgsz: int) -> list[Detections]:
         results = self.model.predict(
             images,
-            imgsz=self.settings.imgsz,
+            imgsz=imgsz,
             conf=self.settings.confidence,
             iou=self.settings.iou,
             device=self.device,
             verbose=False,
         )
         return [from_ultralytics(r, self.labels) for r in results]
+
+
+def _stride_ceil(size: float, stride: int = 32) -> int:
+    return max(stride, int(np.ceil(size / stride)) * stride)

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from analytics.calibration import CalibrationError
 from analytics.detector import (
     DEFAULT_MODEL,
     ModelError,
@@ -31,6 +32,7 @@ from analytics.detector import (
     labels_of,
     model_names,
     model_source,
+    planned_runtime,
 )
 from analytics.labels import ModelLabels
 from sharpeyes.settings import DetectorSettings
@@ -51,9 +53,10 @@ class ModelInfo:
     name: str
     source: Path  # the .pt it was made from
     classes: list[str]
-    exported: list[str]  # backends with an export at the configured input size
+    exported: list[str]  # exports at the configured input size: openvino, openvino-int8, onnx
     default: bool  # the hub's default (detector.model)
     labels: ModelLabels  # what its classes mean (persons, persons on the ground)
+    runtime: str = ""  # how the detector would run it: "openvino int8 async"
 
 
 def name_from_file(path: Path) -> str:
@@ -81,11 +84,13 @@ def _check_checkpoint(path: Path, config_dir: Path) -> list[str]:
 
 
 def import_model(path: Path, model_dir: Path, detector: DetectorSettings, *, name: str | None = None,
-                 force: bool = False, formats: list[str] | None = None) -> ModelInfo:
+                 force: bool = False, formats: list[str] | None = None, int8: bool = False,
+                 calibration: Path | None = None) -> ModelInfo:
     """Check, copy and export an operator's ultralytics ``.pt`` under ``name`` (default: from the file name).
 
     Refuses a file that does not load as a detection model, a name that is taken (unless ``force``), and the
-    reserved name of the default model. On any failure nothing is left in the models folder."""
+    reserved name of the default model. With ``int8`` the OpenVINO export is also quantised to INT8, calibrated on
+    ``calibration`` (default: the demo footage). On any failure nothing is left in the models folder."""
     path = path.expanduser()
     if not path.is_file():
         raise ModelError(f"model file {path} not found")
@@ -110,8 +115,8 @@ def import_model(path: Path, model_dir: Path, detector: DetectorSettings, *, nam
     arts = artifacts(settings, model_dir)
     _remove(arts.values())  # exports of a model this one replaces are stale
     try:
-        done = export_model(settings, model_dir, formats)
-    except (ModelError, *_LOAD_ERRORS) as exc:
+        done = export_model(settings, model_dir, formats, int8=int8, calibration=calibration)
+    except (ModelError, CalibrationError, *_LOAD_ERRORS) as exc:
         _remove([dest, *arts.values()])
         raise ModelError(f"{path}: export failed, nothing imported ({type(exc).__name__}: {exc})") from None
     log.info("model %s imported from %s: %d classes, exported to %s", name, path, len(classes), sorted(done))
@@ -143,6 +148,11 @@ def list_models(model_dir: Path, detector: DetectorSettings) -> list[ModelInfo]:
         except ModelError as exc:
             log.warning("model %s: %s", name, exc)
             continue
-        exported = [b for b in ("openvino", "onnx") if arts[b].exists()]
-        out.append(ModelInfo(name, source, classes, exported, name == detector.model, labels_of(stem, classes)))
+        exported = [b for b in ("openvino", "openvino-int8", "onnx") if arts[b].exists()]
+        try:
+            runtime = " ".join(planned_runtime(settings, model_dir))
+        except ModelError as exc:
+            runtime = f"not loadable: {exc}"
+        out.append(ModelInfo(name, source, classes, exported, name == detector.model, labels_of(stem, classes),
+                             runtime))
     return out

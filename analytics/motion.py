@@ -5,7 +5,9 @@ detected (so slow creep accumulates until it counts, and the detections the pipe
 Before differencing, the current frame is matched to the reference's mean and contrast, so a global lighting change
 (clouds, auto-exposure, street lights) is not motion. A frame passes when the changed area exceeds
 ``min_changed_fraction``; whatever happens, a detection is forced every ``force_every_s`` so stationary objects keep
-their tracks and dwell rules keep running. Pure computation: no I/O.
+their tracks and dwell rules keep running. On motion the decision carries the box of what changed, and
+:func:`detection_region` turns it (with the last detection's boxes) into the part of the frame worth detecting.
+Pure computation: no I/O.
 """
 
 from __future__ import annotations
@@ -26,11 +28,42 @@ _KERNEL = np.ones((3, 3), np.uint8)
 Reason = Literal["first", "motion", "forced", "static", "lighting", "disabled"]
 
 
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
+
+
 @dataclass(frozen=True)
 class GateDecision:
     detect: bool
     reason: Reason
     changed_fraction: float
+    region: tuple[float, float, float, float] | None = None  # on motion: the changed blobs' box, share of the frame
+
+
+def detection_region(decision: GateDecision, last_boxes: np.ndarray, width: int, height: int,
+                     settings: MotionSettings) -> Box | None:
+    """Where to detect a frame the gate passed: the box around what moved and what was found last time
+    (``last_boxes``, N×4 pixels, so objects that stopped stay detected), widened by ``region_margin`` and grown to
+    at least a 64-pixel square; None (the whole frame) unless the decision is motion, regions are on and the box
+    covers at most ``region_max_fraction`` of the frame."""
+    if not settings.regions or decision.reason != "motion" or decision.region is None:
+        return None
+    rx0, ry0, rx1, ry1 = decision.region
+    x0, y0, x1, y1 = rx0 * width, ry0 * height, rx1 * width, ry1 * height
+    if len(last_boxes):
+        x0, y0 = min(x0, float(last_boxes[:, 0].min())), min(y0, float(last_boxes[:, 1].min()))
+        x1, y1 = max(x1, float(last_boxes[:, 2].max())), max(y1, float(last_boxes[:, 3].max()))
+    margin = settings.region_margin * max(width, height)
+    x0, y0, x1, y1 = x0 - margin, y0 - margin, x1 + margin, y1 + margin
+    for lo, hi, size in ((0, 2, width), (1, 3, height)):  # at least 64 px on each side, inside the frame
+        box = [x0, y0, x1, y1]
+        short = max(0.0, min(64.0, size) - (box[hi] - box[lo]))
+        box[lo], box[hi] = box[lo] - short / 2, box[hi] + short / 2
+        x0, y0, x1, y1 = box
+    ix0, iy0 = max(0, int(x0)), max(0, int(y0))
+    ix1, iy1 = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
+    if (ix1 - ix0) * (iy1 - iy0) > settings.region_max_fraction * width * height:
+        return None
+    return ix0, iy0, ix1, iy1
 
 
 class MotionGate:
@@ -51,6 +84,11 @@ class MotionGate:
 
     def changed_fraction(self, grey: np.ndarray) -> tuple[float, float]:
         """(share of changed pixels after lighting normalisation, mean grey shift) against the reference."""
+        blobs, shift = self._changed(grey)
+        return float(blobs.mean()), shift
+
+    def _changed(self, grey: np.ndarray) -> tuple[np.ndarray, float]:
+        """(mask of the changed blobs after lighting normalisation, mean grey shift) against the reference."""
         assert self._ref is not None
         ref = self._ref
         # histogram matching: any global monotonic change of brightness (offset, gain, gamma, clipping) maps back
@@ -68,7 +106,7 @@ class MotionGate:
         informative = (grey > lo) & (grey < hi) & (ref > lo) & (ref < hi)
         # objects are blobs: an opening drops the thin residue of edges and noise
         blobs = cv2.morphologyEx((changed & informative).astype(np.uint8), cv2.MORPH_OPEN, _KERNEL)
-        return float(blobs.mean()), abs(float(grey.mean()) - float(ref.mean()))
+        return blobs, abs(float(grey.mean()) - float(ref.mean()))
 
     def decide(self, image: np.ndarray, t: float) -> GateDecision:
         """Whether the frame at frame time ``t`` (monotonic seconds) should be detected."""
@@ -79,9 +117,12 @@ class MotionGate:
         elif self._ref is None or self._ref.shape != grey.shape:
             decision = GateDecision(True, "first", 1.0)
         else:
-            fraction, shift = self.changed_fraction(grey)
+            blobs, shift = self._changed(grey)
+            fraction = float(blobs.mean())
             if fraction >= s.min_changed_fraction:
-                decision = GateDecision(True, "motion", fraction)
+                x, y, w, h = cv2.boundingRect(blobs)
+                gh, gw = grey.shape
+                decision = GateDecision(True, "motion", fraction, (x / gw, y / gh, (x + w) / gw, (y + h) / gh))
             elif t - self._ref_t >= s.force_every_s:
                 decision = GateDecision(True, "forced", fraction)
             elif shift > s.lighting_shift:

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from analytics.detections import Detections
 from analytics.detector import Detector, ModelError
-from analytics.motion import GateDecision, MotionGate
+from analytics.motion import Box, GateDecision, MotionGate, detection_region
 from analytics.privacy import PrivacyMasker
 from analytics.quality import QualityChange, QualityMonitor
 from analytics.rules import Incident, Rule, build_rules
@@ -38,6 +38,18 @@ from sharpeyes.settings import AnalyticsSettings
 from sharpeyes.supervisor import RestartPolicy, Worker
 
 log = logging.getLogger(__name__)
+
+
+def _publish_detector(name: str, detector: Detector) -> None:
+    info = detector.describe()
+    metrics.DETECTOR.labels(name).info({k: str(info[k]) for k in ("backend", "precision", "mode", "requests",
+                                                                    "imgsz")})
+
+
+def _area_share(region: Box | None, frame: Frame) -> float:
+    if region is None:
+        return 1.0
+    return (region[2] - region[0]) * (region[3] - region[1]) / (frame.width * frame.height)
 
 
 @dataclass
@@ -220,6 +232,7 @@ class AnalyticsWorker(Worker):
                 if self.model_factory is None:
                     raise ModelError(f"model {name!r} requested but this worker has no model factory")
                 det = self.detectors[name] = self.model_factory(name)
+                _publish_detector(name, det)
             return det
 
     def add_camera(self, cam: CameraAnalytics) -> None:
@@ -256,6 +269,7 @@ class AnalyticsWorker(Worker):
     def run(self) -> None:
         if self.detector is None:
             self.detector = self.detector_factory()
+            _publish_detector(self.detector.stem, self.detector)
         self.ready.set()
         while not self.stopping.is_set():
             self.beat()
@@ -267,6 +281,7 @@ class AnalyticsWorker(Worker):
         """Screen each frame, detect those that passed the gate in one batch, then track, apply rules and emit."""
         assert self.detector is not None
         todo: list[tuple[CameraAnalytics, Frame, Detections | None]] = []
+        regions: list[Box | None] = []  # where to detect each frame: None the whole frame
         for raw in frames:
             cam = self.cameras.get(raw.camera_id)
             if cam is None:
@@ -274,11 +289,16 @@ class AnalyticsWorker(Worker):
             frame, changes, decision = cam.screen.apply(raw)
             if changes:
                 self._quality(cam, frame, changes)
+            region = None
             if decision is not None and not decision.detect:
                 metrics.FRAMES_GATED.labels(frame.camera_id, decision.reason).inc()
                 todo.append((cam, frame, cam.last_raw))
             else:
                 todo.append((cam, frame, None))
+                gate = cam.screen.gate
+                if decision is not None and gate is not None:
+                    region = detection_region(decision, cam.last_raw.xyxy, frame.width, frame.height, gate.settings)
+            regions.append(region)
         groups: dict[str | None, list[int]] = {}  # one batch per model
         for i, (cam, _, dets) in enumerate(todo):
             if dets is None:
@@ -286,7 +306,9 @@ class AnalyticsWorker(Worker):
         for model, to_detect in groups.items():
             detector = self.detector if model is None else self.load_model(model)
             t0 = time.perf_counter()
-            results = detector.detect_batch([todo[i][1].image for i in to_detect])
+            for i in to_detect:
+                metrics.DETECTED_AREA.observe(_area_share(regions[i], todo[i][1]))
+            results = detector.detect_batch([todo[i][1].image for i in to_detect], [regions[i] for i in to_detect])
             metrics.DETECT_SECONDS.observe((time.perf_counter() - t0) / len(to_detect))
             metrics.DETECT_BATCH_SIZE.observe(len(to_detect))
             for i, dets in zip(to_detect, results, strict=True):
@@ -326,6 +348,8 @@ class AnalyticsWorker(Worker):
 
     def status(self) -> dict[str, object]:
         out = super().status()
-        out.update(backend=self.detector.backend if self.detector else None, cameras=len(self.cameras),
-                   pending=len(self._pending), models={n: d.backend for n, d in self.detectors.items()})
+        out.update(backend=self.detector.backend if self.detector else None,
+                   detector=self.detector.describe() if self.detector else None, cameras=len(self.cameras),
+                   pending=len(self._pending), models={n: d.backend for n, d in self.detectors.items()},
+                   model_detectors={n: d.describe() for n, d in self.detectors.items()})
         return out

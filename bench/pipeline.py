@@ -97,10 +97,13 @@ class CountingDetector:
         self.frames = 0
         self.batches = 0
 
-    def detect_batch(self, images: list) -> list[Detections]:  # type: ignore[type-arg]
+    def detect_batch(self, images: list, regions: list | None = None) -> list[Detections]:  # type: ignore[type-arg]
         self.frames += len(images)
         self.batches += 1
-        return self.det.detect_batch(images)
+        return self.det.detect_batch(images, regions)
+
+    def describe(self) -> dict[str, object]:
+        return self.det.describe()
 
 
 @dataclass

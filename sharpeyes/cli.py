@@ -110,7 +110,9 @@ def cmd_model_export(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _setup_logging(settings.log_level)
     formats = args.format or None
-    out = export_model(settings.detector, settings.model_dir, formats)
+    calibration = Path(args.calibration) if args.calibration else None
+    out = export_model(settings.detector, settings.model_dir, formats, int8=args.int8, calibration=calibration,
+                       calibration_frames=args.calibration_frames, force_int8=args.int8 and calibration is not None)
     for fmt, path in out.items():
         print(f"{fmt}: {path}")
     return 0
@@ -122,7 +124,8 @@ def cmd_model_import(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _setup_logging(settings.log_level)
     info = import_model(Path(args.file), settings.model_dir, settings.detector, name=args.name, force=args.force,
-                        formats=args.format or None)
+                        formats=args.format or None, int8=args.int8,
+                        calibration=Path(args.calibration) if args.calibration else None)
     print(f"model {info.name}: {len(info.classes)} classes ({', '.join(info.classes[:12])}"
           f"{', …' if len(info.classes) > 12 else ''}), exported to {', '.join(info.exported) or 'nothing (PyTorch)'}")
     print(f"use it for a camera with `detector_model: {info.name}` in its YAML, or "
@@ -135,10 +138,11 @@ def cmd_model_list(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _setup_logging("WARNING")
+    print(f"  {'name':<24} {'exports at ' + str(settings.detector.imgsz):<24} {'runs as':<24} classes")
     for info in list_models(settings.model_dir, settings.detector):
         mark = "*" if info.default else " "
         classes = ", ".join(info.classes[:8]) + (f", … ({len(info.classes)})" if len(info.classes) > 8 else "")
-        print(f"{mark} {info.name:<24} {','.join(info.exported) or 'pytorch':<14} {classes}")
+        print(f"{mark} {info.name:<24} {','.join(info.exported) or 'pytorch':<24} {info.runtime:<24} {classes}")
     return 0
 
 
@@ -247,6 +251,14 @@ def cmd_consume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int8_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--int8", action="store_true",
+                   help="also quantise the OpenVINO export to INT8 (NNCF post-training quantisation, offline)")
+    p.add_argument("--calibration", metavar="DIR",
+                   help="INT8 calibration frames: a folder of images/videos of your cameras, or one video "
+                   "(default: the demo footage); given, the INT8 export is redone")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sharpeyes", description="Sharp Eyes Hub")
     sub = p.add_subparsers(dest="command", required=True)
@@ -260,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     msub = model.add_subparsers(dest="model_command", required=True)
     exp = msub.add_parser("export", help="export the configured model to the fastest available backend (offline)")
     exp.add_argument("--format", action="append", choices=["openvino", "onnx"], help="format(s) to export")
+    _int8_arguments(exp)
+    exp.add_argument("--calibration-frames", type=_positive_int, default=120, metavar="N",
+                     help="calibration frames read from the source (default 120)")
     exp.set_defaults(func=cmd_model_export)
     imp = msub.add_parser("import", help="add an operator's ultralytics detection model (.pt), exported offline; "
                           "cameras select it with detector_model")
@@ -267,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--name", help="name cameras use (default: from the file name, e.g. yolo11n)")
     imp.add_argument("--force", action="store_true", help="replace an imported model of the same name")
     imp.add_argument("--format", action="append", choices=["openvino", "onnx"], help="format(s) to export")
+    _int8_arguments(imp)
     imp.set_defaults(func=cmd_model_import)
     lst = msub.add_parser("list", help="models the hub can load (* = the default), their exports and classes")
     lst.set_defaults(func=cmd_model_list)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 FRAMES_SAMPLED = Counter("sharpeyes_frames_sampled_total", "Frames delivered by ffmpeg samplers", ["camera"])
 FRAMES_DROPPED = Counter(
@@ -17,6 +17,14 @@ DETECT_BATCH_SIZE = Histogram(
 )
 QUALITY_OK = Gauge("sharpeyes_camera_quality_ok", "1 when the camera passes the video-quality diagnosis", ["camera"])
 QUALITY_FAULTS = Counter("sharpeyes_quality_faults_total", "Quality fault episodes raised", ["camera", "fault"])
+DETECTED_AREA = Histogram(
+    "sharpeyes_detected_area_share", "Share of the frame's area detected (1: whole frame; less: a motion region)",
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0),
+)
+DETECTOR = Info(
+    "sharpeyes_detector", "The detector each model runs on: backend, precision (fp32/int8), mode (sync/async)",
+    ["model"],
+)
 DETECT_SECONDS = Histogram(
     "sharpeyes_detect_seconds", "Detector latency per frame",
     buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0),

@@ -42,6 +42,22 @@ class DetectorSettings(StrictModel):
     iou: float = Field(
         0.7, gt=0.0, lt=1.0, description="NMS IoU threshold (ultralytics' default; 0.5 merges people standing close)."
     )
+    precision: Literal["auto", "fp32", "int8"] = Field(
+        "auto",
+        description="Weights of the OpenVINO backend. 'auto': the INT8 export (`sharpeyes model export --int8`) when "
+        "it exists for this model and input size, else FP32; 'int8' refuses to start without it. Other backends: fp32.",
+    )
+    mode: Literal["auto", "sync", "async"] = Field(
+        "auto",
+        description="OpenVINO inference mode. 'async': `requests` inference requests in flight (THROUGHPUT hint), so "
+        "letterboxing and decoding overlap inference on all cores; 'sync': one request, a batch stacked into one "
+        "tensor (LATENCY hint: one frame on every core); 'auto': both, a lone frame sync and several frames async. "
+        "Other backends run ultralytics' predict (sync).",
+    )
+    requests: int = Field(
+        2, ge=0, le=64,
+        description="Inference requests in flight in async mode; 0: the number OpenVINO finds optimal for the device.",
+    )
 
 
 class MotionSettings(StrictModel):
@@ -58,6 +74,23 @@ class MotionSettings(StrictModel):
     )
     lighting_shift: float = Field(
         8.0, ge=0.0, description="Mean grey change above which a frame without residual motion is called lighting."
+    )
+    regions: bool = Field(
+        False,
+        description="On motion, detect only the region that changed (the moved blobs plus the boxes of the last "
+        "detection, with a margin), cut from the frame at the scale of a whole-frame pass, when it covers at most "
+        "region_max_fraction of the frame; the first frame and forced passes (force_every_s) detect the whole frame. "
+        "Off by default: bench/detect.py measures it losing persons who stop outside the region until the next "
+        "forced pass.",
+    )
+    region_max_fraction: float = Field(
+        0.6, gt=0.0, le=1.0,
+        description="Largest share of the frame's area a motion region may cover; above it the whole frame is "
+        "detected (a crop that large saves too little).",
+    )
+    region_margin: float = Field(
+        0.06, ge=0.0, le=0.5,
+        description="Margin added on each side of the motion region, as a share of the frame's longer side.",
     )
 
 

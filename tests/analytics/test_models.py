@@ -153,9 +153,12 @@ class Spy:
         self.backend = backend
         self.batches: list[int] = []
 
-    def detect_batch(self, images: list[np.ndarray]) -> list[Detections]:
+    def detect_batch(self, images: list[np.ndarray], regions: object = None) -> list[Detections]:
         self.batches.append(len(images))
         return [Detections() for _ in images]
+
+    def describe(self) -> dict[str, object]:
+        return {"backend": self.backend, "precision": "fp32", "mode": "sync", "requests": 1, "imgsz": 640}
 
 
 def test_worker_detects_each_camera_with_its_model(tmp_path: Path) -> None:

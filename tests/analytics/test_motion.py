@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analytics.motion import MotionGate, MotionSettings
+from analytics.motion import MotionGate, MotionSettings, detection_region
 from tests.support.media import vtest_frames
 
 
@@ -76,3 +76,43 @@ def test_periodic_forced_detection(frames: list[np.ndarray]) -> None:
 def test_disabled_gate_passes_everything(frames: list[np.ndarray]) -> None:
     gate = MotionGate(MotionSettings(enabled=False))
     assert all(gate.decide(frames[0], float(t)).detect for t in range(5))
+
+
+def test_motion_region_is_where_things_moved(frames: list[np.ndarray]) -> None:
+    """A person pasted into a still view: the decision's region covers it, and detection_region widens it by the
+    margin, joins the last detection's boxes, and gives up (whole frame) when the box is too large."""
+    still = frames[0].copy()
+    gate = MotionGate(MotionSettings(force_every_s=100, regions=True))
+    gate.decide(still, 0.0)
+    moved = still.copy()
+    moved[200:330, 500:560] = frames[0][200:330, 100:160][::-1]  # a real patch, flipped, where nothing was
+    d = gate.decide(moved, 1.0)
+    assert d.detect and d.reason == "motion" and d.region is not None
+    h, w = moved.shape[:2]
+    x0, y0, x1, y1 = d.region
+    # around the pasted patch (where its pixels differ from what was there), nowhere else
+    assert 480 <= x0 * w <= 510 and 550 <= x1 * w <= 580 and 180 <= y0 * h <= 240 and 260 <= y1 * h <= 350, \
+        d.region
+    s = gate.settings
+    region = detection_region(d, np.zeros((0, 4), np.float32), w, h, s)
+    assert region is not None
+    margin = s.region_margin * w
+    assert region[0] <= 500 - margin + 6 and region[2] >= 560 + margin - 6
+    joined = detection_region(d, np.array([[20, 400, 60, 500]], np.float32), w, h, s)
+    assert joined is not None and joined[0] == 0 and joined[3] >= 500  # the last box, which did not move, is in
+    assert detection_region(d, np.array([[0, 0, w, h]], np.float32), w, h, s) is None  # too large: whole frame
+    off = MotionSettings(force_every_s=100)  # regions off by default
+    assert not off.regions and detection_region(d, np.zeros((0, 4), np.float32), w, h, off) is None
+    forced = MotionGate(MotionSettings(force_every_s=0.5, regions=True))
+    forced.decide(still, 0.0)
+    f = forced.decide(still, 1.0)
+    assert f.reason == "forced" and detection_region(f, np.zeros((0, 4), np.float32), w, h, s) is None
+
+
+def test_small_region_grows_to_64_pixels() -> None:
+    from analytics.motion import GateDecision
+
+    s = MotionSettings(regions=True, region_margin=0.0)
+    d = GateDecision(True, "motion", 0.01, (0.5, 0.5, 0.51, 0.51))
+    x0, y0, x1, y1 = detection_region(d, np.zeros((0, 4), np.float32), 768, 576, s) or (0, 0, 0, 0)
+    assert x1 - x0 >= 64 and y1 - y0 >= 64 and x0 > 300

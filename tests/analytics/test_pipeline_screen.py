@@ -36,7 +36,10 @@ class StubDetector:
     def __init__(self) -> None:
         self.batches: list[int] = []
 
-    def detect_batch(self, images: list[np.ndarray]) -> list[Detections]:
+    def describe(self) -> dict[str, object]:
+        return {"backend": self.backend, "precision": "fp32", "mode": "sync", "requests": 1, "imgsz": 640}
+
+    def detect_batch(self, images: list[np.ndarray], regions: object = None) -> list[Detections]:
         self.batches.append(len(images))
         boxes = np.array([[100, 300, 140, 400], [300, 300, 340, 400], [500, 300, 540, 400]], np.float32)
         return [Detections(boxes, np.full(3, 0.9, np.float32), ["Normal"] * 3) for _ in images]

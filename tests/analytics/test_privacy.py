@@ -67,9 +67,9 @@ def test_masked_region_never_in_detector_input_or_snapshot(detector, frames: lis
     class Spy:
         backend = "spy"
 
-        def detect_batch(self, images: list[np.ndarray]) -> list[Detections]:
+        def detect_batch(self, images: list[np.ndarray], regions: object = None) -> list[Detections]:
             seen.extend(images)
-            return list(detector.detect_batch(images))
+            return list(detector.detect_batch(images, regions))
 
     events: list[Event] = []
     worker = AnalyticsWorker(lambda: Spy(), tmp_path, events.append)  # type: ignore[arg-type,return-value]

@@ -131,6 +131,12 @@ def test_person_crowd_event_reaches_township_and_api(hub: Hub) -> None:
         assert health["redis"] is True
         ingest = next(w for w in health["workers"] if w["name"] == f"ingest:{CAM}")
         assert ingest["state"] == "online" and ingest["frames"] > 0
+        # what the detector runs on is visible in health and metrics
+        analytics = next(w for w in health["workers"] if w["name"] == "analytics")
+        runs = analytics["detector"]
+        assert runs["backend"] == "openvino" and runs["precision"] in ("fp32", "int8") and runs["mode"] == "auto"
+        tech = client_as(app, "tech-e2e", role="technician")
+        assert f'precision="{runs["precision"]}"' in tech.get("/metrics").text
 
     # workers' heartbeats are visible in Redis for other processes and operators
     beat = client.get(keys.worker_heartbeat("analytics"))

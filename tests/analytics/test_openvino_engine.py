@@ -1,0 +1,173 @@
+"""The hub's own OpenVINO path (analytics/openvino_engine.py) on real frames: the letterbox is ultralytics' to the
+pixel, the FP32 engine finds what ultralytics' predictor finds on the same export, async equals sync frame by
+frame and in order, a motion region is detected at the scale of its frame, and an INT8 export made by
+``sharpeyes model export --int8 --calibration DIR`` keeps ≥ 95 % of the teacher's persons (PyTorch FP32 at 640)
+on vtest frames it was not calibrated on.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import ultralytics
+from ultralytics.data.augment import LetterBox
+
+from analytics.accuracy import MAX_RECALL_LOSS, total_agreement
+from analytics.calibration import CalibrationError, calibration_frames, video_frames
+from analytics.detections import Detections
+from analytics.detector import Detector, ModelError, artifacts
+from analytics.openvino_engine import OpenVinoEngine, letterbox
+from analytics.tracker import iou_matrix
+from ingest.demo import VTEST_AVI
+from sharpeyes.cli import main
+from sharpeyes.settings import PROJECT_ROOT, DetectorSettings
+
+MODELS = PROJECT_ROOT / "data" / "models"
+BUS = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg"))
+
+
+@pytest.fixture(scope="module")
+def vtest() -> list[np.ndarray]:
+    return video_frames(VTEST_AVI, 8, step=10)  # the accuracy frames: never among the calibration frames
+
+
+@pytest.fixture(scope="module")
+def fp32_dir(detector: Detector) -> Path:
+    """The default model's FP32 OpenVINO export (the session's ``detector`` fixture has made it)."""
+    path = artifacts(DetectorSettings(), MODELS)["openvino"]  # type: ignore[call-arg]
+    assert path.exists()
+    return path
+
+
+def engine(directory: Path, detector: Detector, mode: str) -> OpenVinoEngine:
+    return OpenVinoEngine(directory, imgsz=640, names=detector.names, labels=detector.labels, conf=0.35, iou=0.7,
+                          mode=mode, requests=2)  # type: ignore[arg-type]
+
+
+def assert_same(a: Detections, b: Detections, atol: float = 1.0) -> None:
+    assert a.labels == b.labels
+    np.testing.assert_allclose(a.xyxy, b.xyxy, atol=atol)
+    np.testing.assert_allclose(a.confidence, b.confidence, atol=0.01)
+
+
+@pytest.mark.parametrize("shape", [(576, 768), (1080, 1920), (480, 640), (1000, 37)])
+def test_letterbox_is_ultralytics_to_the_pixel(shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    theirs = LetterBox(640, auto=True, stride=32)(image=image)
+    ours = letterbox(image, 640)
+    back = np.rint(ours.tensor.transpose(1, 2, 0)[..., ::-1] * 255).astype(np.uint8)
+    assert back.shape == theirs.shape
+    assert np.array_equal(back, theirs)
+
+
+def test_fp32_engine_finds_what_ultralytics_finds(detector: Detector, fp32_dir: Path,
+                                                  vtest: list[np.ndarray]) -> None:
+    from ultralytics import YOLO
+
+    theirs = YOLO(str(fp32_dir), task="detect")
+    ours = engine(fp32_dir, detector, "sync")
+    assert ours.precision == "fp32"
+    for frame in [BUS, *vtest[:4]]:
+        ref = theirs.predict(frame, imgsz=640, conf=0.35, iou=0.7, verbose=False)[0]
+        got = ours.detect_batch([frame])[0]
+        assert len(got) == len(ref.boxes) > 0
+        order = np.lexsort((got.xyxy[:, 0], got.xyxy[:, 1]))
+        ref_xyxy = ref.boxes.xyxy.numpy()
+        ref_order = np.lexsort((ref_xyxy[:, 0], ref_xyxy[:, 1]))
+        np.testing.assert_allclose(got.xyxy[order], ref_xyxy[ref_order], atol=1.0)
+
+
+def test_async_equals_sync_frame_by_frame_in_order(detector: Detector, fp32_dir: Path,
+                                                   vtest: list[np.ndarray]) -> None:
+    blank = np.zeros((576, 768, 3), np.uint8)
+    frames = [vtest[0], blank, BUS, vtest[1], vtest[2]]
+    sync = engine(fp32_dir, detector, "sync").detect_batch(frames)
+    for mode in ("async", "auto"):
+        both = engine(fp32_dir, detector, mode)
+        assert both.requests >= 2
+        for a, b in zip(both.detect_batch(frames), sync, strict=True):
+            assert_same(a, b)
+        assert_same(both.detect_batch([BUS])[0], sync[2])  # auto: a lone frame goes the sync way
+    assert len(sync[1]) == 0 and len(sync[2]) >= 4
+
+
+def test_region_is_detected_at_the_scale_of_its_frame(detector: Detector, vtest: list[np.ndarray]) -> None:
+    frame = vtest[0]
+    whole = detector.detect(frame)
+    region = (0, 0, 420, 576)
+    part = detector.detect_batch([frame], [region])[0]
+    assert len(part) > 0
+    assert (part.xyxy[:, 2] <= 420 + 0.5).all()  # in frame pixels, inside the region
+    inside = whole[(whole.xyxy[:, 2] < 400)]
+    ious = iou_matrix(inside.xyxy, part.xyxy)
+    assert (ious.max(axis=1) >= 0.8).all(), ious  # every person well inside is found at the same place
+    # frames without a region in the same call are detected whole
+    mixed = detector.detect_batch([frame, frame], [None, region])
+    assert_same(mixed[0], whole)
+
+
+def test_calibration_sources(tmp_path: Path) -> None:
+    frames = video_frames(VTEST_AVI, 3, step=50)
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(tmp_path / f"{i}.jpg"), f)
+    writer = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter.fourcc(*"MJPG"), 5, (768, 576))
+    for f in frames * 4:
+        writer.write(f)
+    writer.release()
+    (tmp_path / "notes.txt").write_text("not a frame")
+    got = calibration_frames(tmp_path, 10)
+    assert 3 < len(got) <= 10 and all(g.shape == (576, 768, 3) for g in got)
+    assert len(calibration_frames(None, 5)) == 5
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(CalibrationError, match="empty: no images"):
+        calibration_frames(empty)
+    with pytest.raises(CalibrationError, match="does not exist"):
+        calibration_frames(tmp_path / "missing")
+
+
+def test_int8_without_its_export_is_a_clear_error(tmp_path: Path, fp32_dir: Path) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(fp32_dir, models / fp32_dir.name)  # FP32 only
+    with pytest.raises(ModelError, match="model export --int8"):
+        Detector(DetectorSettings(precision="int8"), models)  # type: ignore[call-arg]
+    assert Detector(DetectorSettings(), models).precision == "fp32"  # type: ignore[call-arg]  # auto: what exists
+
+
+@pytest.mark.e2e
+def test_int8_export_keeps_the_teachers_persons(tmp_path: Path, vtest: list[np.ndarray], detector: Detector,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI quantises the default model on an operator's folder of frames; the INT8 detector then finds
+    ≥ 95 % of what PyTorch FP32 finds on other frames, faster than the FP32 export, and says it is INT8."""
+    calib = tmp_path / "frames"
+    calib.mkdir()
+    for i, f in enumerate(video_frames(VTEST_AVI, 16, phase=5, step=24)):
+        cv2.imwrite(str(calib / f"{i:02}.png"), f)
+    data = tmp_path / "data"
+    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(data))
+    assert main(["model", "export", "--int8", "--calibration", str(calib)]) == 0
+    models = data / "models"
+    int8_dir = artifacts(DetectorSettings(), models)["openvino-int8"]  # type: ignore[call-arg]
+    assert f"openvino-int8: {int8_dir}" in capsys.readouterr().out
+    assert (int8_dir / "metadata.yaml").exists() and not list(models.glob(".*tmp"))
+    assert main(["model", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "openvino,openvino-int8" in listed and "openvino int8 auto" in listed
+
+    teacher = Detector(DetectorSettings(backend="pytorch"), models)  # type: ignore[call-arg]
+    int8 = Detector(DetectorSettings(), models)  # type: ignore[call-arg]  # auto: the INT8 export
+    assert (int8.backend, int8.precision, int8.mode) == ("openvino", "int8", "auto")
+    assert int8.describe()["precision"] == "int8"
+    found = int8.detect_batch(vtest)
+    agreement = total_agreement([teacher.detect(f) for f in vtest], found)
+    assert agreement.reference > 40
+    assert agreement.recall >= 1 - MAX_RECALL_LOSS, agreement
+    assert agreement.precision >= 0.9, agreement
+    fp32 = Detector(DetectorSettings(precision="fp32"), models)  # type: ignore[call-arg]
+    assert fp32.precision == "fp32"
