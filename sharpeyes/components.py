@@ -77,7 +77,7 @@ def _archiver(client: redis.Redis, keys: Keys, archive: Archive, router: Router)
 def _analytics(s: Settings, publisher: EventPublisher, recorder: CameraRecorder) -> AnalyticsWorker:
     return AnalyticsWorker(
         lambda: Detector(s.detector, s.model_dir), s.snapshot_dir, publisher.publish, publisher.publish_update,
-        batch_size=s.analytics.effective_batch_size(s.detector.device), on_quality=recorder.on_quality,
+        batch_size=s.analytics.effective_batch_size(s.detector), on_quality=recorder.on_quality,
         model_factory=lambda name: Detector(s.detector.model_copy(update={"model": name}), s.model_dir),
     )
 

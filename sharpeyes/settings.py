@@ -136,14 +136,17 @@ class AnalyticsSettings(StrictModel):
     quality: QualitySettings = Field(default_factory=QualitySettings, description="Video-quality diagnosis.")  # type: ignore[arg-type]
     batch_size: int | None = Field(
         None, ge=1, le=64,
-        description="Most frames (one per camera) detected in one batch by the shared detector. Unset: 8 on a CUDA "
-        "device, 1 on CPU (where batches measured slower, bench/detect.py).",
+        description="Most frames (one per camera) detected in one call of the shared detector. Unset: 8 on a CUDA "
+        "device and for OpenVINO in async/auto mode (the frames run in flight together, bench/detect.py), else 1 "
+        "(stacked CPU batches measured slower).",
     )
 
-    def effective_batch_size(self, device: str) -> int:
+    def effective_batch_size(self, detector: DetectorSettings) -> int:
         if self.batch_size is not None:
             return self.batch_size
-        return 8 if device.startswith("cuda") else 1
+        if detector.device.startswith("cuda"):
+            return 8
+        return 8 if detector.backend in ("auto", "openvino") and detector.mode != "sync" else 1
 
 
 class IngestSettings(StrictModel):

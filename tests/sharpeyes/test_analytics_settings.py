@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from sharpeyes.settings import AnalyticsSettings, Settings
+from sharpeyes.settings import AnalyticsSettings, DetectorSettings, Settings
 from tests.support.env import clean_settings_env
 
 
@@ -32,9 +32,12 @@ def test_unknown_analytics_key_is_an_error(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_batch_size_by_device() -> None:
-    assert AnalyticsSettings().effective_batch_size("cpu") == 1  # type: ignore[call-arg]
-    assert AnalyticsSettings().effective_batch_size("cuda:0") == 8  # type: ignore[call-arg]
-    assert AnalyticsSettings(batch_size=4).effective_batch_size("cpu") == 4  # type: ignore[call-arg]
+    a = AnalyticsSettings()  # type: ignore[call-arg]
+    assert a.effective_batch_size(DetectorSettings()) == 8  # type: ignore[call-arg]  # OpenVINO auto: in flight
+    assert a.effective_batch_size(DetectorSettings(mode="sync")) == 1  # type: ignore[call-arg]
+    assert a.effective_batch_size(DetectorSettings(backend="pytorch")) == 1  # type: ignore[call-arg]
+    assert a.effective_batch_size(DetectorSettings(backend="pytorch", device="cuda:0")) == 8  # type: ignore[call-arg]
+    assert AnalyticsSettings(batch_size=4).effective_batch_size(DetectorSettings()) == 4  # type: ignore[call-arg]
 
 
 def test_every_field_is_described() -> None:
