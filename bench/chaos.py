@@ -86,6 +86,8 @@ def main() -> int:
           f"{tally.redelivered}; run {time.monotonic() - t0:.0f} s")
     if tally.missing:
         print(f"missing: {tally.missing[:20]}")
+    print(f"camera cut: every camera offline {world.offline_s:.1f} s after the cut (target <= 30 s), online "
+          f"again as the table says; availability ledger within {world.ledger_error_s:.1f} s of what was observed")
     print(tally.line(max(r.recovery_s for r in world.rows)))
     return 0 if tally.lost == 0 and tally.duplicated == 0 else 1
 

@@ -1,7 +1,8 @@
 """The short chaos run (``bench/chaos.py`` runs the long one): a real hub process on real cameras with the real
 detector, an independent recording consumer per center, then SIGKILL of the embedded redis-server, of a center
-consumer mid-stream and of the whole hub. Every event the hub accepted reaches every center it was routed to and
-the archive, none is written twice, and each recovery takes under 30 s."""
+consumer mid-stream and of the whole hub, and a cut of the cameras' RTSP server (every camera offline within 30 s,
+online again, the availability ledger where the transitions were seen). Every event the hub accepted reaches every
+center it was routed to and the archive, none is written twice, and each recovery takes under 30 s."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ def test_no_event_lost_or_duplicated_across_redis_consumer_and_hub_kills(world: 
     world.kill_redis()
     time.sleep(3)
     world.kill_recorder()
+    world.cut_camera(down_s=4)
+    assert world.offline_s <= 30, world.offline_s  # camera_offline within 30 s of the cut
+    assert world.ledger_error_s <= 1.5, world.ledger_error_s  # the ledger's rows where the transitions were seen
     world.kill_hub()
     assert wait_until(lambda: len(world._produced()) >= 6, 60, 0.5)
     world.stop_hub()  # a clean stop: everything accepted is in Redis or the spool
@@ -43,5 +47,5 @@ def test_no_event_lost_or_duplicated_across_redis_consumer_and_hub_kills(world: 
     assert tally.duplicated == 0
     assert tally.archived == tally.produced
     assert [r.fault for r in world.rows] == ["SIGKILL redis-server", "SIGKILL consumer 140429100901",
-                                             "SIGKILL hub (whole process group)"]
+                                             "RTSP server stopped", "SIGKILL hub (whole process group)"]
     assert max(r.recovery_s for r in world.rows) < 30

@@ -105,6 +105,14 @@ def _stop_on_sigterm() -> Any:
     return stop
 
 
+def _epoch(at: str) -> float:
+    """A ledger time as SQLite holds it (ISO text, UTC when naive) → Unix seconds."""
+    from datetime import UTC, datetime
+
+    t = datetime.fromisoformat(at)
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+
+
 # ---------------------------------------------------------------------------------------------- the world
 @dataclass
 class FaultRow:
@@ -149,6 +157,8 @@ class ChaosWorld:
         self.hub_log = workdir / "hub.log"
         self.recorders: dict[str, subprocess.Popen[bytes]] = {}
         self.rows: list[FaultRow] = []
+        self.offline_s = float("nan")  # set by cut_camera
+        self.ledger_error_s = float("nan")
 
     @property
     def redis_url(self) -> str:
@@ -278,24 +288,62 @@ class ChaosWorld:
                                   note=f"down {down_s:.0f} s; pending re-read by the restarted consumer"))
 
     def cut_camera(self, down_s: float = 12.0) -> FaultRow:
-        """Stop the RTSP server (every camera loses its stream), restore it after ``down_s``; recovery: from the
-        restore until each camera's state is online again."""
+        """Stop the RTSP server (every camera loses its stream), restore it after ``down_s`` (at least until every
+        camera is offline); recovery: from the restore until each camera is online again. Also measured: seconds
+        from the cut until every camera is ``offline`` (``offline_s``, target ≤ 30), and how far the availability
+        ledger's offline/online rows lie from the moments observed here (``ledger_error_s``)."""
+        cut_wall = time.time()
+        t_cut = time.monotonic()
         self.rtsp.stop()
-        time.sleep(down_s)
+        self.offline_s = self._wait_states("offline", 60) - t_cut
+        time.sleep(max(0.0, down_s - (time.monotonic() - t_cut)))
+        restore_wall = time.time()
         t0 = time.monotonic()
         self.rtsp.start()
+        online = self._wait_states("online", 90)
+        online_wall = restore_wall + (online - t0)
+        self.ledger_error_s = self._ledger_error(cut_wall, cut_wall + self.offline_s, restore_wall, online_wall)
+        return self._row(FaultRow("RTSP server stopped", online - t0,
+                                  note=f"down {down_s:.0f} s; every camera offline after {self.offline_s:.1f} s, "
+                                  f"online again at the recovery; ledger within {self.ledger_error_s:.1f} s"))
+
+    def _wait_states(self, state: str, timeout_s: float) -> float:
+        """Monotonic time when every camera's state in Redis is ``state`` (or the timeout passed)."""
         client = redis.Redis.from_url(self.redis_url, socket_timeout=2)
         try:
-            deadline = t0 + 90
+            deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
                 states = [client.hget(self.keys.camera_status(camera_id(i)), "state") for i in range(self.cameras)]
-                if all(s == b"online" for s in states):
+                if all(s == state.encode() for s in states):
                     break
                 time.sleep(0.25)
+            return time.monotonic()
         finally:
             client.close()
-        return self._row(FaultRow("RTSP server stopped", time.monotonic() - t0,
-                                  note=f"down {down_s:.0f} s; until every camera is online"))
+
+    def _ledger_error(self, cut: float, all_offline: float, restore: float, all_online: float) -> float:
+        """Largest distance (s) of each camera's last offline row from [cut, all_offline] and of the online row after
+        it from [restore, all_online], read from the hub's availability ledger; inf when a row is missing."""
+        import sqlite3
+
+        worst = 0.0
+        con = sqlite3.connect(self.data / "sharpeyes.db")
+        try:
+            for i in range(self.cameras):
+                rows = con.execute("SELECT state, at FROM camera_availability WHERE camera_id = ? ORDER BY at, id",
+                                   (camera_id(i),)).fetchall()
+                times = [(state, _epoch(at)) for state, at in rows]
+                off = [t for state, t in times if state == "offline" and t >= cut - 1]
+                if not off:
+                    return float("inf")
+                on = [t for state, t in times if state == "online" and t >= off[-1]]
+                if not on:
+                    return float("inf")
+                for t, lo, hi in ((off[-1], cut, all_offline), (on[0], restore, all_online)):
+                    worst = max(worst, lo - t, t - hi, 0.0)
+        finally:
+            con.close()
+        return worst
 
     def kill_hub(self) -> FaultRow:
         offset = self.hub_log.stat().st_size
