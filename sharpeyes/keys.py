@@ -55,6 +55,24 @@ class Keys:
         """String with a TTL, refreshed by each supervised worker."""
         return f"{self.prefix}:worker:{name}:heartbeat"
 
+    @property
+    def nodes_alive(self) -> str:
+        """Sorted set: worker node id → the Unix ms until which its last heartbeat keeps it alive."""
+        return f"{self.prefix}:nodes:alive"
+
+    @property
+    def nodes_info(self) -> str:
+        """Hash: worker node id → JSON of its capacity, labels and measured detector frames/s."""
+        return f"{self.prefix}:nodes:info"
+
+    def camera_lease(self, camera_id: str) -> str:
+        """String with a TTL, ``<node>|<token>``: the worker node that may sample this camera (sharpeyes/leases.py)."""
+        return f"{self.prefix}:camera:{camera_id}:lease"
+
+    def camera_fence(self, camera_id: str) -> str:
+        """Counter: the fencing token of the camera's latest lease (one more at every acquisition, never reset)."""
+        return f"{self.prefix}:camera:{camera_id}:fence"
+
 
 ARCHIVE_GROUP = "archive"
 """Consumer group on the firehose that writes the SQL archive."""

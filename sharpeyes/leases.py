@@ -1,0 +1,298 @@
+"""Which worker node samples which camera: node membership, camera leases with fencing tokens, and assignment.
+
+The coordination core for running many worker nodes against one Redis (issue #13); it owns only Redis state under
+:class:`~sharpeyes.keys.Keys` and never starts a camera itself: a node's camera maintainer calls
+:meth:`Assigner.step` once per heartbeat and starts or stops its samplers as told.
+
+- **Membership**: each node heartbeats its :class:`NodeInfo` (capacity in cameras, labels such as ``gpu``, the
+  detector frames/s it measured at start) into a sorted set scored by the moment the heartbeat expires; a node
+  whose heartbeat is older than ``node_ttl_s`` is dead to everyone.
+- **Leases**: a camera is held by at most one node, under a Redis string ``<node>|<token>`` with a TTL
+  (``lease_ttl_s``), renewed at each step. Every acquisition takes the next **fencing token** from a per-camera
+  counter, so a holder's token is larger than any earlier holder's; a node presents its token when it renews or
+  releases, and anything written on the camera's behalf can carry it. A node also keeps a *local* deadline for
+  each lease (the moment it sent the last successful renewal plus the TTL, less a safety margin): when Redis is
+  unreachable it stops the camera at that deadline, which is before Redis lets anyone else take it, so a camera
+  is never sampled by two nodes at once (clock rates, not clocks, must agree).
+- **Assignment**: weighted rendezvous hashing (highest random weight, weight = capacity) over the live nodes whose
+  labels satisfy the camera's pin ranks the nodes for each camera. A free camera is taken by its first-ranked
+  node; the node ranked *k* takes it only after it has been free for *k* lease periods (the winner is dead, full or
+  slow), so a takeover completes within ``(k + 1) × lease_ttl_s``. Holding is sticky: a node keeps what it holds
+  while it is alive and within its capacity, so a node that rejoins does not take cameras back (no flapping); a
+  node releases a camera only when it is pinned elsewhere or when the node holds more than its fair share by
+  ``rebalance_slack`` cameras (then one camera per step, one it is not the winner of). A node takes nothing in its
+  first half lease period, so nodes started together see each other before the first takes everything.
+
+Why leases in Redis and not a coordinator: the hub already depends on Redis; a lease with a TTL plus a fencing
+token is the standard construction (Kleppmann's fencing, Chubby's sequencers) and needs no elected process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import redis
+
+from sharpeyes.keys import Keys
+
+log = logging.getLogger(__name__)
+
+_ACQUIRE = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local node, token = string.match(cur, '^(.*)|(%d+)$')
+  if node == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return tonumber(token)
+  end
+  return nil
+end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
+return token
+"""
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What a worker node tells the others about itself."""
+
+    node_id: str
+    capacity: int  # most cameras it takes
+    labels: frozenset[str] = frozenset()
+    detect_fps: float = 0.0  # detector frames/s measured at start (reported, shown in /api/workers)
+
+    def to_json(self) -> str:
+        return json.dumps({"capacity": self.capacity, "labels": sorted(self.labels), "detect_fps": self.detect_fps})
+
+    @classmethod
+    def from_json(cls, node_id: str, raw: str | bytes) -> NodeInfo:
+        d = json.loads(raw)
+        return cls(node_id, int(d["capacity"]), frozenset(d.get("labels", ())), float(d.get("detect_fps", 0.0)))
+
+
+@dataclass(frozen=True)
+class Lease:
+    camera_id: str
+    node_id: str
+    token: int
+
+
+class Membership:
+    """Node heartbeats in Redis."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, node_ttl_s: float = 10.0) -> None:
+        self.client, self.keys, self.node_ttl_s = client, keys, node_ttl_s
+
+    def heartbeat(self, node: NodeInfo) -> None:
+        until_ms = int((time.time() + self.node_ttl_s) * 1000)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zadd(self.keys.nodes_alive, {node.node_id: until_ms})
+        pipe.hset(self.keys.nodes_info, node.node_id, node.to_json())
+        pipe.execute()
+
+    def leave(self, node_id: str) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zrem(self.keys.nodes_alive, node_id)
+        pipe.hdel(self.keys.nodes_info, node_id)
+        pipe.execute()
+
+    def alive(self) -> list[NodeInfo]:
+        """The nodes whose heartbeat has not expired, by id; expired ones are pruned."""
+        now_ms = int(time.time() * 1000)
+        self.client.zremrangebyscore(self.keys.nodes_alive, "-inf", now_ms)
+        ids = sorted(x.decode() if isinstance(x, bytes) else str(x)
+                     for x in self.client.zrangebyscore(self.keys.nodes_alive, now_ms, "+inf"))
+        if not ids:
+            return []
+        raw = self.client.hmget(self.keys.nodes_info, ids)
+        return [NodeInfo.from_json(i, r) for i, r in zip(ids, raw, strict=True) if r is not None]
+
+
+class CameraLeases:
+    """Atomic lease operations (Lua scripts: check-and-set in one round trip)."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client, self.keys = client, keys
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+
+    def acquire(self, camera_id: str, node_id: str, ttl_s: float) -> int | None:
+        """The fencing token of a new (or this node's existing) lease on the camera; None when another holds it."""
+        if "|" in node_id:
+            raise ValueError(f"node id {node_id!r} must not contain '|'")
+        token = self._acquire(keys=[self.keys.camera_lease(camera_id), self.keys.camera_fence(camera_id)],
+                              args=[node_id, int(ttl_s * 1000)])
+        return None if token is None else int(token)
+
+    def renew(self, lease: Lease, ttl_s: float) -> bool:
+        return bool(self._renew(keys=[self.keys.camera_lease(lease.camera_id)],
+                                args=[f"{lease.node_id}|{lease.token}", int(ttl_s * 1000)]))
+
+    def release(self, lease: Lease) -> bool:
+        return bool(self._release(keys=[self.keys.camera_lease(lease.camera_id)],
+                                  args=[f"{lease.node_id}|{lease.token}"]))
+
+    def holders(self, camera_ids: Iterable[str]) -> dict[str, Lease]:
+        """Camera → its current lease, for the cameras that have one."""
+        ids = list(camera_ids)
+        if not ids:
+            return {}
+        out = {}
+        for cam, raw in zip(ids, self.client.mget([self.keys.camera_lease(c) for c in ids]), strict=True):
+            if raw is not None:
+                node, _, token = (raw.decode() if isinstance(raw, bytes) else str(raw)).rpartition("|")
+                out[cam] = Lease(cam, node, int(token))
+        return out
+
+
+def _score(camera_id: str, node: NodeInfo) -> float:
+    """Weighted rendezvous score: ``-capacity / ln(u)``, ``u`` uniform in (0, 1) from a hash of both ids."""
+    digest = hashlib.blake2b(f"{camera_id}\x00{node.node_id}".encode(), digest_size=8).digest()
+    u = (int.from_bytes(digest, "big") + 1) / (2**64 + 2)
+    return -max(node.capacity, 1) / math.log(u)
+
+
+def rank(camera_id: str, nodes: Iterable[NodeInfo], pin: str | None = None) -> list[NodeInfo]:
+    """The nodes that may take the camera (those with label ``pin`` when pinned), best first."""
+    eligible = [n for n in nodes if pin is None or pin in n.labels]
+    return sorted(eligible, key=lambda n: (-_score(camera_id, n), n.node_id))
+
+
+@dataclass
+class StepResult:
+    start: list[Lease] = field(default_factory=list)  # newly held: start sampling (with this token)
+    stop: list[str] = field(default_factory=list)  # no longer held (lost, released, expired): stop at once
+    held: dict[str, Lease] = field(default_factory=dict)  # everything this node holds after the step
+
+
+class Assigner:
+    """One node's side of the assignment. Call :meth:`step` every ``lease_ttl_s / 3`` or so."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, node: NodeInfo, *, lease_ttl_s: float = 15.0,
+                 node_ttl_s: float | None = None, safety: float = 0.2, rebalance_slack: int = 2,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.node = node
+        self.lease_ttl_s = lease_ttl_s
+        self.safety = safety  # share of the TTL by which the local deadline precedes Redis' expiry
+        self.rebalance_slack = rebalance_slack
+        self.clock = clock
+        self.membership = Membership(client, keys, node_ttl_s if node_ttl_s is not None else lease_ttl_s)
+        self.leases = CameraLeases(client, keys)
+        self._held: dict[str, tuple[Lease, float]] = {}  # camera → (lease, local deadline)
+        self._free_since: dict[str, float] = {}
+        self.join_s = lease_ttl_s / 2  # take nothing this long after the first heartbeat: see the others first
+        self._joined: float | None = None
+
+    def held(self) -> dict[str, Lease]:
+        """The leases this node may act on now (local deadline not passed)."""
+        now = self.clock()
+        return {c: lease for c, (lease, deadline) in self._held.items() if deadline > now}
+
+    def expire_local(self) -> list[str]:
+        """Drop the leases whose local deadline passed (call it even when Redis is down); their cameras."""
+        now = self.clock()
+        gone = [c for c, (_, deadline) in self._held.items() if deadline <= now]
+        for c in gone:
+            del self._held[c]
+        return gone
+
+    def step(self, cameras: Mapping[str, str | None]) -> StepResult:
+        """One round: heartbeat, renew, release what must go, take what is ours. ``cameras``: every enabled camera
+        → its pinned node label (None: any node). Redis errors propagate; call :meth:`expire_local` then."""
+        result = StepResult(stop=self.expire_local())
+        self.membership.heartbeat(self.node)
+        sent = self.clock()
+        deadline = sent + self.lease_ttl_s * (1 - self.safety)
+        nodes = self.membership.alive()
+        for cam, (lease, _) in list(self._held.items()):
+            if cam not in cameras or not self.leases.renew(lease, self.lease_ttl_s):
+                if cam in cameras:
+                    log.warning("node %s lost the lease of camera %s (token %d)", self.node.node_id, cam, lease.token)
+                else:
+                    self.leases.release(lease)
+                del self._held[cam]
+                result.stop.append(cam)
+            else:
+                self._held[cam] = (lease, deadline)
+        # release: pinned elsewhere, or more than the fair share by the slack (one camera per step)
+        for cam in list(self._held):
+            pin = cameras[cam]
+            if pin is not None and pin not in self.node.labels:
+                self._release(cam, result, f"pinned to label {pin}")
+        fair = self._fair_share(cameras, nodes)
+        over = len(self._held) - min(self.node.capacity, fair + self.rebalance_slack)
+        if over > 0:
+            for cam in sorted(self._held):
+                ranked = rank(cam, nodes, cameras[cam])
+                if ranked and ranked[0].node_id != self.node.node_id:
+                    self._release(cam, result, "rebalancing")
+                    break
+        # take: free cameras whose turn it is for this node
+        holders = self.leases.holders(cameras)
+        now = self.clock()
+        if self._joined is None:
+            self._joined = now
+        if now - self._joined < self.join_s:  # nodes started together see each other before taking cameras
+            result.held = self.held()
+            return result
+        for cam, pin in sorted(cameras.items()):
+            if cam in holders:
+                self._free_since.pop(cam, None)
+                continue
+            since = self._free_since.setdefault(cam, now)
+            if len(self._held) >= self.node.capacity:
+                continue
+            order = [n.node_id for n in rank(cam, nodes, pin)]
+            if self.node.node_id not in order:
+                continue
+            turn = order.index(self.node.node_id)
+            if now - since < turn * self.lease_ttl_s:
+                continue
+            token = self.leases.acquire(cam, self.node.node_id, self.lease_ttl_s)
+            if token is not None:
+                lease = Lease(cam, self.node.node_id, token)
+                self._held[cam] = (lease, deadline)
+                self._free_since.pop(cam, None)
+                result.start.append(lease)
+        result.held = self.held()
+        return result
+
+    def _release(self, cam: str, result: StepResult, why: str) -> None:
+        lease, _ = self._held.pop(cam)
+        self.leases.release(lease)
+        result.stop.append(cam)
+        log.info("node %s released camera %s (%s)", self.node.node_id, cam, why)
+
+    def _fair_share(self, cameras: Mapping[str, str | None], nodes: list[NodeInfo]) -> int:
+        total = sum(max(n.capacity, 1) for n in nodes) or 1
+        mine = max(self.node.capacity, 1)
+        return math.ceil(len(cameras) * mine / total)
+
+    def leave(self) -> None:
+        """Release every lease and leave the membership (a clean stop: others take over at once)."""
+        for lease, _ in self._held.values():
+            self.leases.release(lease)
+        self._held.clear()
+        self.membership.leave(self.node.node_id)
