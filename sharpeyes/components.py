@@ -9,6 +9,8 @@ closes what it had opened; :meth:`Components.close` closes it all. It starts no 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -33,6 +35,7 @@ from sharpeyes.camera_state import CameraStates
 from sharpeyes.connections import check_redis_durability, redis_client
 from sharpeyes.heartbeats import HeartbeatPublisher
 from sharpeyes.keys import ARCHIVE_GROUP, Keys
+from sharpeyes.leases import Assigner, NodeInfo
 from sharpeyes.maintainer import CameraMaintainer, CameraRecorder
 from sharpeyes.settings import Settings
 from sharpeyes.supervisor import Supervisor, Worker
@@ -80,6 +83,14 @@ def _analytics(s: Settings, publisher: EventPublisher, recorder: CameraRecorder)
         batch_size=s.analytics.effective_batch_size(s.detector), on_quality=recorder.on_quality,
         model_factory=lambda name: Detector(s.detector.model_copy(update={"model": name}), s.model_dir),
     )
+
+
+def _leave(assigner: Assigner) -> None:
+    """A clean stop hands this node's cameras over at once (a killed node's leases expire instead)."""
+    try:
+        assigner.leave()
+    except redis.RedisError as exc:
+        log.warning("cluster: leases not released (%s); they expire in %.0f s", exc, assigner.lease_ttl_s)
 
 
 def build_components(s: Settings, redis_url: str) -> Components:
@@ -137,8 +148,16 @@ def build_components(s: Settings, redis_url: str) -> Components:
             workers = (*workers, wvp)
         recorder = CameraRecorder(CameraStates(client, keys), registry)
         analytics = _analytics(s, publisher, recorder)
+        assigner = None
+        if s.cluster.leases:
+            node = NodeInfo(s.cluster.node_id or f"{socket.gethostname()}-{os.getpid()}", s.cluster.capacity,
+                            frozenset(s.cluster.labels))
+            assigner = Assigner(client, keys, node, lease_ttl_s=s.cluster.lease_ttl_s)
+            stack.callback(_leave, assigner)
+            log.info("cluster: node %s, capacity %d, lease %.0f s: this process samples the cameras it leases",
+                     node.node_id, node.capacity, s.cluster.lease_ttl_s)
         maintainer = CameraMaintainer(s, registry, cameras, analytics, supervisor, recorder, publisher.publish,
-                                      labels=labels)
+                                      labels=labels, assigner=assigner)
         return Components(keys=keys, redis=client, registry=registry, identity=identity, cameras=cameras, router=router,
                           publisher=publisher, archive=archive, escalator=escalator, supervisor=supervisor,
                           analytics=analytics, maintainer=maintainer, workers=workers, resources=stack.pop_all())

@@ -15,7 +15,7 @@ from api.deps import ApiDeps
 from identity.cli import CREATE_ADMIN
 from identity.demo import DemoAccount, ensure_demo_accounts
 from sharpeyes.components import Components, build_components
-from sharpeyes.maintainer import CameraReconciler
+from sharpeyes.maintainer import CameraReconciler, LeaseKeeper
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.services import ServiceWatchdog
 from sharpeyes.settings import Settings
@@ -71,6 +71,8 @@ class Hub:
         c.publisher.close_interrupted()  # incidents a killed predecessor left open
         c.supervisor.add(c.analytics)
         if with_cameras:
+            if c.maintainer.assigner is not None:
+                c.supervisor.add(LeaseKeeper(c.maintainer))
             c.maintainer.reconcile()
             c.supervisor.add(CameraReconciler(c.maintainer, self.settings.camera_reconcile_s))
         return self

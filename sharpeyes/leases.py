@@ -19,8 +19,11 @@ The coordination core for running many worker nodes against one Redis (issue #13
   node; the node ranked *k* takes it only after it has been free for *k* lease periods (the winner is dead, full or
   slow), so a takeover completes within ``(k + 1) × lease_ttl_s``. Holding is sticky: a node keeps what it holds
   while it is alive and within its capacity, so a node that rejoins does not take cameras back (no flapping); a
-  node releases a camera only when it is pinned elsewhere or when the node holds more than its fair share by
-  ``rebalance_slack`` cameras (then one camera per step, one it is not the winner of). A node takes nothing in its
+  node releases a camera only when it is pinned elsewhere or when it holds more than its fair share (by capacity
+  among the live nodes) plus ``rebalance_slack`` while another node eligible for that camera is below its share
+  (one camera per step; stopped here first, released in Redis at the next step, so the next holder never starts it
+  while it still runs here). A node above its share plus the slack takes no free camera, and the turn to take one
+  goes round the nodes below that limit. A node takes nothing in its
   first half lease period, so nodes started together see each other before the first takes everything.
 
 Why leases in Redis and not a coordinator: the hub already depends on Redis; a lease with a TTL plus a fencing
@@ -34,6 +37,7 @@ import json
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -191,7 +195,7 @@ class Assigner:
     """One node's side of the assignment. Call :meth:`step` every ``lease_ttl_s / 3`` or so."""
 
     def __init__(self, client: redis.Redis, keys: Keys, node: NodeInfo, *, lease_ttl_s: float = 15.0,
-                 node_ttl_s: float | None = None, safety: float = 0.2, rebalance_slack: int = 2,
+                 node_ttl_s: float | None = None, safety: float = 0.2, rebalance_slack: int = 1,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.node = node
         self.lease_ttl_s = lease_ttl_s
@@ -201,6 +205,7 @@ class Assigner:
         self.membership = Membership(client, keys, node_ttl_s if node_ttl_s is not None else lease_ttl_s)
         self.leases = CameraLeases(client, keys)
         self._held: dict[str, tuple[Lease, float]] = {}  # camera → (lease, local deadline)
+        self._releasing: list[Lease] = []  # handed back: released in Redis at the next step, once stopped here
         self._free_since: dict[str, float] = {}
         self.join_s = lease_ttl_s / 2  # take nothing this long after the first heartbeat: see the others first
         self._joined: float | None = None
@@ -222,35 +227,39 @@ class Assigner:
         """One round: heartbeat, renew, release what must go, take what is ours. ``cameras``: every enabled camera
         → its pinned node label (None: any node). Redis errors propagate; call :meth:`expire_local` then."""
         result = StepResult(stop=self.expire_local())
+        for lease in self._releasing:  # the caller stopped these cameras after the previous step
+            self.leases.release(lease)
+        self._releasing.clear()
         self.membership.heartbeat(self.node)
         sent = self.clock()
         deadline = sent + self.lease_ttl_s * (1 - self.safety)
         nodes = self.membership.alive()
         for cam, (lease, _) in list(self._held.items()):
-            if cam not in cameras or not self.leases.renew(lease, self.lease_ttl_s):
-                if cam in cameras:
-                    log.warning("node %s lost the lease of camera %s (token %d)", self.node.node_id, cam, lease.token)
-                else:
-                    self.leases.release(lease)
+            if cam not in cameras:
+                self._release(cam, result, "no longer enabled")
+            elif not self.leases.renew(lease, self.lease_ttl_s):
+                log.warning("node %s lost the lease of camera %s (token %d)", self.node.node_id, cam, lease.token)
                 del self._held[cam]
                 result.stop.append(cam)
             else:
                 self._held[cam] = (lease, deadline)
-        # release: pinned elsewhere, or more than the fair share by the slack (one camera per step)
+        # release: pinned elsewhere, or above the fair share by the slack while another node is below its share
         for cam in list(self._held):
             pin = cameras[cam]
             if pin is not None and pin not in self.node.labels:
                 self._release(cam, result, f"pinned to label {pin}")
-        fair = self._fair_share(cameras, nodes)
-        over = len(self._held) - min(self.node.capacity, fair + self.rebalance_slack)
-        if over > 0:
+        holders = self.leases.holders(cameras)
+        load = Counter(lease.node_id for lease in holders.values())
+        fair = {n.node_id: self._fair_share(cameras, nodes, n) for n in nodes}
+        limit = {n.node_id: min(n.capacity, fair[n.node_id] + self.rebalance_slack) for n in nodes}
+        mine = limit.get(self.node.node_id, self.node.capacity)
+        if len(self._held) > mine:
             for cam in sorted(self._held):
-                ranked = rank(cam, nodes, cameras[cam])
-                if ranked and ranked[0].node_id != self.node.node_id:
+                if any(n.node_id != self.node.node_id and load[n.node_id] < fair[n.node_id]
+                       for n in rank(cam, nodes, cameras[cam])):
                     self._release(cam, result, "rebalancing")
                     break
-        # take: free cameras whose turn it is for this node
-        holders = self.leases.holders(cameras)
+        # take: free cameras whose turn it is for this node, among the nodes below their limit
         now = self.clock()
         if self._joined is None:
             self._joined = now
@@ -262,9 +271,10 @@ class Assigner:
                 self._free_since.pop(cam, None)
                 continue
             since = self._free_since.setdefault(cam, now)
-            if len(self._held) >= self.node.capacity:
+            if len(self._held) >= mine:
                 continue
-            order = [n.node_id for n in rank(cam, nodes, pin)]
+            order = [n.node_id for n in rank(cam, nodes, pin)
+                     if n.node_id == self.node.node_id or load[n.node_id] < limit[n.node_id]]
             if self.node.node_id not in order:
                 continue
             turn = order.index(self.node.node_id)
@@ -275,24 +285,29 @@ class Assigner:
                 lease = Lease(cam, self.node.node_id, token)
                 self._held[cam] = (lease, deadline)
                 self._free_since.pop(cam, None)
+                load[self.node.node_id] += 1
                 result.start.append(lease)
         result.held = self.held()
         return result
 
     def _release(self, cam: str, result: StepResult, why: str) -> None:
+        """Stop holding ``cam``: it leaves :meth:`held` now (the caller stops the camera) and its lease is released
+        in Redis at the next step, so the next holder cannot start it while it still runs here."""
         lease, _ = self._held.pop(cam)
-        self.leases.release(lease)
+        self._releasing.append(lease)
         result.stop.append(cam)
         log.info("node %s released camera %s (%s)", self.node.node_id, cam, why)
 
-    def _fair_share(self, cameras: Mapping[str, str | None], nodes: list[NodeInfo]) -> int:
+    @staticmethod
+    def _fair_share(cameras: Mapping[str, str | None], nodes: list[NodeInfo], node: NodeInfo) -> int:
+        """``node``'s share of the cameras, by capacity among the live nodes (rounded up)."""
         total = sum(max(n.capacity, 1) for n in nodes) or 1
-        mine = max(self.node.capacity, 1)
-        return math.ceil(len(cameras) * mine / total)
+        return math.ceil(len(cameras) * max(node.capacity, 1) / total)
 
     def leave(self) -> None:
         """Release every lease and leave the membership (a clean stop: others take over at once)."""
-        for lease, _ in self._held.values():
+        for lease in [*self._releasing, *(lease for lease, _ in self._held.values())]:
             self.leases.release(lease)
         self._held.clear()
+        self._releasing.clear()
         self.membership.leave(self.node.node_id)

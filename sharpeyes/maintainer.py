@@ -9,9 +9,11 @@ registry's SQL ledgers (availability, quality). Must not hold HTTP or event-rout
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
+import redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from analytics.detector import ModelError
@@ -24,6 +26,7 @@ from registry.service import CameraService
 from registry.store import Registry, camera_place
 from sharpeyes.camera_state import REASON_MAX, CameraStates
 from sharpeyes.frames import as_sample_mode
+from sharpeyes.leases import Assigner
 from sharpeyes.schema import Event
 from sharpeyes.settings import Settings
 from sharpeyes.supervisor import RestartPolicy, Supervisor, Worker
@@ -66,35 +69,68 @@ class CameraMaintainer:
 
     def __init__(self, settings: Settings, registry: Registry, cameras: CameraService, analytics: AnalyticsWorker,
                  supervisor: Supervisor, recorder: CameraRecorder, emit: Callable[[Event], None], *,
-                 labels: dict[str, set[str]] | None = None) -> None:
+                 labels: dict[str, set[str]] | None = None, assigner: Assigner | None = None) -> None:
         self.settings, self.registry, self.cameras = settings, registry, cameras
         self.analytics, self.supervisor, self.recorder, self.emit = analytics, supervisor, recorder, emit
         self.labels: dict[str, set[str]] = {} if labels is None else labels
         self.running: dict[str, Fingerprint] = {}  # camera id → fingerprint it was started with
+        self.assigner = assigner  # cluster.leases: only the cameras this node holds a lease on run here
+        self._lock = threading.RLock()  # reconcile (starts, slow) and keep_leases (stops, prompt) per camera
+
+    def _leased(self, wanted: dict[str, Fingerprint]) -> dict[str, Fingerprint]:
+        """The enabled cameras this node holds a lease on (all of them without leases)."""
+        if self.assigner is None:
+            return wanted
+        held = self.assigner.held()
+        return {c: fp for c, fp in wanted.items() if c in held}
+
+    def keep_leases(self) -> None:
+        """Renew this node's leases, take its turn at free cameras, and stop at once every running camera it no
+        longer holds (lost, released, or — Redis unreachable — past its local deadline, which comes before anyone
+        else may take it). Called by :class:`LeaseKeeper` every third of the lease period, never blocked by camera
+        starts; the cameras newly leased start at the next :meth:`reconcile`."""
+        if self.assigner is None:
+            return
+        try:
+            self.assigner.step(dict.fromkeys(self.registry.camera_fingerprints()))
+        except (redis.RedisError, SQLAlchemyError) as exc:
+            lost = self.assigner.expire_local()
+            log.warning("leases not renewed (%s); %d camera(s) past their local deadline", exc, len(lost))
+        held = self.assigner.held()
+        for camera_id in [c for c in list(self.running) if c not in held]:
+            with self._lock:
+                if camera_id in self.running:
+                    log.info("camera %s: lease gone, stopping it here", camera_id)
+                    self.stop_camera(camera_id)
 
     def reconcile(self) -> dict[str, list[str]]:
         """Make the running cameras the registry's enabled ones: start new, restart changed (stream, rules,
         credentials…), stop disabled or removed. Whoever changed the registry — CLI, API, another process —
-        the hub follows within ``camera_reconcile_s``."""
-        wanted: dict[str, Fingerprint] = dict(self.registry.camera_fingerprints())
+        the hub follows within ``camera_reconcile_s``. With leases (``cluster.leases``), "enabled" means enabled
+        and leased to this node; a lease lost stops the camera here."""
+        wanted: dict[str, Fingerprint] = self._leased(dict(self.registry.camera_fingerprints()))
         done: dict[str, list[str]] = {"started": [], "restarted": [], "stopped": [], "failed": []}
-        for camera_id in [c for c in self.running if c not in wanted]:
-            self.stop_camera(camera_id)
+        for camera_id in [c for c in list(self.running) if c not in wanted]:
+            with self._lock:
+                self.stop_camera(camera_id)
             done["stopped"].append(camera_id)
         for camera_id, fingerprint in wanted.items():
-            known = self.running.get(camera_id)
-            if known == fingerprint:
-                continue
-            if known is not None:
-                self.stop_camera(camera_id)
-            try:
-                self.start_camera(camera_id)
-            except (KeyError, ValueError, ModelError) as exc:  # rules its model cannot serve, a missing model…
-                log.error("camera %s not started: %s", camera_id, exc)
-                done["failed"].append(camera_id)
-            else:
-                done["restarted" if known is not None else "started"].append(camera_id)
-            self.running[camera_id] = fingerprint  # a failed camera is retried when it changes again
+            with self._lock:
+                if self.assigner is not None and camera_id not in self.assigner.held():
+                    continue  # the lease went meanwhile
+                known = self.running.get(camera_id)
+                if known == fingerprint:
+                    continue
+                if known is not None:
+                    self.stop_camera(camera_id)
+                try:
+                    self.start_camera(camera_id)
+                except (KeyError, ValueError, ModelError) as exc:  # rules its model cannot serve, a missing model…
+                    log.error("camera %s not started: %s", camera_id, exc)
+                    done["failed"].append(camera_id)
+                else:
+                    done["restarted" if known is not None else "started"].append(camera_id)
+                self.running[camera_id] = fingerprint  # a failed camera is retried when it changes again
         if any(done.values()):
             log.info("cameras: %s", {k: v for k, v in done.items() if v})
         return done
@@ -141,7 +177,7 @@ class CameraMaintainer:
 
 
 class CameraReconciler(Worker):
-    """Every ``interval_s``, brings the running cameras in line with the registry
+    """Every ``interval_s``, brings the running cameras in line with the registry and this node's camera leases
     (:meth:`CameraMaintainer.reconcile`)."""
 
     def __init__(self, maintainer: CameraMaintainer, interval_s: float) -> None:
@@ -152,3 +188,21 @@ class CameraReconciler(Worker):
         while not self.sleep(self.interval_s):
             self.beat()
             self.maintainer.reconcile()
+
+
+class LeaseKeeper(Worker):
+    """Every third of the lease period, renews this node's camera leases and stops the cameras it lost
+    (:meth:`CameraMaintainer.keep_leases`): a thread of its own, so slow camera starts never delay a renewal."""
+
+    def __init__(self, maintainer: CameraMaintainer) -> None:
+        super().__init__("cluster:leases", RestartPolicy(mode="always"))
+        assert maintainer.assigner is not None
+        self.maintainer = maintainer
+        self.interval_s = maintainer.assigner.lease_ttl_s / 3
+
+    def run(self) -> None:
+        while True:
+            self.beat()
+            self.maintainer.keep_leases()
+            if self.sleep(self.interval_s):
+                return

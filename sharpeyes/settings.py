@@ -248,6 +248,28 @@ class WvpBridgeSettings(StrictModel):
         return self.redis_url.get_secret_value() if self.redis_url is not None else hub_redis_url
 
 
+class ClusterSettings(StrictModel):
+    """Sharing the cameras with other processes on the same Redis (sharpeyes/leases.py)."""
+
+    leases: bool = Field(
+        False,
+        description="Sample only the cameras this process holds a lease on, so several hub processes (on one or "
+        "many machines) sharing one Redis and one database split the cameras, each camera on exactly one. Off: "
+        "this process samples every enabled camera (a single hub).",
+    )
+    node_id: str | None = Field(
+        None, pattern=r"^[^|\s]{1,128}$",
+        description="This node's id among the workers (unique, no '|'). Unset: <hostname>-<pid>.",
+    )
+    capacity: int = Field(64, ge=1, le=10_000, description="Most cameras this node takes.")
+    labels: list[str] = Field(default_factory=list, description="Node labels (e.g. 'gpu') reported with the node.")
+    lease_ttl_s: float = Field(
+        15.0, ge=1.0, le=300.0,
+        description="Lease period: renewed every third of it; a dead node's cameras are taken over within about "
+        "two periods, and a node cut off from Redis stops its cameras before the period ends.",
+    )
+
+
 class Settings(BaseSettings):
     """All hub settings. Every field is documented; unknown keys are errors."""
 
@@ -317,6 +339,9 @@ class Settings(BaseSettings):
     )
     api: ApiSettings = Field(default_factory=ApiSettings, description="HTTP API and web UI.")  # type: ignore[arg-type]
     demo: DemoSettings = Field(default_factory=DemoSettings, description="Demo RTSP footage.")  # type: ignore[arg-type]
+    cluster: ClusterSettings = Field(  # type: ignore[arg-type]
+        default_factory=ClusterSettings, description="Sharing the cameras among processes on one Redis (leases)."
+    )
     embedded_redis: EmbeddedRedisSettings = Field(  # type: ignore[arg-type]
         default_factory=EmbeddedRedisSettings, description="The embedded redis-server (no redis_url)."
     )

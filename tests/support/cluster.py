@@ -1,0 +1,145 @@
+"""Several hub processes sharing cameras over one Redis (``cluster.leases``): each ``sharpeyes run`` a child process
+with its own API port and data folder, all on one external redis-server and one database, K cameras on the RTSP
+test server. Used by ``tests/e2e/test_cluster.py``.
+
+Who runs what is read from the outside only: the leases in Redis (``Keys.camera_lease``) and each process's
+``/api/health`` (its ``ingest:<camera>`` workers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from ingest.demo import RtspServer
+from sharpeyes.keys import Keys
+from sharpeyes.leases import CameraLeases
+from sharpeyes.proc import free_port
+from sharpeyes.settings import PROJECT_ROOT
+from tests.support.chaos import CAMERA, CONFIG_HEAD, TOWNSHIP, VILLAGE, camera_id
+
+
+class Node:
+    def __init__(self, name: str, workdir: Path) -> None:
+        self.name, self.workdir = name, workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / f"{name}.log"
+
+    def health(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/health", timeout=2) as resp:
+                return dict(json.loads(resp.read()))
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    def ingesting(self) -> set[str]:
+        """The cameras this process runs a sampler for (its health's ``ingest:<id>`` workers)."""
+        h = self.health() or {}
+        return {w["name"].split(":", 1)[1] for w in h.get("workers", []) if w["name"].startswith("ingest:")}
+
+
+class Cluster:
+    """``nodes`` hub processes, K cameras; :meth:`close` stops everything it started."""
+
+    def __init__(self, workdir: Path, clip: Path, redis_url: str, cameras: int, nodes: int, *,
+                 lease_ttl_s: float = 3.0) -> None:
+        self.workdir, self.redis_url, self.cameras, self.lease_ttl_s = workdir, redis_url, cameras, lease_ttl_s
+        self.configs = workdir / "camera_configs"
+        self.configs.mkdir(parents=True, exist_ok=True)
+        self.database = workdir / "shared.db"
+        self.rtsp = RtspServer({f"cam{i}": clip for i in range(cameras)})
+        self.nodes = [Node(f"node{i}", workdir) for i in range(nodes)]
+        self.keys = Keys()
+        self.client = redis.Redis.from_url(redis_url, socket_timeout=5)
+        self.leases = CameraLeases(self.client, self.keys)
+
+    @property
+    def camera_ids(self) -> list[str]:
+        return [camera_id(i) for i in range(self.cameras)]
+
+    def start(self) -> None:
+        self.rtsp.start()
+        body = CONFIG_HEAD.format(village=VILLAGE, township=TOWNSHIP)
+        for i in range(self.cameras):
+            body += CAMERA.format(cam=camera_id(i), n=i, village=VILLAGE, url=self.rtsp.url(f"cam{i}"))
+        (self.configs / "cluster.yaml").write_text(body, encoding="utf-8")
+        # the first node creates the shared database (as `sharpeyes db upgrade` would before a deployment's
+        # workers start), then the others join
+        first, *rest = self.nodes
+        self.start_node(first)
+        deadline = time.monotonic() + 180
+        while first.health() is None:
+            if time.monotonic() > deadline or (first.proc is not None and first.proc.poll() is not None):
+                raise RuntimeError(f"{first.name} did not come up: see {first.log}")
+            time.sleep(0.5)
+        for node in rest:
+            self.start_node(node)
+
+    def start_node(self, node: Node) -> None:
+        env = {**os.environ, "SHARPEYES_DATA_DIR": str(self.workdir / node.name),
+               "SHARPEYES_CAMERA_CONFIGS": str(self.configs),
+               "SHARPEYES_MODELS_DIR": str(PROJECT_ROOT / "data" / "models"),
+               "SHARPEYES_DATABASE_URL": f"sqlite:///{self.database}", "SHARPEYES_REDIS_URL": self.redis_url,
+               "SHARPEYES_API__PORT": str(node.port), "SHARPEYES_CAMERA_RECONCILE_S": "1",
+               "SHARPEYES_CLUSTER__LEASES": "true", "SHARPEYES_CLUSTER__NODE_ID": node.name,
+               "SHARPEYES_CLUSTER__LEASE_TTL_S": str(self.lease_ttl_s)}
+        for name in ("REDIS_URL", "DATABASE_URL"):
+            env.pop(name, None)
+        exe = Path(sys.executable).with_name("sharpeyes")
+        with node.log.open("ab") as logf:
+            node.proc = subprocess.Popen([str(exe), "run"], stdin=subprocess.DEVNULL, stdout=logf,
+                                         stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def kill(self, node: Node) -> None:
+        """SIGKILL the node's whole process group (hub, its ffmpeg samplers): a crash, nothing released."""
+        assert node.proc is not None
+        os.killpg(node.proc.pid, signal.SIGKILL)
+        node.proc.wait(10)
+        node.proc = None
+
+    def holders(self) -> dict[str, str]:
+        """Camera → the node holding its lease."""
+        return {c: lease.node_id for c, lease in self.leases.holders(self.camera_ids).items()}
+
+    def online(self) -> set[str]:
+        out = set()
+        for cam in self.camera_ids:
+            if self.client.hget(self.keys.camera_status(cam), "state") == b"online":
+                out.add(cam)
+        return out
+
+    def alive(self) -> list[Node]:
+        return [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+
+    def ingesting(self) -> dict[str, list[str]]:
+        """Camera → the live nodes running a sampler for it."""
+        out: dict[str, list[str]] = {}
+        for node in self.alive():
+            for cam in node.ingesting():
+                out.setdefault(cam, []).append(node.name)
+        return out
+
+    def close(self) -> None:
+        for node in self.nodes:
+            if node.proc is not None and node.proc.poll() is None:
+                node.proc.send_signal(signal.SIGTERM)
+        for node in self.nodes:
+            if node.proc is not None:
+                try:
+                    node.proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(node.proc.pid, signal.SIGKILL)
+                    node.proc.wait()
+        self.client.close()
+        self.rtsp.stop()
