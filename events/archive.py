@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, case, delete, or_, select, update
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from sharpeyes.connections import make_engine
+from sharpeyes.migrate import upgrade
 from sharpeyes.schema import Event, utcnow
+from sharpeyes.sqltypes import UtcDateTime
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +61,14 @@ class EventRecord(ArchiveBase):
     camera_id: Mapped[str] = mapped_column(String(20), index=True)
     civil_codes: Mapped[str] = mapped_column(String(100))  # "county,township,village"
     centers: Mapped[str] = mapped_column(String(400), default="")  # ",code,code," for LIKE search
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     status: Mapped[str] = mapped_column(String(20), default="new", index=True)
     escalated_to: Mapped[str | None] = mapped_column(String(20), nullable=True)
     hold: Mapped[bool] = mapped_column(Boolean, default=False)
     snapshot_ref: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)
     body: Mapped[str] = mapped_column(Text)
-    archived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    archived_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class EventAction(ArchiveBase):
@@ -80,7 +82,7 @@ class EventAction(ArchiveBase):
     center: Mapped[str] = mapped_column(String(20))
     user: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
 
 
 class AccessRecord(ArchiveBase):
@@ -89,7 +91,7 @@ class AccessRecord(ArchiveBase):
     __tablename__ = "access_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
     user: Mapped[str] = mapped_column(String(100))
     unit: Mapped[str] = mapped_column(String(200), default="")
     reason: Mapped[str] = mapped_column(Text)
@@ -165,7 +167,9 @@ class Archive:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def init(self) -> None:
-        ArchiveBase.metadata.create_all(self.engine)
+        """Migrate the database to this release's schema (``sharpeyes.migrate``: the archive's tables with the
+        registry's and identity's, one history)."""
+        upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -25,10 +25,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from identity.models import ApiToken, IdentityBase, User, UserSession
+from identity.models import ApiToken, User, UserSession
 from identity.roles import Principal, Role
 from registry.models import Jurisdiction
 from sharpeyes.connections import make_engine
+from sharpeyes.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,9 @@ class IdentityStore:
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
 
     def init(self) -> None:
-        IdentityBase.metadata.create_all(self.engine)
+        """Migrate the database to this release's schema (``sharpeyes.migrate``: identity's tables with the
+        registry's and the archive's, one history)."""
+        upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
