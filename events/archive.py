@@ -7,6 +7,9 @@ name, unit, reason and content) is kept here too: who viewed which snapshot, eve
 every refused action, logins and logouts, and camera changes. Queries can be restricted to a set of centers (a
 jurisdiction subtree): events by the centers they were delivered to, access records by their ``center``.
 Retention purges old rows except events on hold; access records go at the same cut-off.
+
+The same on SQLite and PostgreSQL; a row changed by reading it first is locked while it changes (``FOR UPDATE``), so
+hub processes on several machines sharing one PostgreSQL do not overwrite each other's changes.
 """
 
 from __future__ import annotations
@@ -186,7 +189,7 @@ class Archive:
         )
         try:
             with self.sessions.begin() as s:
-                known = s.get(EventRecord, event.id)
+                known = s.get(EventRecord, event.id, with_for_update=True)
                 if known is None:
                     s.add(row)
                     return True
@@ -208,7 +211,9 @@ class Archive:
         if not reason.strip():
             raise ValueError("a reason is required")
         with self.sessions.begin() as s:
-            row = s.get(EventRecord, event_id)
+            # locked (PostgreSQL: SELECT … FOR UPDATE): API nodes acting on one event at once take turns, so no
+            # center added by an escalation is lost
+            row = s.get(EventRecord, event_id, with_for_update=True)
             if row is None:
                 raise EventNotFound(event_id)
             if action == "ack" and row.status == "new":
@@ -254,7 +259,7 @@ class Archive:
     def unclaim_escalation(self, event_id: str, to_center: str) -> None:
         """Undo :meth:`claim_escalation` when the delivery failed, so a later attempt can escalate."""
         with self.sessions.begin() as s:
-            row = s.get(EventRecord, event_id)
+            row = s.get(EventRecord, event_id, with_for_update=True)
             if row is None or row.escalated_to != to_center:
                 return
             row.escalated_to = None

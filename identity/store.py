@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from identity.models import ApiToken, User, UserSession
@@ -213,7 +214,10 @@ class IdentityStore:
             user = User(login=login, role=role, jurisdiction=jurisdiction, unit=unit,
                         display_name=display_name or login, password_hash=self._hasher.hash(password))
             s.add(user)
-            s.flush()
+            try:
+                s.flush()
+            except IntegrityError:  # added meanwhile by another process (an API node, the console)
+                raise IdentityError(f"login: {login!r} exists") from None
             return _user_view(user)
 
     def users(self) -> list[UserView]:
@@ -338,6 +342,10 @@ class IdentityStore:
             self._check_node(s, jurisdiction)
             s.add(ApiToken(name=name, token_sha256=_sha256(secret), role=role, jurisdiction=jurisdiction, unit=unit,
                            created_by=created_by))
+            try:
+                s.flush()
+            except IntegrityError:  # added meanwhile by another process
+                raise IdentityError(f"name: token {name!r} exists") from None
         return secret
 
     def tokens(self) -> list[TokenView]:

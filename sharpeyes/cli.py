@@ -1,5 +1,6 @@
 """``sharpeyes`` command line: run the hub, check configuration, export models, list cameras, four-all audit,
-accounts and API tokens (``sharpeyes user …``, ``sharpeyes token …``: ``identity/cli.py``)."""
+the database's schema (``sharpeyes db upgrade|current|check``), accounts and API tokens (``sharpeyes user …``,
+``sharpeyes token …``: ``identity/cli.py``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+from sqlalchemy import MetaData
 
 from sharpeyes.keys import CENTER_GROUP
 from sharpeyes.settings import Settings
@@ -184,6 +186,52 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_metadata() -> list[MetaData]:
+    """The models of every table in the hub's database (registry, archive, identity)."""
+    from events.archive import ArchiveBase
+    from identity.models import IdentityBase
+    from registry.models import Base
+
+    return [Base.metadata, ArchiveBase.metadata, IdentityBase.metadata]
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """``db upgrade``: migrate the database (DATABASE_URL, else the SQLite file in data_dir) to this release's schema
+    (the hub does it at start too); ``db current``: the revision it is at; ``db check``: whether the database and
+    this release's models agree (exit 1 listing the differences)."""
+    from sharpeyes import migrate
+    from sharpeyes.connections import make_engine, redacted_database_url
+
+    settings = _settings(args)
+    _setup_logging(settings.log_level if args.db_command == "upgrade" else "WARNING")
+    url = settings.effective_database_url
+    where = redacted_database_url(url)
+    engine = make_engine(url)
+    try:
+        if args.db_command == "upgrade":
+            before = migrate.current(engine)
+            after = migrate.upgrade(engine, args.revision)
+            print(f"{where}: {before or '(none)'} -> {after}" if before != after else f"{where}: at {after} already")
+            return 0
+        rev = migrate.current(engine)
+        if args.db_command == "current":
+            head = migrate.head()
+            state = "head" if rev == head else f"behind {head}: run `sharpeyes db upgrade`" if rev else \
+                "not migrated: run `sharpeyes db upgrade`"
+            print(f"{where}: {rev or '(none)'} ({state})")
+            return 0
+        diff = migrate.schema_diff(engine, _model_metadata())
+        if diff:
+            print(f"{where} (revision {rev or '(none)'}) differs from this release's models:", file=sys.stderr)
+            for item in diff:
+                print(f"  {item}", file=sys.stderr)
+            return 1
+        print(f"{where}: revision {rev}, schema matches this release's models")
+        return 0
+    finally:
+        engine.dispose()
+
+
 def _iso_datetime(text: str) -> datetime:
     try:
         return datetime.fromisoformat(text)
@@ -287,6 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--format", choices=["json", "csv", "html"], default="html", help="report format (default html)")
     aud.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE (default: stdout)")
     aud.set_defaults(func=cmd_audit)
+    db = sub.add_parser("db", help="the SQL database's schema: upgrade (migrate), current revision, check")
+    dsub = db.add_subparsers(dest="db_command", required=True)
+    up = dsub.add_parser("upgrade", help="migrate DATABASE_URL (or data_dir/sharpeyes.db) to this release's schema; "
+                         "a database made before migrations is adopted in place")
+    up.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
+    dsub.add_parser("current", help="the revision the database is at")
+    dsub.add_parser("check", help="compare the database with this release's models (exit 1 on a difference)")
+    db.set_defaults(func=cmd_db)
     from registry.cli import register_camera_commands  # sharpeyes camera probe|add|list|show|remove|import|export
 
     register_camera_commands(sub)
@@ -297,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from registry.config import CameraConfigError
 
     args = build_parser().parse_args(argv)
@@ -305,6 +363,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CameraConfigError as exc:
         print(f"sharpeyes: {exc}", file=sys.stderr)
         return 2
+    except SQLAlchemyError as exc:  # the database refused or is unreachable: the driver's words, not the URL
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        print(f"sharpeyes: database error: {detail[0] if detail else type(exc).__name__}", file=sys.stderr)
+        return 1
     except ValidationError as exc:
         print(f"sharpeyes: invalid settings:\n{exc}", file=sys.stderr)
         return 2

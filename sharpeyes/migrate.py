@@ -8,7 +8,8 @@ comparing models with a database passes their metadata).
 - :func:`upgrade`: a fresh database gets the whole schema; a database made before migrations existed (tables, no
   ``alembic_version``) is adopted by the baseline revision (what it lacks is added, nothing dropped); a versioned
   one gets the revisions it lacks. Processes of several machines starting at once take turns (an advisory lock on
-  PostgreSQL). Every store's ``init()`` calls it, so the hub migrates at start; ``sharpeyes db upgrade`` too.
+  PostgreSQL; threads of one process, a lock here). Every store's ``init()`` calls it, so the hub migrates at
+  start; ``sharpeyes db upgrade`` too.
 - :func:`current` / :func:`head`: where a database is, where this release is.
 - :func:`schema_diff`: what autogenerate would change between models and a database (empty: they agree).
 """
@@ -16,6 +17,7 @@ comparing models with a database passes their metadata).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -31,11 +33,16 @@ from sqlalchemy import Connection, Engine, MetaData
 from sharpeyes.connections import redacted_database_url
 
 log = logging.getLogger(__name__)
+# alembic says "Context impl …" at INFO each time a revision is read (every store's init): upgrade() logs what changes
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 SCRIPTS = Path(__file__).resolve().with_name("migrations")
 """The Alembic script folder (env.py, versions/), shipped inside the ``sharpeyes`` package."""
 LOCK = "sharpeyes:schema-migration"
 """Name of the advisory lock a migration holds (sharpeyes.connections.advisory_lock)."""
+
+
+_in_process = threading.Lock()  # alembic's `context` and `op` are process-wide: one migration at a time here
 
 
 class SchemaError(RuntimeError):
@@ -89,7 +96,7 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
                               f"know (its newest is {head()!r}): it was migrated by a newer release; run that "
                               "release, or restore a backup made before") from None
     log.info("database %s: schema %s -> %s", where, before or "(none)", target)
-    with engine.begin() as conn:
+    with _in_process, engine.begin() as conn:
         command.upgrade(alembic_config(conn), revision)
     return current(engine)
 
