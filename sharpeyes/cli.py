@@ -253,8 +253,10 @@ def cmd_consume(args: argparse.Namespace) -> int:
     import redis
 
     from events.consumer import CenterConsumer
+    from sharpeyes.connections import redis_connect_url
     from sharpeyes.keys import Keys
     from sharpeyes.schema import Event
+    from sharpeyes.urls import redact_url
 
     settings = _settings(args)
     _setup_logging("WARNING")
@@ -262,11 +264,12 @@ def cmd_consume(args: argparse.Namespace) -> int:
         print("sharpeyes consume: REDIS_URL is not set: point it at the hub's Redis (the embedded one is private "
               "to `sharpeyes run`)", file=sys.stderr)
         return 2
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=3)
+    url = redis_connect_url(settings.redis_url, settings.redis)  # with the password: never printed as such
+    client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=3)
     try:
         client.ping()
     except redis.RedisError as exc:
-        print(f"sharpeyes consume: cannot reach Redis at {settings.redis_url}: {exc}", file=sys.stderr)
+        print(f"sharpeyes consume: cannot reach Redis at {redact_url(url)}: {exc}", file=sys.stderr)
         return 1
 
     def show(event: Event) -> None:

@@ -1,8 +1,10 @@
 """Connections to the two engines the hub runs on: Redis (streams, state) and the SQL database (registry, archive,
 identity: SQLite on one machine, PostgreSQL in production).
 
-Owns how a client or engine is built (timeouts, SQLite pragmas, the PostgreSQL driver) and the cross-process
-lock of a SQL transaction (:func:`advisory_lock`); it holds no connection itself and knows no table.
+Owns how a client or engine is built (timeouts, SQLite pragmas, the PostgreSQL driver; a Redis URL with the
+password, ACL user and TLS files of :class:`sharpeyes.settings.RedisSettings`) and the cross-process lock of a
+SQL transaction (:func:`advisory_lock`); it holds no connection itself and knows no table. Neither a Redis nor a
+database URL is ever logged with its password.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import hashlib
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import redis
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
+
+from sharpeyes.settings import RedisSettings
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,31 @@ def check_redis_durability(client: redis.Redis, where: str) -> list[str]:
 
 def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def redis_connect_url(url: str, auth: RedisSettings) -> str:
+    """``url`` with what ``auth`` adds folded in — user and password as the URL's user info (percent-encoded),
+    the TLS files and hostname check as query options redis-py reads (``ssl_ca_certs``, ``ssl_certfile``,
+    ``ssl_keyfile``, ``ssl_check_hostname``) — so that every client of the hub's Redis (the hub's own, the WVP
+    bridge's when it shares it, ``sharpeyes consume``) is made from one string. The result holds the password:
+    pass it to :func:`redis_client`, log it only through :func:`sharpeyes.urls.redact_url`."""
+    parts = urlsplit(url)
+    password = auth.secret()
+    user = auth.username or (unquote(parts.username) if parts.username else "")
+    netloc = parts.netloc.rpartition("@")[2]
+    if password is not None:
+        netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{netloc}"
+    elif parts.password is not None:
+        netloc = parts.netloc  # the URL's own credentials, as written
+    elif user:
+        netloc = f"{quote(user, safe='')}@{netloc}"
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if parts.scheme == "rediss":
+        tls = {"ssl_ca_certs": auth.ca_file, "ssl_certfile": auth.cert_file, "ssl_keyfile": auth.key_file}
+        query += [(k, str(v)) for k, v in tls.items() if v is not None]
+        query.append(("ssl_check_hostname", "true" if auth.check_hostname else "false"))
+        query.append(("ssl_cert_reqs", "required"))
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), parts.fragment))
 
 
 def redis_client(url: str) -> redis.Redis:
