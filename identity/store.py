@@ -207,6 +207,7 @@ class IdentityStore:
             raise IdentityError(f"role: {role!r} is not one of {', '.join(r.value for r in Role)}") from None
         if reason := weak_password_reason(login, password):
             raise IdentityError(f"password: {reason}")
+        _check_lengths(unit=unit, display_name=display_name)
         with self._db() as s:
             if s.get(User, login) is not None:
                 raise IdentityError(f"login: {login!r} exists")
@@ -335,6 +336,7 @@ class IdentityStore:
             role = Role(role).value
         except ValueError:
             raise IdentityError(f"role: {role!r} is not one of {', '.join(r.value for r in Role)}") from None
+        _check_lengths(unit=unit, created_by=created_by)
         secret = "se_" + secrets.token_urlsafe(32)
         with self._db() as s:
             if s.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
@@ -368,6 +370,16 @@ class IdentityStore:
                 return None
             fields = (f"token:{tok.name}", tok.name, tok.unit, tok.role, tok.jurisdiction)
         return self._principal(*fields, "token")
+
+
+_MAX_LENGTHS = {"unit": 100, "display_name": 100, "created_by": 64}
+"""Column sizes of identity's free-text fields: PostgreSQL refuses a longer value (SQLite would keep it)."""
+
+
+def _check_lengths(**values: str) -> None:
+    for field, value in values.items():
+        if len(value) > _MAX_LENGTHS[field]:
+            raise IdentityError(f"{field}: at most {_MAX_LENGTHS[field]} characters")
 
 
 def _user_view(u: User) -> UserView:

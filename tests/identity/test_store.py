@@ -56,6 +56,8 @@ def test_scope_is_the_node_and_its_subtree(store: IdentityStore) -> None:
     ("jurisdiction", {"jurisdiction": "999999"}),
     ("password", {"password": "short"}),
     ("password", {"password": "wang-is-my-name-wang"}),
+    ("unit", {"unit": "综" * 101}),  # the column's size: PostgreSQL would refuse it, SQLite keep it
+    ("display_name", {"display_name": "x" * 101}),
 ])
 def test_bad_accounts_are_refused_naming_the_field(store: IdentityStore, field: str, kwargs: dict[str, str]) -> None:
     args = {"login": "wang", "role": "operator", "jurisdiction": TOWNSHIP, "password": GOOD, **kwargs}
