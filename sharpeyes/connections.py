@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 import redis
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from sharpeyes.settings import RedisSettings
@@ -106,7 +107,7 @@ def redacted_database_url(url: str | URL) -> str:
     """``url`` fit for a log line or a message: the password replaced by ``***``."""
     try:
         return (url if isinstance(url, URL) else make_url(url)).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL is shown as nothing of it
+    except (ArgumentError, ValueError):  # an unparsable URL is shown as nothing of it
         return "<unparsable database URL>"
 
 

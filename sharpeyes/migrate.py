@@ -28,6 +28,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, MetaData
 
 from sharpeyes.connections import redacted_database_url
@@ -91,7 +93,7 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
     if before is not None:
         try:
             _scripts().get_revision(before)
-        except Exception:  # noqa: BLE001 - alembic raises several kinds for an unknown revision
+        except (CommandError, RevisionError):  # an unknown revision
             raise SchemaError(f"database {where} is at schema revision {before!r}, which this release does not "
                               f"know (its newest is {head()!r}): it was migrated by a newer release; run that "
                               "release, or restore a backup made before") from None
