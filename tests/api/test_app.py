@@ -1,5 +1,6 @@
-"""The HTTP API over a real registry (SQLite) and a real redis-server, through FastAPI's TestClient, logged in
-(an admin unless a test says otherwise; tests/api/test_auth.py tests logging in itself)."""
+"""The HTTP API over a real registry (SQLite; PostgreSQL too for the tests marked ON_BOTH_ENGINES) and a real
+redis-server, through FastAPI's TestClient, logged in (an admin unless a test says otherwise;
+tests/api/test_auth.py tests logging in itself)."""
 
 from __future__ import annotations
 
