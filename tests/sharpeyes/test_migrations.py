@@ -1,11 +1,13 @@
 """The schema's migration history (sharpeyes/migrate.py, sharpeyes/migrations/) on SQLite and PostgreSQL: the
 models agree with the head; a database a release before migrations made, with data, is upgraded in place (tables
 and columns it lacks added, every row kept); a column only a person could fill and a database of a newer release
-are refused with a message; hubs starting together on one PostgreSQL migrate and seed once; ``sharpeyes db``."""
+are refused with a message; hubs starting together on one PostgreSQL migrate and seed once; a model change
+becomes the next revision; ``sharpeyes db``."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -15,7 +17,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import MetaData, func, inspect, select, text
+from sqlalchemy import Column, MetaData, String, Table, func, inspect, select, text
 
 from events.archive import AccessRecord, Archive, ArchiveBase
 from identity.models import IdentityBase
@@ -75,6 +77,30 @@ def test_downgrade_to_nothing_and_back(database_url: str) -> None:
         assert migrate.schema_diff(engine, MODELS) == []
     finally:
         engine.dispose()
+
+
+def test_a_model_change_becomes_the_next_revision(tmp_path: Path) -> None:
+    scripts = tmp_path / "migrations"  # a copy: the shipped folder is never written by tests
+    shutil.copytree(migrate.SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    extra = MetaData()
+    Table("worker_leases", extra, Column("camera_id", String(20), primary_key=True),
+          Column("owner", String(100), nullable=False))
+    models = [*MODELS, extra]
+    scratch = make_engine(f"sqlite:///{tmp_path / 'scratch.db'}")
+    fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        path = migrate.new_revision(scratch, models, "add worker leases", scripts=scripts)
+        assert path == scripts / "versions" / "v0002_add_worker_leases.py"
+        code = path.read_text(encoding="utf-8")
+        assert "revision = '0002'" in code and "down_revision = '0001'" in code
+        assert "op.create_table('worker_leases'" in code and "op.drop_table('worker_leases')" in code
+        with fresh.begin() as conn:  # the longer history builds a database that matches the changed models
+            command.upgrade(migrate.alembic_config(conn, scripts=scripts), "head")
+        assert migrate.schema_diff(fresh, models) == []
+        assert migrate.current(fresh) == "0002"
+    finally:
+        scratch.dispose()
+        fresh.dispose()
 
 
 def make_hub_data(url: str, configs: Path) -> dict[str, str]:
