@@ -7,6 +7,9 @@ name, unit, reason and content) is kept here too: who viewed which snapshot, eve
 every refused action, logins and logouts, and camera changes. Queries can be restricted to a set of centers (a
 jurisdiction subtree): events by the centers they were delivered to, access records by their ``center``.
 Retention purges old rows except events on hold; access records go at the same cut-off.
+
+The same on SQLite and PostgreSQL; a row changed by reading it first is locked while it changes (``FOR UPDATE``), so
+hub processes on several machines sharing one PostgreSQL do not overwrite each other's changes.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, case, delete, or_, select, update
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from sharpeyes.connections import make_engine
+from sharpeyes.migrate import upgrade
 from sharpeyes.schema import Event, utcnow
+from sharpeyes.sqltypes import UtcDateTime
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +64,14 @@ class EventRecord(ArchiveBase):
     camera_id: Mapped[str] = mapped_column(String(20), index=True)
     civil_codes: Mapped[str] = mapped_column(String(100))  # "county,township,village"
     centers: Mapped[str] = mapped_column(String(400), default="")  # ",code,code," for LIKE search
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     status: Mapped[str] = mapped_column(String(20), default="new", index=True)
     escalated_to: Mapped[str | None] = mapped_column(String(20), nullable=True)
     hold: Mapped[bool] = mapped_column(Boolean, default=False)
     snapshot_ref: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)
     body: Mapped[str] = mapped_column(Text)
-    archived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    archived_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class EventAction(ArchiveBase):
@@ -80,7 +85,7 @@ class EventAction(ArchiveBase):
     center: Mapped[str] = mapped_column(String(20))
     user: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
 
 
 class AccessRecord(ArchiveBase):
@@ -89,7 +94,7 @@ class AccessRecord(ArchiveBase):
     __tablename__ = "access_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
     user: Mapped[str] = mapped_column(String(100))
     unit: Mapped[str] = mapped_column(String(200), default="")
     reason: Mapped[str] = mapped_column(Text)
@@ -165,7 +170,9 @@ class Archive:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def init(self) -> None:
-        ArchiveBase.metadata.create_all(self.engine)
+        """Migrate the database to this release's schema (``sharpeyes.migrate``: the archive's tables with the
+        registry's and identity's, one history)."""
+        upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -182,7 +189,7 @@ class Archive:
         )
         try:
             with self.sessions.begin() as s:
-                known = s.get(EventRecord, event.id)
+                known = s.get(EventRecord, event.id, with_for_update=True)
                 if known is None:
                     s.add(row)
                     return True
@@ -204,7 +211,9 @@ class Archive:
         if not reason.strip():
             raise ValueError("a reason is required")
         with self.sessions.begin() as s:
-            row = s.get(EventRecord, event_id)
+            # locked (PostgreSQL: SELECT … FOR UPDATE): API nodes acting on one event at once take turns, so no
+            # center added by an escalation is lost
+            row = s.get(EventRecord, event_id, with_for_update=True)
             if row is None:
                 raise EventNotFound(event_id)
             if action == "ack" and row.status == "new":
@@ -250,7 +259,7 @@ class Archive:
     def unclaim_escalation(self, event_id: str, to_center: str) -> None:
         """Undo :meth:`claim_escalation` when the delivery failed, so a later attempt can escalate."""
         with self.sessions.begin() as s:
-            row = s.get(EventRecord, event_id)
+            row = s.get(EventRecord, event_id, with_for_update=True)
             if row is None or row.escalated_to != to_center:
                 return
             row.escalated_to = None

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from sharpeyes.schema import utcnow
+from sharpeyes.sqltypes import UtcDateTime
 
 
 class IdentityBase(DeclarativeBase):
@@ -30,8 +31,8 @@ class User(IdentityBase):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str] = mapped_column(String(200))  # argon2id, PHC string
     weak_password: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class UserSession(IdentityBase):
@@ -42,8 +43,8 @@ class UserSession(IdentityBase):
     token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     login: Mapped[str] = mapped_column(ForeignKey("users.login", ondelete="CASCADE"), index=True)
     csrf_sha256: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ApiToken(IdentityBase):
@@ -58,5 +59,5 @@ class ApiToken(IdentityBase):
     role: Mapped[str] = mapped_column(String(20))
     jurisdiction: Mapped[str] = mapped_column(String(20))
     created_by: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -23,12 +23,14 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from identity.models import ApiToken, IdentityBase, User, UserSession
+from identity.models import ApiToken, User, UserSession
 from identity.roles import Principal, Role
 from registry.models import Jurisdiction
 from sharpeyes.connections import make_engine
+from sharpeyes.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +157,9 @@ class IdentityStore:
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
 
     def init(self) -> None:
-        IdentityBase.metadata.create_all(self.engine)
+        """Migrate the database to this release's schema (``sharpeyes.migrate``: identity's tables with the
+        registry's and the archive's, one history)."""
+        upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -203,6 +207,7 @@ class IdentityStore:
             raise IdentityError(f"role: {role!r} is not one of {', '.join(r.value for r in Role)}") from None
         if reason := weak_password_reason(login, password):
             raise IdentityError(f"password: {reason}")
+        _check_lengths(unit=unit, display_name=display_name)
         with self._db() as s:
             if s.get(User, login) is not None:
                 raise IdentityError(f"login: {login!r} exists")
@@ -210,7 +215,10 @@ class IdentityStore:
             user = User(login=login, role=role, jurisdiction=jurisdiction, unit=unit,
                         display_name=display_name or login, password_hash=self._hasher.hash(password))
             s.add(user)
-            s.flush()
+            try:
+                s.flush()
+            except IntegrityError:  # added meanwhile by another process (an API node, the console)
+                raise IdentityError(f"login: {login!r} exists") from None
             return _user_view(user)
 
     def users(self) -> list[UserView]:
@@ -328,6 +336,7 @@ class IdentityStore:
             role = Role(role).value
         except ValueError:
             raise IdentityError(f"role: {role!r} is not one of {', '.join(r.value for r in Role)}") from None
+        _check_lengths(unit=unit, created_by=created_by)
         secret = "se_" + secrets.token_urlsafe(32)
         with self._db() as s:
             if s.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
@@ -335,6 +344,10 @@ class IdentityStore:
             self._check_node(s, jurisdiction)
             s.add(ApiToken(name=name, token_sha256=_sha256(secret), role=role, jurisdiction=jurisdiction, unit=unit,
                            created_by=created_by))
+            try:
+                s.flush()
+            except IntegrityError:  # added meanwhile by another process
+                raise IdentityError(f"name: token {name!r} exists") from None
         return secret
 
     def tokens(self) -> list[TokenView]:
@@ -357,6 +370,16 @@ class IdentityStore:
                 return None
             fields = (f"token:{tok.name}", tok.name, tok.unit, tok.role, tok.jurisdiction)
         return self._principal(*fields, "token")
+
+
+_MAX_LENGTHS = {"unit": 100, "display_name": 100, "created_by": 64}
+"""Column sizes of identity's free-text fields: PostgreSQL refuses a longer value (SQLite would keep it)."""
+
+
+def _check_lengths(**values: str) -> None:
+    for field, value in values.items():
+        if len(value) > _MAX_LENGTHS[field]:
+            raise IdentityError(f"{field}: at most {_MAX_LENGTHS[field]} characters")
 
 
 def _user_view(u: User) -> UserView:

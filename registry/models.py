@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from sharpeyes.schema import utcnow
+from sharpeyes.sqltypes import UtcDateTime
 
 
 class Base(DeclarativeBase):
@@ -75,8 +76,8 @@ class Camera(Base):
     onvif_profile: Mapped[str | None] = mapped_column(String(100), nullable=True)
     snapshot_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     source_file: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
     jurisdiction: Mapped[Jurisdiction] = relationship(back_populates="cameras")
     credential: Mapped[CameraCredential | None] = relationship(
@@ -93,7 +94,7 @@ class CameraCredential(Base):
     username: Mapped[str] = mapped_column(String(128))
     password_token: Mapped[str] = mapped_column(Text)
     default_password: Mapped[bool] = mapped_column(Boolean, default=False)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
     camera: Mapped[Camera] = relationship(back_populates="credential")
 
@@ -109,7 +110,7 @@ class AvailabilityRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), index=True)
     state: Mapped[str] = mapped_column(String(10))  # online / offline
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
     reason: Mapped[str] = mapped_column(Text, default="")
 
 
@@ -122,7 +123,7 @@ class QualityRecord(Base):
     camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), index=True)
     ok: Mapped[bool] = mapped_column(Boolean)
     faults: Mapped[str] = mapped_column(String(300), default="")  # comma-separated fault names, "" when ok
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
 
 
 KEY_POINT_KINDS = ("crossroads", "square", "school", "hospital", "station", "market", "government", "other")

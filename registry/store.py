@@ -1,5 +1,6 @@
-"""Registry database access: engine, schema, jurisdiction seed, YAML sync (jurisdictions, cameras, key points), the
-availability and quality ledgers, and the queries downstream needs."""
+"""Registry database access: engine, schema (migrated by ``sharpeyes.migrate``), jurisdiction seed, YAML sync
+(jurisdictions, cameras, key points), the availability and quality ledgers, and the queries downstream needs.
+The same on SQLite and PostgreSQL; hubs of several machines seed and sync one at a time (an advisory lock)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from registry.config import CameraConfig, KeyPointConfig, load_camera_configs
-from registry.models import AvailabilityRecord, Base, Camera, CameraCredential, Jurisdiction, KeyPoint, QualityRecord
-from sharpeyes.connections import make_engine
+from registry.models import AvailabilityRecord, Camera, CameraCredential, Jurisdiction, KeyPoint, QualityRecord
+from sharpeyes.connections import advisory_lock, make_engine
+from sharpeyes.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
 SEED_FILE = "jurisdictions-140429.csv"
 # Levels seeded from the CSV that host a comprehensive-governance center.
 CENTER_LEVELS = frozenset({"county", "township"})
+SYNC_LOCK = "sharpeyes:registry-sync"
+"""Advisory lock (PostgreSQL) held while the jurisdiction seed or the camera configs are written."""
 
 
 class Registry:
@@ -33,34 +37,10 @@ class Registry:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def init(self) -> None:
-        Base.metadata.create_all(self.engine)
-        self._upgrade_schema()
+        """Migrate the database to this release's schema (every table of the hub: ``sharpeyes.migrate``; a
+        database made before migrations is adopted in place) and seed the jurisdiction tree."""
+        upgrade(self.engine)
         self.seed_jurisdictions()
-
-    def _upgrade_schema(self) -> None:
-        """Forward-only upgrade of a database made by an earlier release (there are no migrations yet):
-        ``create_all`` adds missing tables but never columns, so a missing column that is nullable or has a default
-        is added (existing rows get NULL, read as the default); nothing is ever dropped or altered. A missing
-        column that could only be filled by hand makes a clear error instead of a failing INSERT later."""
-        existing = inspect(self.engine)
-        with self.engine.begin() as conn:
-            for table in Base.metadata.sorted_tables:
-                if not existing.has_table(table.name):
-                    continue
-                present = {c["name"] for c in existing.get_columns(table.name)}
-                missing = [col for col in table.columns if col.name not in present]
-                required = [col.name for col in missing if not col.nullable and col.default is None]
-                if required:
-                    raise RuntimeError(
-                        f"database {self.engine.url.render_as_string(hide_password=True)}: table {table.name} "
-                        f"lacks column(s) {', '.join(required)} (made by an older release; there are no "
-                        "migrations yet): export its cameras with an older release, or move the database away "
-                        "and re-register"
-                    )
-                for col in missing:
-                    ddl = col.type.compile(dialect=self.engine.dialect)
-                    log.info("registry: adding column %s.%s (%s)", table.name, col.name, ddl)
-                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {ddl}'))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -72,6 +52,7 @@ class Registry:
         rows = list(csv.DictReader(ref.read_text(encoding="utf-8").splitlines()))
         added = 0
         with self.sessions.begin() as s:
+            advisory_lock(s, SYNC_LOCK)  # hubs starting together on several machines seed one after the other
             existing = set(s.scalars(select(Jurisdiction.code)))
             for row in rows:  # parents come before children in the file
                 if row["code"] in existing:
@@ -136,6 +117,7 @@ class Registry:
         """
         loaded = load_camera_configs(directory, self.jurisdiction_codes())
         with self.sessions.begin() as s:
+            advisory_lock(s, SYNC_LOCK)  # merge() reads then writes: two hubs syncing at once would collide
             for path, j in loaded.jurisdictions:
                 node = s.get(Jurisdiction, j.code) or Jurisdiction(code=j.code)
                 node.name, node.level, node.parent_code = j.name, j.level, j.parent

@@ -10,6 +10,8 @@ need_file() { [ -e "$1" ] || missing+=("$2"); }
 need_cmd ffmpeg ffmpeg
 need_cmd ffprobe ffmpeg
 need_cmd redis-server redis-server
+# PostgreSQL server binaries: the tests start a private server from them (tests/support/postgres.py)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 need_file /usr/share/doc/opencv-doc/examples/data/vtest.avi opencv-doc
 need_file /usr/bin/python3 python3
 need_file /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core

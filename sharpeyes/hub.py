@@ -15,10 +15,12 @@ from api.deps import ApiDeps
 from identity.cli import CREATE_ADMIN
 from identity.demo import DemoAccount, ensure_demo_accounts
 from sharpeyes.components import Components, build_components
+from sharpeyes.connections import redis_connect_url
 from sharpeyes.maintainer import CameraReconciler, LeaseKeeper
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.services import ServiceWatchdog
 from sharpeyes.settings import Settings
+from sharpeyes.urls import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,8 @@ class Hub:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self._watchdogs: list[ServiceWatchdog] = []
         with ExitStack() as stack:
-            redis_url = settings.redis_url
+            # the configured Redis with its password, ACL user and TLS files (never logged: redact_url)
+            redis_url = redis_connect_url(settings.redis_url, settings.redis) if settings.redis_url else None
             if not redis_url:
                 er = settings.embedded_redis
                 folder = settings.data_dir / "redis"
@@ -48,6 +51,8 @@ class Hub:
                 stack.callback(embedded.stop)
                 redis_url = embedded.url
                 self._watchdogs.append(ServiceWatchdog("service:redis", embedded))
+            else:
+                log.info("redis: %s", redact_url(redis_url))
             self.components: Components = build_components(settings, redis_url)
             stack.callback(self.components.close)
             self._resources = stack.pop_all()  # closed by stop(), last opened first

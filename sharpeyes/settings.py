@@ -8,12 +8,14 @@ documented on each field. ``REDIS_URL`` and ``DATABASE_URL`` are also read witho
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +24,7 @@ from pydantic_settings import (
 
 from sharpeyes.schema import Severity
 from sharpeyes.strict import StrictModel
+from sharpeyes.urls import redact_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -180,6 +183,57 @@ class EmbeddedRedisSettings(StrictModel):
     )
 
 
+class RedisSettings(StrictModel):
+    """Authentication and TLS of the connection to ``redis_url``, a Redis shared by the hub's nodes
+    (``SHARPEYES_REDIS__*``; docs/deploy.md). Not used for the embedded server. The password is best given here or
+    in ``password_file`` rather than inside ``REDIS_URL``; wherever it is, the hub never logs it."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    username: str | None = Field(
+        None, min_length=1, description="ACL user (Redis 6+, `ACL SETUSER`). Unset: the URL's user, else `default`.")
+    password: SecretStr | None = Field(
+        None, description="Password of the ACL user, or the server's requirepass. Unset: password_file, else the "
+        "URL's.")
+    password_file: Path | None = Field(
+        None, description="File whose first line is the password (a systemd credential, a container secret); read "
+        "at start.")
+    ca_file: Path | None = Field(
+        None, description="PEM CA certificate(s) verifying the server (rediss:// URLs). Unset: the system's CAs.")
+    cert_file: Path | None = Field(
+        None, description="Client certificate (PEM) for a server that authenticates clients (tls-auth-clients); "
+        "with key_file.")
+    key_file: Path | None = Field(None, description="Private key (PEM) of cert_file.")
+    check_hostname: bool = Field(
+        True, description="The server certificate must name the URL's host (rediss://). Off only for a server "
+        "addressed by a name its certificate lacks.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RedisSettings:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set password or password_file, not both")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (the client certificate and its key)")
+        for name in ("password_file", "ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: {path} is not a file")
+        return self
+
+    @property
+    def tls_files(self) -> bool:
+        return any(p is not None for p in (self.ca_file, self.cert_file, self.key_file))
+
+    def secret(self) -> str | None:
+        """The password from ``password`` or the first line of ``password_file``; None when neither is set."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is not None:
+            lines = self.password_file.read_text(encoding="utf-8").splitlines()
+            return lines[0] if lines else ""
+        return None
+
+
 class DemoSettings(StrictModel):
     enabled: bool = Field(False, description="Serve the demo footage over a local GStreamer RTSP server.")
     rtsp_port: int = Field(8554, ge=1, le=65535, description="Port of the demo RTSP server.")
@@ -274,7 +328,8 @@ class Settings(BaseSettings):
     """All hub settings. Every field is documented; unknown keys are errors."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SHARPEYES_", env_nested_delimiter="__", extra="forbid", validate_default=True
+        env_prefix="SHARPEYES_", env_nested_delimiter="__", extra="forbid", validate_default=True,
+        hide_input_in_errors=True,  # an error must not print REDIS_URL/DATABASE_URL (and their passwords) back
     )
 
     data_dir: Path = Field(
@@ -283,8 +338,11 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None,
         validation_alias=AliasChoices("SHARPEYES_REDIS_URL", "REDIS_URL", "redis_url"),
-        description="Redis server URL. Unset: an embedded redis-server is started on a free loopback port.",
+        description="Redis server URL: redis://host:port/db, rediss:// for TLS (options in `redis`). Unset: an "
+        "embedded redis-server is started on a free loopback port. Never logged with its password.",
     )
+    redis: RedisSettings = Field(  # type: ignore[arg-type]
+        default_factory=RedisSettings, description="Password, ACL user and TLS of the connection to redis_url.")
     database_url: str | None = Field(
         None,
         validation_alias=AliasChoices("SHARPEYES_DATABASE_URL", "DATABASE_URL", "database_url"),
@@ -323,6 +381,30 @@ class Settings(BaseSettings):
     timezone: str = Field(
         "Asia/Shanghai", description="IANA timezone of the hub: rule schedules ('22:00'-'06:00') are read in it."
     )
+
+    @model_validator(mode="after")
+    def _redis_connection(self) -> Settings:
+        r, url = self.redis, self.redis_url
+        if url is None:
+            if r.username or r.secret() is not None or r.tls_files:
+                raise ValueError("redis: password, user and TLS options need redis_url (the embedded server takes "
+                                 "none)")
+            return self
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"redis_url: {redact_url(url)!r} is not a redis://, rediss:// or unix:// URL")
+        if r.tls_files and not url.startswith("rediss://"):
+            raise ValueError("redis: ca_file/cert_file/key_file need a rediss:// redis_url (TLS)")
+        parts = urlsplit(url)
+        if parts.password and (r.password is not None or r.password_file is not None):
+            raise ValueError("redis: the password is in redis_url and in redis.password(_file): keep one")
+        if parts.username and r.username and unquote(parts.username) != r.username:
+            raise ValueError("redis: redis_url names another user than redis.username: keep one")
+        return self
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """As pydantic's, with the URLs' passwords replaced by ***."""
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name in ("redis_url", "database_url") and value else value
 
     @field_validator("timezone")
     @classmethod

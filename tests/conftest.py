@@ -7,6 +7,11 @@
 - ``rtsp``: a GStreamer RTSP server looping the clip at two mounts.
 - ``detector``: the real default detector on the fastest exported backend.
 - ``registry``: a registry on a SQLite file of the test's own (the jurisdiction tree seeded).
+- ``postgres_server``: a private PostgreSQL (Debian's binaries, tests/support/postgres.py), once per session;
+  fails (never skips) with what to install when the binaries are missing.
+- ``postgres_url``: a fresh, empty database on it for one test (dropped after).
+- ``database_url``: parametrised: a SQLite file of the test's own, then a fresh PostgreSQL database — a test
+  taking it runs on both engines the hub supports.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from registry.store import Registry
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.settings import PROJECT_ROOT, DetectorSettings
 from tests.support.media import require_media_tools
+from tests.support.postgres import PostgresServer
 
 CACHE = PROJECT_ROOT / "data" / "test-cache"
 MODELS = PROJECT_ROOT / "data" / "models"
@@ -59,6 +65,35 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
         yield reg
     finally:
         reg.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    try:
+        server = PostgresServer().start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    name = postgres_server.create_database()
+    try:
+        yield postgres_server.url(name)
+    finally:
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The SQLAlchemy URL of an empty database of the test's own, on each engine in turn."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture(scope="session")

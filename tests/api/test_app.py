@@ -1,5 +1,6 @@
-"""The HTTP API over a real registry (SQLite) and a real redis-server, through FastAPI's TestClient, logged in
-(an admin unless a test says otherwise; tests/api/test_auth.py tests logging in itself)."""
+"""The HTTP API over a real registry (SQLite; PostgreSQL too for the tests marked ON_BOTH_ENGINES) and a real
+redis-server, through FastAPI's TestClient, logged in (an admin unless a test says otherwise;
+tests/api/test_auth.py tests logging in itself)."""
 
 from __future__ import annotations
 
@@ -118,12 +119,24 @@ def api_deps(tmp_path: Path, registry: Registry, client: redis.Redis, archive: A
 
 
 @pytest.fixture()
-def env(tmp_path: Path, redis_client: redis.Redis) -> Iterator[Env]:
+def env_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The database of ``env``: SQLite, or PostgreSQL in the tests parametrised with ``ON_BOTH_ENGINES``."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'r.db'}"
+
+
+ON_BOTH_ENGINES = pytest.mark.parametrize("env_database_url", ["sqlite", "postgresql"], indirect=True)
+"""For the API tests whose queries matter most (paging, filters, scope, actions, access log): run them on both."""
+
+
+@pytest.fixture()
+def env(tmp_path: Path, redis_client: redis.Redis, env_database_url: str) -> Iterator[Env]:
     configs = tmp_path / "cams"
     configs.mkdir()
     (configs / "cams.yaml").write_text(CAMERA_YAML, encoding="utf-8")
     with ExitStack() as opened:  # whatever was opened is closed, also when a step fails
-        registry = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+        registry = Registry(env_database_url)
         opened.callback(registry.close)
         registry.init()
         registry.sync_camera_configs(configs)
@@ -132,13 +145,13 @@ def env(tmp_path: Path, redis_client: redis.Redis) -> Iterator[Env]:
         spool = Spool(tmp_path / "spool.db")
         opened.callback(spool.close)
         publisher = EventPublisher(redis_client, router, keys, spool, ttl_s=30 * 24 * 3600, maxlen=1000)
-        archive = Archive(f"sqlite:///{tmp_path / 'r.db'}")
+        archive = Archive(env_database_url)
         opened.callback(archive.close)
         archive.init()
         archiver = CenterConsumer(redis_client, "all", lambda ev: archive.record(ev, router.centers_for(ev)),
                                   keys=keys, group=ARCHIVE_GROUP, stream=keys.firehose, consumer="archiver")
         escalator = Escalator(redis_client, keys, router, archive, ttl_s=30 * 24 * 3600, maxlen=1000)
-        identity = identity_store(f"sqlite:///{tmp_path / 'r.db'}")
+        identity = identity_store(env_database_url)
         opened.callback(identity.close)
         deps = api_deps(tmp_path, registry, redis_client, archive, keys, identity, escalator=escalator)
         with TestClient(create_app(deps), headers=bearer(identity, "admin")) as http:
@@ -222,6 +235,7 @@ def test_centers(env: Env) -> None:
     assert "14" not in centers and "1404" not in centers
 
 
+@ON_BOTH_ENGINES
 def test_center_events_newest_first_and_paged(env: Env) -> None:
     events = [make_event(i) for i in range(3)]
     # an event elsewhere in the county must not show up in this center
@@ -462,6 +476,7 @@ def act(env: Env, event_id: str, action: str, center: str | None, reason: str = 
     return (http or env.http).post(f"/api/events/{event_id}/{action}", json=body)
 
 
+@ON_BOTH_ENGINES
 def test_ack_resolve_with_reason_are_logged_and_xacked(env: Env, redis_client: redis.Redis) -> None:
     event = make_event(0)
     env.publish(event)
@@ -494,6 +509,7 @@ def test_ack_resolve_with_reason_are_logged_and_xacked(env: Env, redis_client: r
     assert act(env, str(ULID()), "ack", VILLAGE).status_code == 404
 
 
+@ON_BOTH_ENGINES
 def test_escalate_by_hand_goes_one_tier_up_once(env: Env, redis_client: redis.Redis) -> None:
     event = make_event(0)  # minor: the village center only, by the default policy
     env.publish(event)
@@ -526,6 +542,7 @@ def test_escalate_by_hand_goes_one_tier_up_once(env: Env, redis_client: redis.Re
     assert [(a.user, a.action, a.center) for a in refused] == [("op-fengzhou", "ack_event", TOWNSHIP)]
 
 
+@ON_BOTH_ENGINES
 def test_filters_by_type_camera_and_time(env: Env) -> None:
     a, b = make_event(0), make_event(100, CAM2, ("140429", "140429101", VILLAGE_NO_CENTER))
     env.publish(a, b)
@@ -581,6 +598,7 @@ def test_hold_and_release_are_logged(env: Env) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ scope
+@ON_BOTH_ENGINES
 def test_an_operator_sees_only_the_events_of_their_centers(env: Env, redis_client: redis.Redis) -> None:
     mine, theirs = make_event(0), make_event(1, CAM2, ("140429", "140429101", VILLAGE_NO_CENTER))
     env.publish(mine, theirs)
@@ -693,6 +711,7 @@ def test_missing_snapshot_is_logged_as_not_found_and_long_values_refused(env: En
     assert r.status_code == 422 and len(env.archive.access_log()) == 1
 
 
+@ON_BOTH_ENGINES
 def test_refused_action_is_logged_as_refused(env: Env) -> None:
     event = make_event(0)
     env.publish(event)
@@ -712,6 +731,7 @@ def test_refused_action_is_logged_as_refused(env: Env) -> None:
         "ack"]
 
 
+@ON_BOTH_ENGINES
 def test_access_log_endpoint(env: Env) -> None:
     t0 = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
     for n, (outcome, center) in enumerate((("allowed", VILLAGE), ("refused", "140429101"), ("allowed", VILLAGE))):

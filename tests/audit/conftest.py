@@ -1,4 +1,5 @@
-"""Fixtures of the audit tests: the hand-made world of ``world.py`` in a tmp SQLite database, default settings."""
+"""Fixtures of the audit tests: the hand-made world of ``world.py`` in a tmp SQLite database (on both engines in
+the modules that say so), default settings."""
 
 from __future__ import annotations
 
@@ -8,15 +9,14 @@ from pathlib import Path
 import pytest
 
 from sharpeyes.settings import Settings
-from tests.audit.world import World, build_world
+from tests.audit.world import World, world_at
 
 
 @pytest.fixture()
 def world(tmp_path: Path) -> Iterator[World]:
-    w = build_world(tmp_path / "sharpeyes.db", tmp_path / "cams")
-    yield w
-    w.archive.close()
-    w.registry.close()
+    """The world on SQLite; test_fourall, test_scope and test_identity_indicators override it with one on each
+    engine (SQLite, PostgreSQL)."""
+    yield from world_at(tmp_path / "sharpeyes.db", tmp_path)
 
 
 @pytest.fixture()

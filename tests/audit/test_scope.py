@@ -4,6 +4,8 @@ cameras, key points, credentials, and the event actions and access records of it
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +13,14 @@ from audit.fourall import AuditReport, build_report
 from audit.report import to_csv, to_html, to_json
 from identity.store import IdentityStore
 from sharpeyes.settings import Settings
-from tests.audit.world import END, START, A, B, C, D, E, World
+from tests.audit.world import END, START, A, B, C, D, E, World, world_at
+
+
+@pytest.fixture()
+def world(database_url: str, tmp_path: Path) -> Iterator[World]:
+    """The world on each engine (SQLite, PostgreSQL): every query of the audit runs on both."""
+    yield from world_at(database_url, tmp_path)
+
 
 FENGZHOU, HONGSHUI, VILLAGE = "140429100", "140429101", "140429100001"
 

@@ -17,6 +17,7 @@ indicator has an exact expected value. Window: 2025-06-01 00:00 – 10:00 UTC (1
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,17 +115,29 @@ class World:
     vault: Vault
 
 
-def build_world(db: Path, configs: Path) -> World:
-    """Write the world into the SQLite file ``db`` (camera YAML goes to ``configs``)."""
+def world_at(db: Path | str, root: Path) -> Iterator[World]:
+    """The world in the SQLite file or at the URL ``db`` (YAML and vault key under ``root``), closed after use: the
+    body of the ``world`` fixtures."""
+    w = build_world(db, root / "cams")
+    try:
+        yield w
+    finally:
+        w.archive.close()
+        w.registry.close()
+
+
+def build_world(db: Path | str, configs: Path) -> World:
+    """Write the world into the SQLite file ``db``, or the database at the URL ``db`` (camera YAML goes to
+    ``configs``, the vault key beside it)."""
     configs.mkdir(parents=True, exist_ok=True)
     (configs / "world.yaml").write_text(WORLD_YAML, encoding="utf-8")
-    url = f"sqlite:///{db}"
+    url = db if isinstance(db, str) else f"sqlite:///{db}"
     registry = Registry(url)
     registry.init()
     registry.sync_camera_configs(configs)
     archive = Archive(url)
     archive.init()
-    vault = Vault.from_key_file(db.parent / "test-vault.key")
+    vault = Vault.from_key_file(configs.parent / "test-vault.key")
     with registry.sessions.begin() as s:
         s.execute(update(Camera).values(created_at=datetime(2025, 5, 1, tzinfo=UTC)))
         s.execute(update(Camera).where(Camera.id == E).values(created_at=at(5)))

@@ -1,20 +1,19 @@
-"""The archive's access log (2025 regulation art. 16) on SQLite: written and read back in UTC, window and order,
-and added to a database made before it existed."""
+"""The archive's access log (2025 regulation art. 16) on SQLite and PostgreSQL: written and read back in UTC,
+window and order, and added to a database made before it existed."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from events.archive import Archive
+from tests.support.databases import as_previous_release
 
 T0 = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 
 
-def test_log_and_read_back(tmp_path: Path) -> None:
-    archive = Archive(f"sqlite:///{tmp_path / 'a.db'}")
+def test_log_and_read_back(database_url: str) -> None:
+    archive = Archive(database_url)
     archive.init()
     written = [archive.log_access(user="值班员 张三", unit="派出所", reason="核查聚集事件", action="view_event",
                                   target=f"e{n}", at=T0 + timedelta(hours=n)) for n in range(3)]
@@ -36,14 +35,12 @@ def test_log_and_read_back(tmp_path: Path) -> None:
     archive.close()
 
 
-def test_added_to_an_existing_database(tmp_path: Path) -> None:
-    db = tmp_path / "old.db"
-    archive = Archive(f"sqlite:///{db}")
+def test_added_to_an_existing_database(database_url: str) -> None:
+    archive = Archive(database_url)
     archive.init()
     archive.close()
-    with sqlite3.connect(db) as conn:  # as a hub before the access log left it
-        conn.execute("DROP TABLE access_log")
-    archive = Archive(f"sqlite:///{db}")
+    as_previous_release(database_url, drop_tables=["access_log"])  # as a hub before the access log left it
+    archive = Archive(database_url)
     archive.init()
     archive.log_access(user="u", unit="x", reason="r", action="view_snapshot", target="s")
     assert [a.target for a in archive.access_log()] == ["s"]

@@ -1,5 +1,6 @@
-"""SLA escalation against a real redis-server and a SQLite archive: an event nobody acknowledged within its SLA
-is delivered one tier up once, with ``escalated_from``; an acknowledged one is not; the top tier stops there."""
+"""SLA escalation against a real redis-server and an archive on SQLite and on PostgreSQL: an event nobody
+acknowledged within its SLA is delivered one tier up once, with ``escalated_from``; an acknowledged one is not; the
+top tier stops there."""
 
 from __future__ import annotations
 
@@ -43,9 +44,9 @@ class Env:
 
 
 @pytest.fixture()
-def env(redis_client: redis.Redis, publisher: EventPublisher, tmp_path: Path) -> Iterator[Env]:
+def env(redis_client: redis.Redis, publisher: EventPublisher, database_url: str) -> Iterator[Env]:
     keys, router = publisher.keys, publisher.router
-    archive = Archive(f"sqlite:///{tmp_path / 'archive.db'}")
+    archive = Archive(database_url)
     archive.init()
     archiver = CenterConsumer(redis_client, "all", lambda ev: archive.record(ev, router.centers_for(ev)), keys=keys,
                               group=ARCHIVE_GROUP, stream=keys.firehose, consumer="archiver")

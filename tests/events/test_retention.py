@@ -1,5 +1,6 @@
-"""Retention against a real redis-server and a SQLite archive: streams trimmed by age (MINID), archived events
-and their snapshots purged after the period, events on hold exempt, and the legal minimum enforced."""
+"""Retention against a real redis-server and an archive on SQLite and on PostgreSQL: streams trimmed by age (MINID),
+archived events and their snapshots purged after the period, events on hold exempt, and the legal minimum
+enforced."""
 
 from __future__ import annotations
 
@@ -28,11 +29,12 @@ def event_with_snapshot(age_days: float, snapshots: Path) -> Event:
     return event.model_copy(update={"snapshot": SnapshotRef(ref=ref, sha256="0" * 64, width=1, height=1)})
 
 
-def test_purge_trims_streams_and_archive_keeps_holds(redis_client: redis.Redis, tmp_path: Path) -> None:
+def test_purge_trims_streams_and_archive_keeps_holds(redis_client: redis.Redis, tmp_path: Path,
+                                                    database_url: str) -> None:
     redis_client.flushall()
     keys = Keys()
     snapshots = tmp_path / "snapshots"
-    archive = Archive(f"sqlite:///{tmp_path / 'a.db'}")
+    archive = Archive(database_url)
     archive.init()
     old, held, recent = (event_with_snapshot(age, snapshots) for age in (45, 45, 5))
     for e in (old, held, recent):
@@ -81,8 +83,8 @@ def test_snapshot_ref_outside_the_folder_is_never_deleted(redis_client: redis.Re
     archive.close()
 
 
-def test_purge_keeps_young_access_records(redis_client: redis.Redis, tmp_path: Path) -> None:
-    archive = Archive(f"sqlite:///{tmp_path / 'a.db'}")
+def test_purge_keeps_young_access_records(redis_client: redis.Redis, tmp_path: Path, database_url: str) -> None:
+    archive = Archive(database_url)
     archive.init()
     for age_days in (45, 30.01, 29.99, 5):
         archive.log_access(user="张三", unit="派出所", reason="核查", action="view_snapshot", target=f"{age_days}",

@@ -1,4 +1,5 @@
-"""Accounts, sessions, API tokens and the login throttle on a real SQLite database with the seeded tree."""
+"""Accounts, sessions, API tokens and the login throttle on real databases (SQLite, PostgreSQL) with the seeded
+tree."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ GOOD = "correct horse battery"
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Iterator[IdentityStore]:
-    url = f"sqlite:///{tmp_path / 'hub.db'}"
+def store(database_url: str) -> Iterator[IdentityStore]:
+    url = database_url
     registry = Registry(url)
     registry.init()
     ids = IdentityStore(url, throttle=LoginThrottle(max_failures=3, window_s=60))
@@ -55,6 +56,8 @@ def test_scope_is_the_node_and_its_subtree(store: IdentityStore) -> None:
     ("jurisdiction", {"jurisdiction": "999999"}),
     ("password", {"password": "short"}),
     ("password", {"password": "wang-is-my-name-wang"}),
+    ("unit", {"unit": "综" * 101}),  # the column's size: PostgreSQL would refuse it, SQLite keep it
+    ("display_name", {"display_name": "x" * 101}),
 ])
 def test_bad_accounts_are_refused_naming_the_field(store: IdentityStore, field: str, kwargs: dict[str, str]) -> None:
     args = {"login": "wang", "role": "operator", "jurisdiction": TOWNSHIP, "password": GOOD, **kwargs}
@@ -124,8 +127,8 @@ def test_session_secret_and_csrf_are_stored_hashed(store: IdentityStore) -> None
     assert store.csrf_matches(found[1], new.csrf) and not store.csrf_matches(found[1], "forged")
 
 
-def test_expired_sessions_are_refused(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'hub.db'}"
+def test_expired_sessions_are_refused(database_url: str) -> None:
+    url = database_url
     registry = Registry(url)
     registry.init()
     ids = IdentityStore(url, session_ttl_s=-1)

@@ -1,5 +1,6 @@
 """Registration through one code path: CLI, API and YAML give the same record; ID rules; failed probes leave
 nothing behind; YAML export → import is byte-stable; the password is nowhere in clear (DB file, logs, API, exports).
+IDs, duplicates, update/remove and the YAML round trip run on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -141,7 +142,8 @@ def test_cli_failed_probe_is_one_line_and_no_camera(tmp_path: Path, device: Ipyc
 
 
 # ------------------------------------------------------------------------------------------------ IDs
-def test_explicit_and_generated_ids(service: CameraService) -> None:
+def test_explicit_and_generated_ids(tmp_path: Path, database_url: str) -> None:
+    service = make_camera_service(tmp_path, url=database_url)
     base = {"name": "c", "jurisdiction": TOWNSHIP, "stream": "rtsp://10.1.1.1/x"}
     assert service.register(CameraSpec.model_validate({**base, "id": "14042900001325000007"})).id \
         == "14042900001325000007"
@@ -165,7 +167,8 @@ def test_invalid_ids_are_refused(service: CameraService, camera_id: str, jurisdi
     assert service.list() == []
 
 
-def test_duplicate_id_is_refused(service: CameraService) -> None:
+def test_duplicate_id_is_refused(tmp_path: Path, database_url: str) -> None:
+    service = make_camera_service(tmp_path, url=database_url)
     cam = CameraSpec(id="14042900001325000003", name="c", jurisdiction=TOWNSHIP, stream="rtsp://10.1.1.1/x")
     service.register(cam)
     with pytest.raises(DuplicateCamera):
@@ -173,7 +176,8 @@ def test_duplicate_id_is_refused(service: CameraService) -> None:
     assert [v.name for v in service.list()] == ["c"]
 
 
-def test_update_and_remove(service: CameraService) -> None:
+def test_update_and_remove(tmp_path: Path, database_url: str) -> None:
+    service = make_camera_service(tmp_path, url=database_url)
     view = service.register(CameraSpec(name="c", jurisdiction=TOWNSHIP, stream="rtsp://admin:12345@10.1.1.1/x"))
     assert view.stream == "rtsp://10.1.1.1/x" and view.default_password  # moved to the vault, flagged
     view = service.update(view.id, {"password": "Long-Unique-Pass-1", "address": "东街", "ptz_type": 1})
@@ -192,8 +196,8 @@ def test_update_and_remove(service: CameraService) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ YAML
-def test_export_import_round_trip_is_byte_stable(tmp_path: Path) -> None:
-    a = make_camera_service(tmp_path / "a")
+def test_export_import_round_trip_is_byte_stable(tmp_path: Path, database_url: str) -> None:
+    a = make_camera_service(tmp_path / "a", url=database_url)  # and b on SQLite: the same bytes across engines
     yaml_in = tmp_path / "in.yaml"
     yaml_in.write_text(f"""\
 jurisdictions:

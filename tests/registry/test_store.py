@@ -1,41 +1,43 @@
 """Registry store: privacy masks and the sampling mode travel from YAML into the database, a database made by the
 previous release (no ``privacy_masks`` column) is upgraded in place, key points follow the YAML folder, and the
-quality ledger records changes."""
+quality ledger records changes; on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from registry.config import CameraConfigError
 from registry.models import QualityRecord
 from registry.store import Registry
+from sharpeyes.connections import make_engine
+from tests.support.databases import as_previous_release
 from tests.support.registry import TWO_CAMERAS_YAML, registry_with_cameras, write_configs
 
 
-def test_masks_and_mode_from_yaml(tmp_path: Path) -> None:
-    reg = registry_with_cameras(write_configs(tmp_path, TWO_CAMERAS_YAML))
+def test_masks_and_mode_from_yaml(tmp_path: Path, database_url: str) -> None:
+    reg = registry_with_cameras(write_configs(tmp_path, TWO_CAMERAS_YAML), url=database_url)
     a, b = reg.cameras()
     assert a.privacy_masks == [{"name": "住宅窗户", "polygon": [[0, 0], [0.3, 0], [0.3, 0.2]]}]
     assert (a.sample_mode, a.sample_fps) == ("auto", 1.0)  # the default
     assert b.privacy_masks == [] and (b.sample_mode, b.sample_fps) == ("fps", 2.0)
 
 
-def test_old_database_gains_new_columns(tmp_path: Path) -> None:
-    db = tmp_path / "old.db"
-    reg = Registry(f"sqlite:///{db}")
-    reg.init()
+def test_old_database_gains_new_columns(tmp_path: Path, database_url: str) -> None:
+    reg = registry_with_cameras(write_configs(tmp_path / "cfg", TWO_CAMERAS_YAML), url=database_url)
     reg.close()
-    con = sqlite3.connect(db)
-    con.execute("ALTER TABLE cameras DROP COLUMN privacy_masks")  # as the previous release made it
-    con.commit()
-    assert "privacy_masks" not in {r[1] for r in con.execute("PRAGMA table_info(cameras)")}
-    con.close()
+    # as the previous release made it: no migrations, no privacy_masks column
+    as_previous_release(database_url, drop_columns={"cameras": ["privacy_masks"]})
+    engine = make_engine(database_url)
+    assert "privacy_masks" not in {c["name"] for c in inspect(engine).get_columns("cameras")}
+    engine.dispose()
 
-    reg = registry_with_cameras(write_configs(tmp_path / "cfg", TWO_CAMERAS_YAML), url=f"sqlite:///{db}")
+    reg = Registry(database_url)
+    reg.init()
+    assert [c.privacy_masks for c in reg.cameras()] == [[], []]  # the rows it had get the default
+    reg.sync_camera_configs(tmp_path / "cfg")
     assert reg.cameras()[0].privacy_masks[0]["name"] == "住宅窗户"
     reg.close()
 
@@ -50,9 +52,8 @@ key_points:
 """
 
 
-def test_key_points_follow_the_folder(tmp_path: Path) -> None:
-    reg = registry_with_cameras(write_configs(tmp_path / "cfg", KEY_POINTS, "k.yaml"),
-                                url=f"sqlite:///{tmp_path / 'r.db'}")
+def test_key_points_follow_the_folder(tmp_path: Path, database_url: str) -> None:
+    reg = registry_with_cameras(write_configs(tmp_path / "cfg", KEY_POINTS, "k.yaml"), url=database_url)
     cfg = tmp_path / "cfg" / "k.yaml"
     gate, square = reg.key_points()
     assert (gate.id, gate.kind, gate.jurisdiction_code, gate.synthetic, gate.source_file) == \
@@ -72,8 +73,8 @@ def test_key_points_follow_the_folder(tmp_path: Path) -> None:
     reg.close()
 
 
-def test_quality_ledger(tmp_path: Path) -> None:
-    reg = registry_with_cameras(write_configs(tmp_path, TWO_CAMERAS_YAML), url=f"sqlite:///{tmp_path / 'r.db'}")
+def test_quality_ledger(tmp_path: Path, database_url: str) -> None:
+    reg = registry_with_cameras(write_configs(tmp_path, TWO_CAMERAS_YAML), url=database_url)
     reg.record_quality("14042900001325000001", False, "blur,too_dark")
     reg.record_quality("14042900001325000001", True)
     with reg.sessions() as s:

@@ -58,8 +58,9 @@ def registry_with_cameras(configs: Path | None = None, *, url: str = "sqlite://"
     return reg
 
 
-def make_camera_service(root: Path, *, probe_timeout_s: float = 5.0) -> CameraService:
-    """A :class:`CameraService` over ``root/sharpeyes.db`` and the vault key ``root/vault.key`` (both created)."""
+def make_camera_service(root: Path, *, probe_timeout_s: float = 5.0, url: str | None = None) -> CameraService:
+    """A :class:`CameraService` over ``root/sharpeyes.db`` (or the database at ``url``) and the vault key
+    ``root/vault.key`` (both created)."""
     root.mkdir(parents=True, exist_ok=True)
-    reg = registry_with_cameras(url=f"sqlite:///{root / 'sharpeyes.db'}")
+    reg = registry_with_cameras(url=url or f"sqlite:///{root / 'sharpeyes.db'}")
     return CameraService(reg, Vault.from_key_file(root / "vault.key"), probe_timeout_s=probe_timeout_s)
