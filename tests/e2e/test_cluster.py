@@ -2,8 +2,8 @@
 is sampled by exactly one process; SIGKILL of one process → the others take its cameras over within 30 s (online
 again, each on one process); the killed process, started again, takes back only what a node over its share hands
 over, once (no flapping). Real hubs
-(``sharpeyes run``), real ffmpeg, real detector, real redis-server; one SQLite database shared by the three (the
-PostgreSQL variant comes with the database work of issue #13)."""
+(``sharpeyes run``), real ffmpeg, real detector, real redis-server, and one PostgreSQL (the tests' private server)
+shared by the three."""
 
 from __future__ import annotations
 
@@ -23,11 +23,12 @@ CAMERAS = 12
 
 
 @pytest.fixture()
-def cluster(tmp_path: Path, vtest_clip: Path, redis_server: EmbeddedRedis) -> Iterator[Cluster]:
+def cluster(tmp_path: Path, vtest_clip: Path, redis_server: EmbeddedRedis, postgres_url: str) -> Iterator[Cluster]:
     import redis
 
     redis.Redis.from_url(redis_server.url).flushall()
-    c = Cluster(tmp_path, vtest_clip, redis_server.url, cameras=CAMERAS, nodes=3, lease_ttl_s=3.0)
+    c = Cluster(tmp_path, vtest_clip, redis_server.url, cameras=CAMERAS, nodes=3, database_url=postgres_url,
+                lease_ttl_s=3.0)
     try:
         c.start()
         yield c

@@ -1,6 +1,6 @@
 """Several hub processes sharing cameras over one Redis (``cluster.leases``): each ``sharpeyes run`` a child process
-with its own API port and data folder, all on one external redis-server and one database, K cameras on the RTSP
-test server. Used by ``tests/e2e/test_cluster.py``.
+with its own API port and data folder, all on one external redis-server and one database (PostgreSQL in the test),
+K cameras on the RTSP test server. Used by ``tests/e2e/test_cluster.py``.
 
 Who runs what is read from the outside only: the leases in Redis (``Keys.camera_lease``) and each process's
 ``/api/health`` (its ``ingest:<camera>`` workers).
@@ -53,11 +53,11 @@ class Cluster:
     """``nodes`` hub processes, K cameras; :meth:`close` stops everything it started."""
 
     def __init__(self, workdir: Path, clip: Path, redis_url: str, cameras: int, nodes: int, *,
-                 lease_ttl_s: float = 3.0) -> None:
+                 database_url: str | None = None, lease_ttl_s: float = 3.0) -> None:
         self.workdir, self.redis_url, self.cameras, self.lease_ttl_s = workdir, redis_url, cameras, lease_ttl_s
         self.configs = workdir / "camera_configs"
         self.configs.mkdir(parents=True, exist_ok=True)
-        self.database = workdir / "shared.db"
+        self.database_url = database_url or f"sqlite:///{workdir / 'shared.db'}"
         self.rtsp = RtspServer({f"cam{i}": clip for i in range(cameras)})
         self.nodes = [Node(f"node{i}", workdir) for i in range(nodes)]
         self.keys = Keys()
@@ -90,7 +90,7 @@ class Cluster:
         env = {**os.environ, "SHARPEYES_DATA_DIR": str(self.workdir / node.name),
                "SHARPEYES_CAMERA_CONFIGS": str(self.configs),
                "SHARPEYES_MODELS_DIR": str(PROJECT_ROOT / "data" / "models"),
-               "SHARPEYES_DATABASE_URL": f"sqlite:///{self.database}", "SHARPEYES_REDIS_URL": self.redis_url,
+               "SHARPEYES_DATABASE_URL": self.database_url, "SHARPEYES_REDIS_URL": self.redis_url,
                "SHARPEYES_API__PORT": str(node.port), "SHARPEYES_CAMERA_RECONCILE_S": "1",
                "SHARPEYES_CLUSTER__LEASES": "true", "SHARPEYES_CLUSTER__NODE_ID": node.name,
                "SHARPEYES_CLUSTER__LEASE_TTL_S": str(self.lease_ttl_s)}
