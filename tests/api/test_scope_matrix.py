@@ -272,6 +272,10 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/cameras/{camera_id}/probe"): expect(WRITERS),
     ("PATCH", "/api/cameras/{camera_id}"): expect({TECH: OK, ADMIN: OK}),
     ("DELETE", "/api/cameras/{camera_id}"): expect({TECH: OK, ADMIN: OK}),
+    ("GET", "/api/ui/config"): expect(EVERYONE),
+    ("GET", "/api/ui/jurisdictions"): expect(EVERYONE),
+    ("GET", "/api/ui/availability"): expect(EVERYONE),
+    ("GET", "/api/ui/changes"): expect({OP_A: OK, OP_B: OK, OP_TOWNSHIP: OK, AUDITOR: OK, ADMIN: OK}),
 }
 """(method, OpenAPI path) → role → expected outcome."""
 
@@ -280,6 +284,7 @@ UNDOCUMENTED: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/openapi.json"): expect({r: OK for r in USERS}),
     ("GET", "/docs"): expect({r: OK for r in USERS}),
     ("GET", "/metrics"): expect({TECH: OK, AUDITOR: OK, ADMIN: OK}),
+    ("GET", "/ui/{name}"): expect({r: OK for r in ROLES}, open_route=True),
 }
 """Routes served but not in the schema, checked the same way."""
 
@@ -386,6 +391,11 @@ CALLS: dict[tuple[str, str], Call] = {
         env, "PATCH", f"/api/cameras/{CAM_A}", h, json={"username": "admin", "password": "Rotated-Pass-77"}),
     ("DELETE", "/api/cameras/{camera_id}"): remove,
     ("GET", "/"): get("/"),
+    ("GET", "/ui/{name}"): get("/ui/app.js"),
+    ("GET", "/api/ui/config"): get("/api/ui/config"),
+    ("GET", "/api/ui/jurisdictions"): get("/api/ui/jurisdictions"),
+    ("GET", "/api/ui/availability"): get("/api/ui/availability"),
+    ("GET", "/api/ui/changes"): sse("/api/ui/changes"),
     ("GET", "/openapi.json"): get("/openapi.json"),
     ("GET", "/docs"): get("/docs"),
     ("GET", "/metrics"): get("/metrics"),
@@ -486,6 +496,30 @@ def test_sse_stream_does_not_leak(env: Env) -> None:
     for center in (VILLAGE_B, TOWNSHIP, COUNTY):
         r = env.http.get(f"/api/centers/{center}/events/stream", headers=env.headers[OP_A])
         assert r.status_code == 404 and later_b.id not in r.text, center
+
+
+def test_change_feed_and_web_app_lists_do_not_leak(env: Env) -> None:
+    w, http, h = env.world, env.http, env.headers
+    seen: list[str] = []
+    deadline = time.monotonic() + 10
+    with http.stream("GET", "/api/ui/changes", params={"heartbeat_s": 0.2}, headers=h[OP_A]) as resp:
+        assert resp.status_code == 200
+        for line in resp.iter_lines():
+            seen.append(line)
+            if line == ": connected":  # B's action first: had it leaked, it would come before A's
+                assert http.post(f"/api/events/{w.event_b.id}/ack", headers=h[OP_B],
+                                 json={"reason": "乙村签收"}).status_code == 200
+                assert http.post(f"/api/events/{w.event_a.id}/ack", headers=h[OP_A],
+                                 json={"reason": "甲村签收"}).status_code == 200
+            if line.startswith("data: ") and json.loads(line[6:])["id"] == w.event_a.id:
+                break
+            assert time.monotonic() < deadline, f"no change of village A's event within 10 s: {seen}"
+    text = "\n".join(seen)
+    assert '"status":"acknowledged"' in text and w.event_b.id not in text and CAM_B not in text
+    nodes = {n["code"] for n in http.get("/api/ui/jurisdictions", headers=h[OP_B]).json()}
+    assert nodes == {VILLAGE_B}
+    cams = http.get("/api/ui/availability", headers=h[OP_B]).json()["cameras"]
+    assert {c["id"] for c in cams} == {CAM_B}
 
 
 def test_township_audit_does_not_leak(env: Env) -> None:

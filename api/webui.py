@@ -1,0 +1,249 @@
+"""What the web app (``api/static/``: native ES modules, no build step) needs beyond the resource routers: its
+static files, and four small read-only JSON/SSE routes behind the usual guards.
+
+- ``GET /ui/{name}`` (open, like ``GET /``: the login page needs its script before anyone is logged in): one file
+  of ``api/static/`` by flat name (``app.js``, ``app.css``...), never a path, never ``index.html`` (that is ``/``).
+  Code only: no data, no event content.
+- ``GET /api/ui/config`` (any user): the SLA of each severity (from the hub's routing policy) and the timezone.
+- ``GET /api/ui/jurisdictions`` (any user): the jurisdiction nodes of the principal's subtree, for the camera tree.
+- ``GET /api/ui/availability`` (cameras:read): each camera's 在线率/完好率 over the last N days and the key points
+  (for the camera tree and the map), computed by ``audit/`` over the principal's subtree.
+- ``GET /api/ui/changes`` (events:read, Server-Sent Events): each change of an event the principal sees — an
+  action by anyone (ack, resolve, hold, escalation, an SLA escalation), a later state of the incident (from the
+  firehose), a newly archived event — as the event's archived state (``EventOut``), so review queues update in
+  place without polling. Resumes after ``Last-Event-ID``.
+
+Owns only these routes; scope rules are the ones of ``api/events.py`` (``sees_event``) and ``api/cameras.py``.
+Reads; writes nothing (the changes feed reads the archive's ``events`` table by ``updated_at``, which
+:class:`events.archive.Archive` sets on every action; a method of ``Archive`` would be its proper home).
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import redis
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from api.auth import authenticated
+from api.cameras import Viewer
+from api.deps import ApiDeps
+from api.events import EventOut, Reader, sees_event
+from audit.fourall import build_report
+from events.archive import EventRecord, as_utc
+from events.publisher import decode_entry
+from events.routing import RoutingPolicy
+from identity.roles import Principal, Role
+
+log = logging.getLogger(__name__)
+
+ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\.(js|css|svg|png)$")
+"""What ``/ui/{name}`` serves: a flat file name of ``api/static/`` (no folder, no ``..``)."""
+ASSET_TYPES = {"js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8", "svg": "image/svg+xml",
+               "png": "image/png"}
+CHANGES_BATCH = 200
+
+
+class UiConfig(BaseModel):
+    sla_s: dict[str, float] = Field(description="Seconds an event of each severity may stay unacknowledged.")
+    timezone: str = Field(description="IANA timezone of the hub.")
+
+
+class JurisdictionOut(BaseModel):
+    code: str = Field(description="Civil code.")
+    name: str = Field(description="Name.")
+    level: str = Field(description="county, township, village or grid.")
+    parent_code: str | None = Field(description="Parent node; null at the top.")
+    has_center: bool = Field(description="Hosts a comprehensive-governance center (综治中心).")
+    synthetic: bool = Field(description="A made-up demo/test node.")
+
+
+class CameraAvailability(BaseModel):
+    id: str = Field(description="Camera id.")
+    online_rate: float | None = Field(description="在线率 over the window; null when not measured.")
+    intact_rate: float | None = Field(description="完好率 over the window; null when not measured.")
+    online_now: bool = Field(description="Online at the end of the window.")
+    target: float = Field(description="The 在线率 target that applies to it.")
+
+
+class KeyPointOut(BaseModel):
+    id: str = Field(description="Key point id.")
+    name: str = Field(description="Name.")
+    kind: str = Field(description="crossroads, square, school...")
+    longitude: float = Field(description="WGS-84 longitude.")
+    latitude: float = Field(description="WGS-84 latitude.")
+    covered: bool = Field(description="Inside the sector of at least one online camera.")
+
+
+class AvailabilityOut(BaseModel):
+    days: int = Field(description="Window length in days, ending now.")
+    cameras: list[CameraAvailability]
+    key_points: list[KeyPointOut]
+
+
+def _changed_since(deps: ApiDeps, cursor: datetime, limit: int) -> list[tuple[datetime, EventOut]]:
+    """Archived events whose handling state (or first archiving) is at or after ``cursor``, oldest change first."""
+    q = (select(EventRecord.id, EventRecord.updated_at).where(EventRecord.updated_at >= cursor)
+         .order_by(EventRecord.updated_at, EventRecord.id).limit(limit))
+    with deps.archive.sessions() as s:
+        rows = list(s.execute(q))
+    out = []
+    for event_id, at in rows:
+        item = deps.archive.get(event_id)
+        if item is not None:
+            out.append((as_utc(at), EventOut.model_validate(item.to_dict())))
+    return out
+
+
+def _change(ev: EventOut, cursor: datetime) -> bytes:
+    return f"id: {cursor.isoformat()}\nevent: change\ndata: {ev.model_dump_json()}\n\n".encode()
+
+
+def _changes(deps: ApiDeps, principal: Principal, cursor: datetime, heartbeat_s: float) -> Iterator[bytes]:
+    """The change feed: blocks on the firehose (incident updates arrive at once) for at most a second, then reads
+    the archive for actions since the cursor; a comment every ``heartbeat_s`` idle."""
+    client, keys = deps.redis, deps.keys
+    yield b": connected\n\n"
+    sent: dict[str, datetime] = {}  # event id -> the change last sent (ties at the cursor are not sent twice)
+    try:
+        newest: Any = client.xrevrange(keys.firehose, count=1)
+        firehose_last = newest[0][0].decode() if newest else "0-0"
+    except redis.RedisError:
+        firehose_last = "$"
+    idle = 0.0
+    while True:
+        chunks: list[bytes] = []
+        started = time.monotonic()
+        try:
+            resp: Any = client.xread({keys.firehose: firehose_last}, count=100, block=1000)
+        except redis.RedisError as exc:
+            log.debug("change feed: firehose unreadable: %s", exc)
+            resp = None
+            time.sleep(1.0)
+        for _name, entries in resp or []:
+            for entry_id, fields in entries:
+                firehose_last = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+                try:
+                    ev = decode_entry(fields)
+                except ValueError:
+                    continue
+                if ev.updated_at is None:
+                    continue  # a first state: the center stream carries it, the archive query below its state
+                item = deps.archive.get(ev.id)
+                if item is None or not sees_event(principal, item):
+                    continue
+                state = EventOut.model_validate({**item.to_dict(), **ev.model_dump(mode="json")})
+                chunks.append(_change(state, cursor))
+        try:
+            changed = _changed_since(deps, cursor, CHANGES_BATCH)
+        except SQLAlchemyError as exc:
+            log.warning("change feed: archive unreadable: %s", exc)
+            changed = []
+        for at, state in changed:
+            cursor = max(cursor, at)
+            if sent.get(state.id) == at:
+                continue
+            sent[state.id] = at
+            if principal.role is not Role.ADMIN and not any(principal.sees(c) for c in state.centers):
+                continue
+            chunks.append(_change(state, cursor))
+        if len(sent) > 5000:
+            sent = {k: v for k, v in sent.items() if v >= cursor}
+        if chunks:
+            idle = 0.0
+            yield b"".join(chunks)
+        else:
+            idle += time.monotonic() - started
+            if idle >= heartbeat_s:
+                idle = 0.0
+                yield b": keep-alive\n\n"
+
+
+def create_webui_router(deps: ApiDeps) -> APIRouter:
+    """``GET /ui/{name}`` and the ``/api/ui/...`` routes."""
+    registry, settings = deps.registry, deps.settings
+    static = resources.files("api") / "static"
+    router = APIRouter()
+
+    @router.get("/ui/{name}", include_in_schema=False)
+    def asset(name: str) -> Response:
+        match = ASSET_NAME.fullmatch(name)
+        item = static / name
+        if match is None or not item.is_file():
+            raise HTTPException(404, "no such file")
+        media = ASSET_TYPES.get(match.group(1)) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return Response(item.read_bytes(), media_type=media, headers={"Cache-Control": "no-cache"})
+
+    policy = deps.escalator.router.policy if deps.escalator is not None else RoutingPolicy.load(
+        settings.routing_policy)
+    sla = {k.value: v for k, v in policy.sla_s.items()}
+
+    @router.get("/api/ui/config", response_model=UiConfig, tags=["web app"],
+                summary="What the web app shows: the SLA of each severity and the hub's timezone")
+    def config(_principal: Annotated[Principal, Depends(authenticated)]) -> UiConfig:
+        return UiConfig(sla_s=sla, timezone=settings.timezone)
+
+    @router.get("/api/ui/jurisdictions", response_model=list[JurisdictionOut], tags=["web app"],
+                summary="The jurisdiction nodes of your subtree (county → township → village)")
+    def jurisdictions(principal: Annotated[Principal, Depends(authenticated)]) -> list[JurisdictionOut]:
+        codes = registry.jurisdiction_codes() if principal.role is Role.ADMIN else set(principal.scope)
+        out = []
+        for code in sorted(codes):
+            node = registry.get_jurisdiction(code)
+            if node is None:
+                continue
+            out.append(JurisdictionOut(code=node.code, name=node.name, level=node.level,
+                                       parent_code=node.parent_code if node.parent_code in codes else None,
+                                       has_center=node.has_center, synthetic=node.synthetic))
+        return out
+
+    @router.get("/api/ui/availability", response_model=AvailabilityOut, tags=["web app"],
+                summary="在线率 and 完好率 of each camera of your subtree over the last days, and the key points")
+    def availability(principal: Viewer,
+                     days: Annotated[int, Query(ge=1, le=90, description="Window: the last N days.")] = 7,
+                     ) -> AvailabilityOut:
+        end = datetime.now(ZoneInfo(settings.timezone))
+        scope = None if principal.role is Role.ADMIN else principal.scope
+        report = build_report(registry, deps.archive, settings, end - timedelta(days=days), end, scope=scope)
+        return AvailabilityOut(
+            days=days,
+            cameras=[CameraAvailability(id=c.id, online_rate=c.online_rate, intact_rate=c.intact_rate,
+                                        online_now=c.online_now, target=c.target) for c in report.cameras],
+            key_points=[KeyPointOut(id=p.id, name=p.name, kind=p.kind, longitude=p.longitude, latitude=p.latitude,
+                                    covered=p.covered) for p in report.key_points])
+
+    @router.get("/api/ui/changes", tags=["web app"],
+                summary="Changes of the events you see (actions by anyone, incident updates, escalations) as "
+                        "Server-Sent Events")
+    def changes(
+        principal: Reader,
+        heartbeat_s: Annotated[float, Query(gt=0, le=60)] = 15.0,
+        since: Annotated[datetime | None, Query(description="Changes from this time (default: now).")] = None,
+        last_event_id: Annotated[str | None, Header(description="Resume after this change (an ISO time).")] = None,
+    ) -> StreamingResponse:
+        cursor = datetime.now(UTC)
+        for value in (last_event_id, since):
+            if value is None:
+                continue
+            try:
+                cursor = as_utc(value if isinstance(value, datetime) else datetime.fromisoformat(value))
+            except ValueError:
+                raise HTTPException(422, "Last-Event-ID must be an ISO time") from None
+            break
+        return StreamingResponse(_changes(deps, principal, cursor, heartbeat_s), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return router
+
