@@ -5,7 +5,8 @@ static files, and four small read-only JSON/SSE routes behind the usual guards.
   of ``api/static/`` by flat name (``app.js``, ``app.css``...), never a path, never ``index.html`` (that is ``/``).
   Code only: no data, no event content.
 - ``GET /api/ui/config`` (any user): the SLA of each severity (from the hub's routing policy) and the timezone.
-- ``GET /api/ui/jurisdictions`` (any user): the jurisdiction nodes of the principal's subtree, for the camera tree.
+- ``GET /api/ui/jurisdictions`` (any user): the jurisdiction nodes of the principal's subtree, for the camera tree,
+  and the names of the nodes above it (``in_scope`` false), for an event's routing path.
 - ``GET /api/ui/availability`` (cameras:read): each camera's 在线率/完好率 over the last N days and the key points
   (for the camera tree and the map), computed by ``audit/`` over the principal's subtree.
 - ``GET /api/ui/changes`` (events:read, Server-Sent Events): each change of an event the principal sees — an
@@ -68,6 +69,7 @@ class JurisdictionOut(BaseModel):
     parent_code: str | None = Field(description="Parent node; null at the top.")
     has_center: bool = Field(description="Hosts a comprehensive-governance center (综治中心).")
     synthetic: bool = Field(description="A made-up demo/test node.")
+    in_scope: bool = Field(description="In your subtree (false: an ancestor of your node, listed for its name).")
 
 
 class CameraAvailability(BaseModel):
@@ -199,14 +201,18 @@ def create_webui_router(deps: ApiDeps) -> APIRouter:
                 summary="The jurisdiction nodes of your subtree (county → township → village)")
     def jurisdictions(principal: Annotated[Principal, Depends(authenticated)]) -> list[JurisdictionOut]:
         codes = registry.jurisdiction_codes() if principal.role is Role.ADMIN else set(principal.scope)
+        # the nodes above the principal's, by name only: an event's routing path and the tree's root name them
+        above = [n.code for n in registry.jurisdiction_path(principal.jurisdiction) if n.code not in codes]
+        listed = codes | set(above)
         out = []
-        for code in sorted(codes):
+        for code in sorted(listed):
             node = registry.get_jurisdiction(code)
             if node is None:
                 continue
             out.append(JurisdictionOut(code=node.code, name=node.name, level=node.level,
-                                       parent_code=node.parent_code if node.parent_code in codes else None,
-                                       has_center=node.has_center, synthetic=node.synthetic))
+                                       parent_code=node.parent_code if node.parent_code in listed else None,
+                                       has_center=node.has_center, synthetic=node.synthetic,
+                                       in_scope=code in codes))
         return out
 
     @router.get("/api/ui/availability", response_model=AvailabilityOut, tags=["web app"],

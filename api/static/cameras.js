@@ -207,7 +207,7 @@ function cameraForm(current, id, onSaved, onCancel) {
   };
   /** @param {string} prefix @param {number} n @returns {[string, string][]} */
   const codes = (prefix, n) => Array.from({ length: n }, (_, i) => [String(i + 1), t(`${prefix}.${i + 1}`)]);
-  const nodes = [...places.values()].filter((p) => p.level !== "county")
+  const nodes = [...places.values()].filter((p) => p.in_scope && p.level !== "county")
     .map((p) => /** @type {[string, string]} */ ([p.code, `${p.name} ${p.code}`]));
 
   function update() {
@@ -301,7 +301,7 @@ function cameraForm(current, id, onSaved, onCancel) {
       h("button", { type: "button", class: "secondary", onclick: onCancel }, t("dialog.cancel")),
       h("button", { type: "submit", class: "primary", id: "save-camera" }, t("form.save"))),
     message);
-  if (current.jurisdiction) inputs.jurisdiction.value = current.jurisdiction;
+  inputs.jurisdiction.value = current.jurisdiction || (nodes.find((n) => n[0].length >= 12) || nodes[0] || [""])[0];
   update();
   return form;
 }

@@ -40,11 +40,13 @@ export function annotatedSnapshot(ev, rule) {
       s("text", { x: x1 + 2, y: Math.max(12, y1 - 4), fill: color },
         `${o.cls} ${(o.confidence * 100).toFixed(0)}%${o.track_id !== null ? ` #${o.track_id}` : ""}`)));
   });
+  const toggle = /** @type {HTMLInputElement} */ (h("input", { type: "checkbox", checked: true, name: "overlay",
+    onchange: () => overlay.classList.toggle("off", !toggle.checked) }));
   return h("figure", { class: "snapshot" },
     h("div", { class: "frame", style: { aspectRatio: `${w} / ${hgt}` } },
       h("img", { src: withReason(`/snapshots/${snap.ref}`), alt: t("detail.snapshot"), "data-testid": "snapshot" }),
       overlay),
-    h("figcaption", { class: "muted small" },
+    h("figcaption", { class: "muted small" }, h("label", { class: "inline" }, toggle, t("detail.overlay")), " ",
       h("span", { class: "legend boxes" }, t("detail.legendBoxes")), " ",
       rule ? h("span", { class: "legend zone" }, `${t("detail.legendZone")}: ${rule.name}`) : null));
 }

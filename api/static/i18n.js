@@ -56,6 +56,7 @@ const zh = {
   "action.hold": "保全",
   "action.release": "解除保全",
   "action.sla_escalate": "超时自动上报",
+  "action.platform_undelivered": "上级平台告警未送达",
   "action.open": "详情",
   "queue.center": "中心",
   "queue.unhandled": "未处理 {n}",
@@ -236,6 +237,17 @@ const zh = {
   "common.forbidden": "本角色无权访问此页面。",
   "common.synthetic": "（合成）",
   "common.close": "关闭",
+  "preset.ack.verify": "已查看，正在核实",
+  "preset.ack.dispatch": "已通知网格员到场",
+  "preset.resolve.handled": "现场已处置",
+  "preset.resolve.false": "误报",
+  "preset.resolve.duplicate": "重复事件",
+  "preset.escalate.beyond": "超出本级处置能力",
+  "preset.escalate.coordinate": "需上级协调",
+  "preset.hold.evidence": "作为证据保全",
+  "preset.release.done": "证据已调取，解除保全",
+  "detail.overlay": "叠加标注",
+  "map.scale": "{m} 米",
 };
 
 /** @type {Catalogue} */
@@ -287,6 +299,7 @@ const en = {
   "action.hold": "Hold",
   "action.release": "Release",
   "action.sla_escalate": "SLA escalation",
+  "action.platform_undelivered": "Platform alarm undelivered",
   "action.open": "Details",
   "queue.center": "Center",
   "queue.unhandled": "{n} unhandled",
@@ -467,6 +480,17 @@ const en = {
   "common.forbidden": "Your role may not open this page.",
   "common.synthetic": " (synthetic)",
   "common.close": "Close",
+  "preset.ack.verify": "Seen, verifying",
+  "preset.ack.dispatch": "Grid worker sent to the scene",
+  "preset.resolve.handled": "Handled on site",
+  "preset.resolve.false": "False alarm",
+  "preset.resolve.duplicate": "Duplicate",
+  "preset.escalate.beyond": "Beyond this center's means",
+  "preset.escalate.coordinate": "Needs the upper tier",
+  "preset.hold.evidence": "Kept as evidence",
+  "preset.release.done": "Evidence taken, hold released",
+  "detail.overlay": "Overlay",
+  "map.scale": "{m} m",
 };
 
 /** @type {Record<string, Catalogue>} */

@@ -54,30 +54,48 @@ export function renderMap(container) {
     const midLat = (Math.min(...lats) + Math.max(...lats)) / 2;
     const kx = 111320 * Math.cos((midLat * Math.PI) / 180), ky = M_PER_DEG_LAT;  // metres per degree
     const x0 = Math.min(...lons), y1 = Math.max(...lats);
-    const W = Math.max(50, (Math.max(...lons) - x0) * kx), H = Math.max(50, (y1 - Math.min(...lats)) * ky);
-    const pad = Math.max(W, H) * 0.08;
-    /** @param {[number, number]} p @returns {string} */
-    const xy = (p) => `${((p[0] - x0) * kx).toFixed(1)},${((y1 - p[1]) * ky).toFixed(1)}`;
-    const r = Math.max(W, H) / 120;
-    const svg = s("svg", { viewBox: `${-pad} ${-pad} ${W + 2 * pad} ${H + 2 * pad}`, class: "map-svg" },
-      s("rect", { x: -pad, y: -pad, width: W + 2 * pad, height: H + 2 * pad, class: "ground" }),
-      placed.map((/** @type {any} */ c) => s("g", { class: "camera " + (c.enabled ? c.state : "disabled"),
-        dataset: { id: c.id } },
-        c.heading_deg !== null && c.fov_deg && c.range_m
-          ? s("polygon", { class: "fov", points: wedge(c.longitude, c.latitude, c.heading_deg, c.fov_deg, c.range_m)
-            .map(xy).join(" ") }) : null,
-        s("circle", { cx: xy([c.longitude, c.latitude]).split(",")[0], cy: xy([c.longitude, c.latitude]).split(",")[1],
-          r, class: "cam-dot" }),
-        s("title", null, `${c.name} ${c.id}`),
-        s("text", { x: Number(xy([c.longitude, c.latitude]).split(",")[0]) + r * 1.5,
-          y: xy([c.longitude, c.latitude]).split(",")[1], "font-size": r * 2.4 }, c.name))),
+    const W = Math.max(100, (Math.max(...lons) - x0) * kx), H = Math.max(100, (y1 - Math.min(...lats)) * ky);
+    const pad = Math.max(W, H) * 0.1;
+    const vb = { x: -pad, y: -pad, w: W + pad * 2 + W * 0.25, h: H + pad * 2 };  // room on the right for names
+    const font = vb.w / 75, r = font / 2.4;
+    /** @param {[number, number]} p @returns {[number, number]} metres east and south of the top-left corner */
+    const xy = (p) => [(p[0] - x0) * kx, (y1 - p[1]) * ky];
+    /** @param {[number, number][]} pts */
+    const poly = (pts) => pts.map((p) => xy(p).map((v) => v.toFixed(1)).join(",")).join(" ");
+    const step = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000].find((m) => vb.w / m <= 12) || 10000;
+    const gridLines = [];
+    for (let x = Math.ceil(vb.x / step) * step; x < vb.x + vb.w; x += step) {
+      gridLines.push(s("line", { x1: x, y1: vb.y, x2: x, y2: vb.y + vb.h }));
+    }
+    for (let y = Math.ceil(vb.y / step) * step; y < vb.y + vb.h; y += step) {
+      gridLines.push(s("line", { x1: vb.x, y1: y, x2: vb.x + vb.w, y2: y }));
+    }
+    const sx = vb.x + font, sy = vb.y + vb.h - font;
+    const svg = s("svg", { viewBox: `${vb.x} ${vb.y} ${vb.w} ${vb.h}`, class: "map-svg", "data-testid": "map" },
+      s("rect", { x: vb.x, y: vb.y, width: vb.w, height: vb.h, class: "ground" }),
+      s("g", { class: "grid" }, gridLines),
+      s("g", { class: "scale" }, s("line", { x1: sx, y1: sy, x2: sx + step, y2: sy }),
+        s("text", { x: sx, y: sy - font * 0.5, "font-size": font }, t("map.scale", { m: step }))),
+      s("g", { class: "north" }, s("path", { d: `M ${vb.x + vb.w - font * 2} ${vb.y + font * 3} l ${font * 0.6} ${font * 1.6}
+        l ${-font * 1.2} 0 z` }), s("text", { x: vb.x + vb.w - font * 2.35, y: vb.y + font * 2.6, "font-size": font },
+        "N")),
+      placed.map((/** @type {any} */ c) => {
+        const [cx, cy] = xy([c.longitude, c.latitude]);
+        return s("g", { class: "camera " + (c.enabled ? c.state : "disabled"), dataset: { id: c.id } },
+          c.heading_deg !== null && c.fov_deg && c.range_m
+            ? s("polygon", { class: "fov", points: poly(wedge(c.longitude, c.latitude, c.heading_deg, c.fov_deg,
+              c.range_m)) }) : null,
+          s("circle", { cx, cy, r, class: "cam-dot" }),
+          s("title", null, `${c.name} ${c.id}`),
+          s("text", { x: cx + r * 1.8, y: cy - r, "font-size": font }, c.name));
+      }),
       points.map((p) => {
-        const [cx, cy] = xy([p.longitude, p.latitude]).split(",");
+        const [cx, cy] = xy([p.longitude, p.latitude]);
         return s("g", { class: "keypoint " + (p.covered ? "covered" : "uncovered"), dataset: { id: p.id } },
-          s("rect", { x: Number(cx) - r, y: Number(cy) - r, width: 2 * r, height: 2 * r, transform:
-            `rotate(45 ${cx} ${cy})` }),
+          s("rect", { x: cx - r * 0.8, y: cy - r * 0.8, width: 1.6 * r, height: 1.6 * r,
+            transform: `rotate(45 ${cx} ${cy})` }),
           s("title", null, p.name),
-          s("text", { x: Number(cx) + r * 1.5, y: Number(cy) + r * 3, "font-size": r * 2.2 }, p.name));
+          s("text", { x: cx + r * 1.8, y: cy + font * 1.2, "font-size": font * 0.9 }, p.name));
       }));
     mount(box, svg);
   })().catch((e) => mount(box, h("p", { class: "error" }, t("common.error", { detail: String(e) }))));

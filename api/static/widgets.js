@@ -13,7 +13,7 @@ import { t } from "./i18n.js";
 export const config = { sla_s: { minor: 1800, major: 600, critical: 300 }, timezone: "Asia/Shanghai" };
 
 /** @type {Map<string, {code: string, name: string, level: string, parent_code: string | null,
- *   has_center: boolean, synthetic: boolean}>} */
+ *   has_center: boolean, synthetic: boolean, in_scope: boolean}>} */
 export const places = new Map();
 
 /** @param {string | null | undefined} code @returns {string} the node's name (or the code) */
@@ -90,6 +90,15 @@ export function reasonBadge() {
       onclick: () => ensureReason(true) }, t("reason.change")));
 }
 
+/** @type {Record<string, string[]>} the usual reasons of each action, one click away (typing stays possible) */
+const ACTION_PRESETS = {
+  ack: ["preset.ack.verify", "preset.ack.dispatch"],
+  resolve: ["preset.resolve.handled", "preset.resolve.false", "preset.resolve.duplicate"],
+  escalate: ["preset.escalate.beyond", "preset.escalate.coordinate"],
+  hold: ["preset.hold.evidence"],
+  release: ["preset.release.done"],
+};
+
 /** @param {HubEvent} ev @returns {boolean} whether the logged-in user may act on `ev` (the server decides) */
 export function mayAct(ev) {
   const me = session.me;
@@ -115,8 +124,9 @@ export function actionsFor(ev) {
  */
 export async function act(ev, action, center) {
   const label = t("action." + action);
+  const presets = (ACTION_PRESETS[action] || []).map((k) => t(k));
   const why = await askReason({ title: t("dialog.actTitle", { action: label, type: t("type." + ev.type) }),
-    explain: t("dialog.actExplain"), okLabel: label });
+    explain: t("dialog.actExplain"), okLabel: label, presets });
   if (!why) return null;
   /** @type {Record<string, string>} */
   const body = { reason: why };

@@ -516,8 +516,8 @@ def test_change_feed_and_web_app_lists_do_not_leak(env: Env) -> None:
             assert time.monotonic() < deadline, f"no change of village A's event within 10 s: {seen}"
     text = "\n".join(seen)
     assert '"status":"acknowledged"' in text and w.event_b.id not in text and CAM_B not in text
-    nodes = {n["code"] for n in http.get("/api/ui/jurisdictions", headers=h[OP_B]).json()}
-    assert nodes == {VILLAGE_B}
+    nodes = {n["code"]: n["in_scope"] for n in http.get("/api/ui/jurisdictions", headers=h[OP_B]).json()}
+    assert nodes == {VILLAGE_B: True, TOWNSHIP: False, COUNTY: False}  # the nodes above: named, not in scope
     cams = http.get("/api/ui/availability", headers=h[OP_B]).json()["cameras"]
     assert {c["id"] for c in cams} == {CAM_B}
 

@@ -12,10 +12,8 @@ import re
 
 from playwright.sync_api import expect
 
-from registry.service import CameraSpec
-from tests.web.conftest import ACCOUNTS, VILLAGE_A, VILLAGE_B, WebHub
+from tests.web.world import ACCOUNTS, VILLAGE_B, WebHub, crowd_camera
 
-EVENT_CAMERA = "14042900001325000811"
 LIVE_TIMEOUT_MS = 90_000  # the camera is registered now: ingest connects, the detector sees a crowd
 
 
@@ -63,11 +61,7 @@ def test_an_event_arrives_live_is_acknowledged_and_the_other_operator_sees_it(we
         expect(page.locator("[data-testid=live]")).to_contain_text("实时")  # both SSE subscriptions open
         assert page.locator("article.card").count() == 0
     # a camera registered now, with a crowd rule: its first event can only reach the pages live
-    web_hub.hub.components.cameras.register(CameraSpec.model_validate({
-        "id": EVENT_CAMERA, "name": "浏览器测试 路口", "jurisdiction": VILLAGE_A, "stream": web_hub.rtsp.url("cam1"),
-        "sampling": {"mode": "fps", "fps": 2},
-        "rules": [{"type": "crowd_gathering", "name": "路口聚集", "zone": [[0, 0], [1, 0], [1, 1], [0, 1]],
-                   "min_count": 3, "min_duration_s": 1, "clear_after_s": 600, "severity": "minor"}]}), via="test")
+    web_hub.hub.components.cameras.register(crowd_camera(web_hub.rtsp), via="test")
 
     live = first.locator("article.card").first
     expect(live).to_be_visible(timeout=LIVE_TIMEOUT_MS)
@@ -186,3 +180,14 @@ def test_an_auditor_opens_the_audit_and_the_access_log(web_hub: WebHub) -> None:
     expect(page.locator("[data-testid=live]")).to_be_visible()
     assert page.locator("[data-action=ack]").count() == 0
     page.context.close()
+
+
+def test_the_pages_asked_nothing_of_anyone_but_the_hub(web_hub: WebHub) -> None:
+    """Over every page the tests above opened: no font, script, tile or image from anywhere else."""
+    page = web_hub.page_as("tech-web")
+    page.click("header nav a[data-nav=map]")
+    expect(page.locator("[data-testid=map] g.camera")).to_have_count(2)
+    expect(page.locator("[data-testid=map] g.keypoint")).to_have_count(2)
+    page.context.close()
+    assert len(web_hub.requests) > 50
+    assert [u for u in web_hub.requests if not u.startswith(web_hub.url + "/")] == []
