@@ -121,8 +121,8 @@ export function renderQueue(container) {
     cards.set(ev.id, fresh);
     if (old) old.replaceWith(fresh);
     else {
-      const after = [...list.querySelectorAll("article.card")].find((c) => (/** @type {HTMLElement} */ (c))
-        .dataset.id < ev.id);
+      const after = [...list.querySelectorAll("article.card")].find((c) => ((/** @type {HTMLElement} */ (c))
+        .dataset.id || "") < ev.id);
       if (after) after.before(fresh); else list.append(fresh);
       if (!selected || !cards.has(selected)) select_(ev.id);
     }
