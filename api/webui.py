@@ -9,13 +9,17 @@ static files, and four small read-only JSON/SSE routes behind the usual guards.
   and the names of the nodes above it (``in_scope`` false), for an event's routing path.
 - ``GET /api/ui/availability`` (cameras:read): each camera's 在线率/完好率 over the last N days and the key points
   (for the camera tree and the map), computed by ``audit/`` over the principal's subtree.
+- ``POST /api/ui/cameras/import`` (cameras:write): a camera YAML file (the format of ``camera_configs/`` and of the
+  export) registered or updated all or nothing through :meth:`registry.service.CameraService.import_yaml`, the
+  CLI's path; refused (422, nothing written) when a camera or a village of the file lies outside the importer's
+  subtree; each camera added or changed is access-logged like the other camera routes.
 - ``GET /api/ui/changes`` (events:read, Server-Sent Events): each change of an event the principal sees — an
   action by anyone (ack, resolve, hold, escalation, an SLA escalation), a later state of the incident (from the
   firehose), a newly archived event — as the event's archived state (``EventOut``), so review queues update in
   place without polling. Resumes after ``Last-Event-ID``.
 
 Owns only these routes; scope rules are the ones of ``api/events.py`` (``sees_event``) and ``api/cameras.py``.
-Reads; writes nothing (the changes feed reads the archive's ``events`` table by ``updated_at``, which
+Writes nothing but the import (the changes feed reads the archive's ``events`` table by ``updated_at``, which
 :class:`events.archive.Archive` sets on every action; a method of ``Archive`` would be its proper home).
 """
 
@@ -24,10 +28,12 @@ from __future__ import annotations
 import logging
 import mimetypes
 import re
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -38,15 +44,20 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.access import Access
 from api.auth import authenticated
-from api.cameras import Viewer
+from api.cameras import Changer, Viewer
 from api.deps import ApiDeps
 from api.events import EventOut, Reader, sees_event
+from api.noecho import NoEchoRoute
 from audit.fourall import build_report
 from events.archive import EventRecord, as_utc
 from events.publisher import decode_entry
 from events.routing import RoutingPolicy
 from identity.roles import Principal, Role
+from registry.config import CameraConfigError, load_camera_file
+from registry.service import ImportResult
+from sharpeyes.strict import StrictModel
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +104,34 @@ class AvailabilityOut(BaseModel):
     days: int = Field(description="Window length in days, ending now.")
     cameras: list[CameraAvailability]
     key_points: list[KeyPointOut]
+
+
+class CameraImportIn(StrictModel):
+    yaml: str = Field(min_length=1, max_length=20_000_000,
+                      description="A camera YAML file (jurisdictions and cameras).")
+    name: str = Field("import.yaml", max_length=200, pattern=r"^[\w\- ][\w.\- ]*\.ya?ml$",
+                      description="The file's name, for the messages and the log.")
+
+
+def _outside_scope(deps: ApiDeps, access: Access, path: Path) -> list[str]:
+    """What in the camera file at ``path`` lies outside the importer's subtree (raises CameraConfigError)."""
+    principal, registry = access.principal, deps.registry
+    if principal.role is Role.ADMIN:
+        return []
+    cf = load_camera_file(path)
+    problems = []
+    for j in cf.jurisdictions:
+        if not principal.sees(j.parent) or (registry.get_jurisdiction(j.code) is not None
+                                            and not principal.sees(j.code)):
+            problems.append(f"jurisdiction {j.code}: not in the jurisdiction tree you manage")
+    new_nodes = {j.code for j in cf.jurisdictions if principal.sees(j.parent)}
+    for cam in cf.cameras:
+        known = registry.get_camera(cam.id)
+        if (known is not None and not principal.sees(known.jurisdiction_code)) or not (
+                principal.sees(cam.jurisdiction) or cam.jurisdiction in new_nodes):
+            problems.append(f"camera {cam.id}: jurisdiction {cam.jurisdiction} is not in the jurisdiction tree you "
+                            "manage")
+    return problems
 
 
 def _changed_since(deps: ApiDeps, cursor: datetime, limit: int) -> list[tuple[datetime, EventOut]]:
@@ -229,6 +268,30 @@ def create_webui_router(deps: ApiDeps) -> APIRouter:
                                         online_now=c.online_now, target=c.target) for c in report.cameras],
             key_points=[KeyPointOut(id=p.id, name=p.name, kind=p.kind, longitude=p.longitude, latitude=p.latitude,
                                     covered=p.covered) for p in report.key_points])
+
+    importer = APIRouter(route_class=NoEchoRoute)
+
+    @importer.post("/api/ui/cameras/import", response_model=ImportResult, tags=["web app"],
+                   summary="Import a camera YAML file (all or nothing; within your jurisdiction; logged)")
+    def import_cameras(body: CameraImportIn, access: Changer) -> ImportResult:
+        with tempfile.TemporaryDirectory(prefix="sharpeyes-import-") as folder:
+            path = Path(folder) / body.name
+            path.write_text(body.yaml, encoding="utf-8")
+            try:
+                outside = _outside_scope(deps, access, path)
+                if outside:
+                    raise HTTPException(422, {"error": "OutsideJurisdiction", "message": "; ".join(outside[:20])})
+                result = deps.cameras.import_yaml(path)
+            except CameraConfigError as exc:
+                message = str(exc).replace(str(path), body.name)
+                raise HTTPException(422, {"error": "CameraConfigError", "message": message}) from None
+        for camera_id in result.added:
+            access.record("camera_add", camera_id, detail=f"YAML import {body.name}")
+        for camera_id in result.updated:
+            access.record("camera_update", camera_id, detail=f"YAML import {body.name}")
+        return result
+
+    router.include_router(importer)
 
     @router.get("/api/ui/changes", tags=["web app"],
                 summary="Changes of the events you see (actions by anyone, incident updates, escalations) as "

@@ -37,9 +37,13 @@ export function renderCameras(container) {
   const tree = h("div", { class: "tree", id: "camera-tree" }, t("common.loading"));
   const summary = h("div", { class: "stats" });
   const formSlot = h("div", { class: "form-slot" });
+  const file = /** @type {HTMLInputElement} */ (h("input", { type: "file", accept: ".yaml,.yml", hidden: true,
+    id: "import-file", onchange: () => importFile() }));
   const tools = h("div", { class: "toolbar" }, summary,
     writer ? h("button", { type: "button", class: "primary", id: "add-camera",
       onclick: () => openForm(null) }, t("cams.add")) : null,
+    writer ? h("button", { type: "button", class: "secondary", id: "import-cameras", onclick: () => file.click() },
+      t("cams.import")) : null, writer ? file : null,
     may("cameras:export") ? h("button", { type: "button", class: "secondary", onclick: () => download("yaml") },
       t("cams.export")) : null,
     may("cameras:export") ? h("button", { type: "button", class: "secondary", onclick: () => download("gb28181") },
@@ -50,6 +54,21 @@ export function renderCameras(container) {
   async function download(format) {
     if (!(await ensureReason())) return;
     window.open(withReason(`/api/cameras/export?format=${format}`), "_blank", "noopener");
+  }
+
+  async function importFile() {
+    const chosen = file.files && file.files[0];
+    if (!chosen) return;
+    try {
+      const r = await api("/api/ui/cameras/import", { method: "POST", body: { yaml: await chosen.text(),
+        name: /^[\w\- ][\w.\- ]*\.ya?ml$/u.test(chosen.name) ? chosen.name : "import.yaml" } });
+      toast(t("cams.imported", { a: r.added.length, u: r.updated.length, n: r.unchanged.length }));
+    } catch (e) {
+      toast(t("form.failed", { detail: e instanceof ApiError ? describe(e.detail) : String(e) }), true);
+    }
+    file.value = "";
+    await refresh();
+    loadExtras();
   }
 
   /** @param {CameraRow} cam */

@@ -403,6 +403,7 @@ WEB_APP_ROUTES = {
         "在线率 and 完好率 of each camera of your subtree over the last days, and the key points",
     ("GET", "/api/ui/changes"):
         "Changes of the events you see (actions by anyone, incident updates, escalations) as Server-Sent Events",
+    ("POST", "/api/ui/cameras/import"): "Import a camera YAML file (all or nothing; within your jurisdiction; logged)",
 }
 ROUTES.update(WEB_APP_ROUTES)
 REASON_ROUTES = {("GET", "/api/events/{event_id}"), ("GET", "/snapshots/{ref}"), ("GET", "/api/access-log"),

@@ -276,6 +276,7 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/ui/jurisdictions"): expect(EVERYONE),
     ("GET", "/api/ui/availability"): expect(EVERYONE),
     ("GET", "/api/ui/changes"): expect({OP_A: OK, OP_B: OK, OP_TOWNSHIP: OK, AUDITOR: OK, ADMIN: OK}),
+    ("POST", "/api/ui/cameras/import"): expect({TECH: OK, ADMIN: OK}),
 }
 """(method, OpenAPI path) → role → expected outcome."""
 
@@ -349,6 +350,12 @@ def event_action(action: str) -> Call:
     return call
 
 
+def import_yaml(camera_id: str, village: str) -> str:
+    """A camera YAML file of one camera in ``village``."""
+    return (f'cameras:\n  - {{id: "{camera_id}", name: 导入摄像机, jurisdiction: "{village}", '
+            f'stream: "rtsp://127.0.0.1:9/imported"}}\n')
+
+
 def register(env: Env, role: str, h: dict[str, str]) -> int:
     body = {"id": env.world.new_camera_id(), "name": "新摄像机", "jurisdiction": VILLAGE_A,
             "stream": "rtsp://127.0.0.1:9/new", "probe": False}
@@ -396,6 +403,8 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/api/ui/jurisdictions"): get("/api/ui/jurisdictions"),
     ("GET", "/api/ui/availability"): get("/api/ui/availability"),
     ("GET", "/api/ui/changes"): sse("/api/ui/changes"),
+    ("POST", "/api/ui/cameras/import"): lambda env, role, h: _status(
+        env, "POST", "/api/ui/cameras/import", h, json={"yaml": import_yaml(env.world.new_camera_id(), VILLAGE_A)}),
     ("GET", "/openapi.json"): get("/openapi.json"),
     ("GET", "/docs"): get("/docs"),
     ("GET", "/metrics"): get("/metrics"),
@@ -520,6 +529,28 @@ def test_change_feed_and_web_app_lists_do_not_leak(env: Env) -> None:
     assert nodes == {VILLAGE_B: True, TOWNSHIP: False, COUNTY: False}  # the nodes above: named, not in scope
     cams = http.get("/api/ui/availability", headers=h[OP_B]).json()["cameras"]
     assert {c["id"] for c in cams} == {CAM_B}
+
+
+def test_a_camera_import_stays_in_the_importers_jurisdiction(env: Env) -> None:
+    w, http = env.world, env.http
+    w.store.add_user("tech-fengzhou", role="technician", jurisdiction=TOWNSHIP, password=PASSWORD, unit="丰州镇派出所")
+    h = log_in(http, "tech-fengzhou")
+    outside, inside = w.new_camera_id(), w.new_camera_id()
+    both = import_yaml(inside, VILLAGE_A) + import_yaml(outside, OTHER_VILLAGE).removeprefix("cameras:\n")
+    r = http.post("/api/ui/cameras/import", headers=h, json={"yaml": both, "name": "两台.yaml"})
+    assert r.status_code == 422 and outside in r.json()["detail"]["message"], r.text
+    assert w.deps.registry.get_camera(inside) is None and w.deps.registry.get_camera(outside) is None  # all or none
+    # a village of another township is not created either, nor one of the tree changed
+    village = f'jurisdictions:\n  - {{code: "{OTHER_TOWNSHIP}009", name: 新村, parent: "{OTHER_TOWNSHIP}", ' \
+              'synthetic: true}\n'
+    r = http.post("/api/ui/cameras/import", headers=h, json={"yaml": village})
+    assert r.status_code == 422 and w.deps.registry.get_jurisdiction(f"{OTHER_TOWNSHIP}009") is None
+    r = http.post("/api/ui/cameras/import", headers=h, json={"yaml": import_yaml(inside, VILLAGE_A)})
+    assert r.status_code == 200 and r.json()["added"] == [inside], r.text
+    assert (w.deps.archive.access_log(limit=1)[0].user, w.deps.archive.access_log(limit=1)[0].action) == (
+        "tech-fengzhou", "camera_add")
+    r = http.post("/api/ui/cameras/import", headers=h, json={"yaml": "cameras: [{id: 1}]", "name": "../x.yaml"})
+    assert r.status_code == 422 and "cameras: [{id: 1}]" not in r.text
 
 
 def test_township_audit_does_not_leak(env: Env) -> None:
