@@ -15,12 +15,12 @@ static files, and four small read-only JSON/SSE routes behind the usual guards.
   subtree; each camera added or changed is access-logged like the other camera routes.
 - ``GET /api/ui/changes`` (events:read, Server-Sent Events): each change of an event the principal sees — an
   action by anyone (ack, resolve, hold, escalation, an SLA escalation), a later state of the incident (from the
-  firehose), a newly archived event — as the event's archived state (``EventOut``), so review queues update in
-  place without polling. Resumes after ``Last-Event-ID``.
+  firehose) — as the event's archived state (``EventOut``), so review queues update in place without polling (new
+  events come on the center's own stream). Resumes after ``Last-Event-ID``.
 
 Owns only these routes; scope rules are the ones of ``api/events.py`` (``sees_event``) and ``api/cameras.py``.
-Writes nothing but the import (the changes feed reads the archive's ``events`` table by ``updated_at``, which
-:class:`events.archive.Archive` sets on every action; a method of ``Archive`` would be its proper home).
+Writes nothing but the import (the change feed reads the archive's action log by time, the index
+:class:`events.archive.EventAction` has; a method of ``Archive`` would be its proper home).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from api.deps import ApiDeps
 from api.events import EventOut, Reader, sees_event
 from api.noecho import NoEchoRoute
 from audit.fourall import build_report
-from events.archive import EventRecord, as_utc
+from events.archive import EventAction, as_utc
 from events.publisher import decode_entry
 from events.routing import RoutingPolicy
 from identity.roles import Principal, Role
@@ -134,17 +134,23 @@ def _outside_scope(deps: ApiDeps, access: Access, path: Path) -> list[str]:
     return problems
 
 
-def _changed_since(deps: ApiDeps, cursor: datetime, limit: int) -> list[tuple[datetime, EventOut]]:
-    """Archived events whose handling state (or first archiving) is at or after ``cursor``, oldest change first."""
-    q = (select(EventRecord.id, EventRecord.updated_at).where(EventRecord.updated_at >= cursor)
-         .order_by(EventRecord.updated_at, EventRecord.id).limit(limit))
+def _changed_since(deps: ApiDeps, cursor: datetime, limit: int) -> list[tuple[int, datetime, EventOut]]:
+    """The actions taken on archived events at or after ``cursor`` (by anyone: ack, resolve, hold, release, a
+    manual or SLA escalation), oldest first, each with the event's state now: ``(action id, at, state)``. Read from
+    the action log (indexed by time), not by scanning the events."""
+    q = (select(EventAction.id, EventAction.event_id, EventAction.at).where(EventAction.at >= cursor)
+         .order_by(EventAction.at, EventAction.id).limit(limit))
     with deps.archive.sessions() as s:
         rows = list(s.execute(q))
     out = []
-    for event_id, at in rows:
-        item = deps.archive.get(event_id)
-        if item is not None:
-            out.append((as_utc(at), EventOut.model_validate(item.to_dict())))
+    states: dict[str, EventOut | None] = {}
+    for action_id, event_id, at in rows:
+        if event_id not in states:
+            item = deps.archive.get(event_id)
+            states[event_id] = EventOut.model_validate(item.to_dict()) if item is not None else None
+        state = states[event_id]
+        if state is not None:
+            out.append((action_id, as_utc(at), state))
     return out
 
 
@@ -157,7 +163,7 @@ def _changes(deps: ApiDeps, principal: Principal, cursor: datetime, heartbeat_s:
     the archive for actions since the cursor; a comment every ``heartbeat_s`` idle."""
     client, keys = deps.redis, deps.keys
     yield b": connected\n\n"
-    sent: dict[str, datetime] = {}  # event id -> the change last sent (ties at the cursor are not sent twice)
+    sent: dict[int, datetime] = {}  # action id -> its time: actions at the cursor are not sent twice
     try:
         newest: Any = client.xrevrange(keys.firehose, count=1)
         firehose_last = newest[0][0].decode() if newest else "0-0"
@@ -192,11 +198,11 @@ def _changes(deps: ApiDeps, principal: Principal, cursor: datetime, heartbeat_s:
         except SQLAlchemyError as exc:
             log.warning("change feed: archive unreadable: %s", exc)
             changed = []
-        for at, state in changed:
+        for action_id, at, state in changed:
             cursor = max(cursor, at)
-            if sent.get(state.id) == at:
+            if action_id in sent:
                 continue
-            sent[state.id] = at
+            sent[action_id] = at
             if principal.role is not Role.ADMIN and not any(principal.sees(c) for c in state.centers):
                 continue
             chunks.append(_change(state, cursor))
