@@ -525,6 +525,20 @@ def test_change_feed_and_web_app_lists_do_not_leak(env: Env) -> None:
             assert time.monotonic() < deadline, f"no change of village A's event within 10 s: {seen}"
     text = "\n".join(seen)
     assert '"status":"acknowledged"' in text and w.event_b.id not in text and CAM_B not in text
+    # a later state of an incident (the firehose) reaches the feed too, with the handling state kept
+    now = datetime.now(UTC)
+    seen = []
+    with http.stream("GET", "/api/ui/changes", params={"heartbeat_s": 0.2}, headers=h[OP_A]) as resp:
+        for line in resp.iter_lines():
+            seen.append(line)
+            if line == ": connected":
+                for ev in (w.event_b, w.event_a):
+                    w.publisher.publish_update(ev.model_copy(update={"updated_at": now, "ended_at": now}))
+            if line.startswith("data: ") and json.loads(line[6:])["id"] == w.event_a.id:
+                state = json.loads(line[6:])
+                break
+            assert time.monotonic() < deadline + 10, f"no update of village A's event within 10 s: {seen}"
+    assert state["ended_at"] and state["status"] == "acknowledged" and w.event_b.id not in "\n".join(seen)
     nodes = {n["code"]: n["in_scope"] for n in http.get("/api/ui/jurisdictions", headers=h[OP_B]).json()}
     assert nodes == {VILLAGE_B: True, TOWNSHIP: False, COUNTY: False}  # the nodes above: named, not in scope
     cams = http.get("/api/ui/availability", headers=h[OP_B]).json()["cameras"]
