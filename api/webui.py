@@ -9,6 +9,8 @@ static files, and four small read-only JSON/SSE routes behind the usual guards.
   and the names of the nodes above it (``in_scope`` false), for an event's routing path.
 - ``GET /api/ui/availability`` (cameras:read): each camera's 在线率/完好率 over the last N days and the key points
   (for the camera tree and the map), computed by ``audit/`` over the principal's subtree.
+- ``POST /api/ui/cameras/discover`` (cameras:write): a WS-Discovery probe for ONVIF cameras (multicast on the hub's
+  network, or unicast to one address), the CLI's ``sharpeyes camera discover``; registers nothing.
 - ``POST /api/ui/cameras/import`` (cameras:write): a camera YAML file (the format of ``camera_configs/`` and of the
   export) registered or updated all or nothing through :meth:`registry.service.CameraService.import_yaml`, the
   CLI's path; refused (422, nothing written) when a camera or a village of the file lies outside the importer's
@@ -56,6 +58,8 @@ from events.publisher import decode_entry
 from events.routing import RoutingPolicy
 from identity.roles import Principal, Role
 from registry.config import CameraConfigError, load_camera_file
+from registry.discovery import DiscoveredDevice, discover
+from registry.onvif import HOST_PATTERN
 from registry.service import ImportResult
 from sharpeyes.strict import StrictModel
 
@@ -111,6 +115,13 @@ class CameraImportIn(StrictModel):
                       description="A camera YAML file (jurisdictions and cameras).")
     name: str = Field("import.yaml", max_length=200, pattern=r"^[\w\- ][\w.\- ]*\.ya?ml$",
                       description="The file's name, for the messages and the log.")
+
+
+class DiscoverIn(StrictModel):
+    timeout_s: float = Field(3.0, gt=0, le=10, description="How long to collect answers, seconds.")
+    host: str | None = Field(None, max_length=253, pattern=HOST_PATTERN,
+                             description="Probe this address only (unicast); unset: multicast on the hub's network.")
+    port: int = Field(3702, ge=1, le=65535, description="WS-Discovery port of ``host``.")
 
 
 def _outside_scope(deps: ApiDeps, access: Access, path: Path) -> list[str]:
@@ -276,6 +287,17 @@ def create_webui_router(deps: ApiDeps) -> APIRouter:
                                     covered=p.covered) for p in report.key_points])
 
     importer = APIRouter(route_class=NoEchoRoute)
+
+    @importer.post("/api/ui/cameras/discover", response_model=list[DiscoveredDevice], tags=["web app"],
+                   summary="Find ONVIF cameras by WS-Discovery (multicast, or one address); registers nothing")
+    def discover_cameras(body: DiscoverIn, access: Changer) -> list[DiscoveredDevice]:
+        target = (body.host.strip("[]"), body.port) if body.host else None
+        try:
+            found = discover(body.timeout_s, target=target)
+        except OSError as exc:
+            raise HTTPException(502, {"error": "DiscoveryFailed", "message": str(exc)}) from None
+        log.info("ws-discovery by %s: %d device(s)", access.principal.login, len(found))
+        return found
 
     @importer.post("/api/ui/cameras/import", response_model=ImportResult, tags=["web app"],
                    summary="Import a camera YAML file (all or nothing; within your jurisdiction; logged)")

@@ -143,7 +143,9 @@ export function subscribe(url, names, onEvent, onState) {
     });
   }
   source.onopen = () => onState && onState(true);
-  source.onerror = () => {
+  source.onerror = (e) => {
+    // an `event: error` the server sent (e.g. Redis unreadable for a moment) is a report, not a lost connection
+    if (e instanceof MessageEvent) { console.warn("server reported", url, e.data); return; }
     onState && onState(false);
     // a 401/403/404 answer closes the source for good: check whether the session is still alive
     if (source.readyState === EventSource.CLOSED) whoAmI().then((me) => { if (!me) session.onEnded("login.ended"); });

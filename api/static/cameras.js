@@ -235,6 +235,34 @@ function cameraForm(current, id, onSaved, onCancel) {
     meter.classList.toggle("full", filled === REQUIRED.length);
   }
 
+  const found = h("div", { class: "chips", "data-testid": "discovered" });
+  const target = /** @type {HTMLInputElement} */ (h("input", { name: "discover_target",
+    placeholder: "192.168.1.64:3702" }));
+
+  async function discoverDevices() {
+    const [host, port] = target.value.trim().split(/:(?=\d+$)/);
+    mount(found, h("span", { class: "muted small" }, t("form.discovering")));
+    try {
+      /** @type {{xaddrs: string[], scopes: string[], source: string}[]} */
+      const devices = await api("/api/ui/cameras/discover", { method: "POST",
+        body: host ? { host, port: Number(port || 3702) } : {} });
+      mount(found, h("span", { class: "muted small" }, t("form.found", { n: devices.length })),
+        devices.map((d) => {
+          const url = new URL(d.xaddrs[0] || `http://${d.source}/`);
+          const name = (d.scopes.find((x) => x.includes("/name/")) || "").split("/name/")[1] || url.hostname;
+          return h("button", { type: "button", class: "chip", "data-xaddr": url.href, onclick: () => {
+            inputs.onvif_host.value = url.hostname;
+            inputs.onvif_port.value = url.port || "80";
+            if (!inputs.name.value) inputs.name.value = decodeURIComponent(name);
+            update();
+          } }, `${decodeURIComponent(name)} · ${url.host}`);
+        }));
+    } catch (e) {
+      mount(found, h("span", { class: "error" }, t("form.failed", { detail: e instanceof ApiError ? describe(e.detail)
+        : String(e) })));
+    }
+  }
+
   async function probe() {
     const target = { host: inputs.onvif_host.value.trim(), port: Number(inputs.onvif_port.value || 80),
       username: inputs.username.value, password: inputs.password.value };
@@ -291,11 +319,14 @@ function cameraForm(current, id, onSaved, onCancel) {
   const form = h("form", { class: "card camera-form", id: "camera-form", onsubmit: save },
     h("h2", null, id ? t("form.editTitle", { id }) : t("form.addTitle")),
     h("fieldset", null, h("legend", null, t("form.section.onvif")),
+      h("label", null, t("form.discoverTarget"), target),
+      h("button", { type: "button", class: "secondary", id: "discover", onclick: discoverDevices }, t("form.discover")),
+      found, h("span", { class: "break" }),
       input("onvif_host", t("form.host"), { value: current.onvif?.host || "" }),
       input("onvif_port", t("form.port"), { type: "number", min: 1, max: 65535, value: current.onvif?.port || 80 }),
       input("username", t("form.devUser"), { autocomplete: "off" }),
       input("password", t("form.devPass"), { type: "password", autocomplete: "new-password" }),
-      h("button", { type: "button", class: "secondary", onclick: probe }, t("form.probe")), probeState),
+      h("button", { type: "button", class: "secondary", id: "probe", onclick: probe }, t("form.probe")), probeState),
     h("fieldset", null, h("legend", null, t("form.section.basic")),
       id ? null : input("id", t("form.id"), { pattern: "\\d{20}" }),
       input("name", t("form.name"), { required: true, maxlength: 200 }),

@@ -197,7 +197,8 @@ export function renderQueue(container) {
       liveState.textContent = live ? "● " + t("queue.live") : t("queue.offline");
       liveState.classList.toggle("down", !live);
     };
-    closers.push(subscribe(`/api/centers/${code}/events/stream`, EVENT_TYPES, (_name, ev) => {
+    // heartbeat below the hub's Redis socket timeout (5 s): a longer blocking read would time out server-side
+    closers.push(subscribe(`/api/centers/${code}/events/stream?heartbeat_s=4`, EVENT_TYPES, (_name, ev) => {
       const known = items.get(ev.id);
       upsert(known ? { ...ev, status: known.status, centers: known.centers, escalated_to: known.escalated_to,
         hold: known.hold } : { ...ev, status: "new", centers: [code], escalated_to: null, hold: false });

@@ -404,6 +404,8 @@ WEB_APP_ROUTES = {
     ("GET", "/api/ui/changes"):
         "Changes of the events you see (actions by anyone, incident updates, escalations) as Server-Sent Events",
     ("POST", "/api/ui/cameras/import"): "Import a camera YAML file (all or nothing; within your jurisdiction; logged)",
+    ("POST", "/api/ui/cameras/discover"):
+        "Find ONVIF cameras by WS-Discovery (multicast, or one address); registers nothing",
 }
 ROUTES.update(WEB_APP_ROUTES)
 REASON_ROUTES = {("GET", "/api/events/{event_id}"), ("GET", "/snapshots/{ref}"), ("GET", "/api/access-log"),
@@ -429,7 +431,8 @@ def test_index_and_openapi(env: Env) -> None:
         assert env.anonymous.get(f"/ui/{name}").status_code == 404, name
     # the queue reads the center's list, then its stream and the change feed: routes the app has
     queue = env.anonymous.get("/ui/queue.js").text
-    assert "`/api/centers/${code}/events?${q}`" in queue and "`/api/centers/${code}/events/stream`" in queue
+    assert "`/api/centers/${code}/events?${q}`" in queue
+    assert "`/api/centers/${code}/events/stream?heartbeat_s=4`" in queue
     assert "/api/ui/changes" in queue and "setInterval(refresh" not in queue
     assert env.http.get(f"/api/centers/{VILLAGE}/events", params={"limit": 200}).status_code == 200
 

@@ -277,6 +277,7 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/api/ui/availability"): expect(EVERYONE),
     ("GET", "/api/ui/changes"): expect({OP_A: OK, OP_B: OK, OP_TOWNSHIP: OK, AUDITOR: OK, ADMIN: OK}),
     ("POST", "/api/ui/cameras/import"): expect({TECH: OK, ADMIN: OK}),
+    ("POST", "/api/ui/cameras/discover"): expect({TECH: OK, ADMIN: OK}),
 }
 """(method, OpenAPI path) → role → expected outcome."""
 
@@ -403,6 +404,8 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/api/ui/jurisdictions"): get("/api/ui/jurisdictions"),
     ("GET", "/api/ui/availability"): get("/api/ui/availability"),
     ("GET", "/api/ui/changes"): sse("/api/ui/changes"),
+    ("POST", "/api/ui/cameras/discover"): lambda env, role, h: _status(
+        env, "POST", "/api/ui/cameras/discover", h, json={"host": "127.0.0.1", "port": CLOSED_PORT, "timeout_s": 0.05}),
     ("POST", "/api/ui/cameras/import"): lambda env, role, h: _status(
         env, "POST", "/api/ui/cameras/import", h, json={"yaml": import_yaml(env.world.new_camera_id(), VILLAGE_A)}),
     ("GET", "/openapi.json"): get("/openapi.json"),

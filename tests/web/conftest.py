@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from ingest.demo import RtspServer
 from sharpeyes.proc import EmbeddedRedis
 from tests.web.world import WebHub, open_web_hub
+
+expect.set_options(timeout=15_000)  # a busy 2-core machine: the detector shares it with the browser and the hub
 
 
 @pytest.fixture(scope="module")

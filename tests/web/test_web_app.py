@@ -12,6 +12,7 @@ import re
 
 from playwright.sync_api import expect
 
+from tests.support.onvif_camera import IpycamDevice
 from tests.web.world import ACCOUNTS, VILLAGE_B, WebHub, crowd_camera
 
 LIVE_TIMEOUT_MS = 90_000  # the camera is registered now: ingest connects, the detector sees a crowd
@@ -161,6 +162,44 @@ def test_a_technician_adds_a_camera_through_the_form_and_it_goes_online(web_hub:
     expect(imported).to_have_attribute("data-state", "disabled")
     assert web_hub.hub.components.registry.get_camera("14042900001325000813").enabled is False  # type: ignore[union-attr]
     page.context.close()
+
+
+def test_a_technician_onboards_an_onvif_camera_discover_probe_fill_add(web_hub: WebHub) -> None:
+    """The whole onboarding of a real ONVIF camera (ipycam on loopback; discovery unicast, never multicast)."""
+    with IpycamDevice(name="VillageGate", manufacturer="SharpTest", model="ST-300", password="Gate-Pass-2024") as dev:
+        assert dev.discovery is not None
+        page = web_hub.page_as("tech-web")
+        page.click("#add-camera")
+        form = page.locator("#camera-form")
+        form.locator("input[name=discover_target]").fill(f"127.0.0.1:{dev.discovery.port}")
+        form.locator("#discover").click()
+        found = form.locator("[data-testid=discovered] button.chip")
+        expect(found).to_have_count(1)
+        expect(found).to_contain_text("VillageGate")
+        found.click()
+        expect(form.locator("input[name=onvif_host]")).to_have_value("127.0.0.1")
+        expect(form.locator("input[name=onvif_port]")).to_have_value(str(dev.onvif_port))
+        form.locator("input[name=username]").fill(dev.username)
+        form.locator("input[name=password]").fill(dev.password)
+        form.locator("#probe").click()
+        expect(form.locator("input[name=manufacturer]")).to_have_value("SharpTest")
+        expect(form.locator("input[name=model]")).to_have_value("ST-300")
+        expect(form.locator("input[name=resolution]")).to_have_value("320x240")
+        assert (form.locator("input[name=stream]").input_value()).startswith(f"rtsp://127.0.0.1:{dev.rtsp_port}/")
+        form.locator("input[name=id]").fill("14042900001325000814")
+        form.locator("select[name=jurisdiction]").select_option(VILLAGE_B)
+        page.click("#save-camera")
+        row = page.locator("li.camera[data-id='14042900001325000814']")
+        expect(row).to_have_attribute("data-state", "online", timeout=30_000)
+        view = web_hub.hub.components.cameras.get("14042900001325000814")
+        assert view.has_password and view.username == dev.username and view.manufacturer == "SharpTest"
+        assert dev.password not in page.content()  # sent once, never shown back
+        # removed from its row, after a confirmation
+        page.once("dialog", lambda dialog: dialog.accept())
+        row.locator("button", has_text="删除").click()
+        expect(row).to_have_count(0)
+        assert web_hub.hub.components.registry.get_camera("14042900001325000814") is None
+        page.context.close()
 
 
 def test_an_auditor_opens_the_audit_and_the_access_log(web_hub: WebHub) -> None:

@@ -8,6 +8,7 @@ its own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -74,6 +75,13 @@ class WebHub:
         context.set_default_timeout(15_000)
         page = context.new_page()
         page.on("request", lambda request: self.requests.append(request.url))
+        # shown by pytest when a test fails: what the page said and what it could not load
+        page.on("console", lambda msg: print(f"[{login} console {msg.type}] {msg.text}"))
+        page.on("requestfailed", lambda request: print(f"[{login} failed] {request.url} {request.failure}"))
+        page.on("response", lambda r: print(f"[{login} {r.status}] {r.url}")
+                if r.status >= 400 or "stream" in r.url or "changes" in r.url else None)
+        page.on("request", lambda r: print(f"[{login} request {time.strftime('%X')}] {r.url}")
+                if "stream" in r.url or "changes" in r.url else None)
         page.goto(self.url + "/")
         page.fill("#username", login)
         page.fill("#password", PASSWORD)
