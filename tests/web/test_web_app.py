@@ -150,12 +150,21 @@ def test_a_technician_adds_a_camera_through_the_form_and_it_goes_online(web_hub:
     expect(row.locator("[data-testid=state]")).to_have_text("在线")
     cam = web_hub.hub.components.registry.get_camera("14042900001325000812")
     assert cam is not None and cam.jurisdiction_code == VILLAGE_B and cam.owner == "乙村村委会"
+    # edited from its row: the form comes back filled with the record
+    row.locator("button", has_text="编辑").click()
+    expect(form.locator("input[name=owner]")).to_have_value("乙村村委会")
+    expect(form.locator("select[name=ptz_type]")).to_have_value("3")
+    form.locator("input[name=address]").fill("乙村村口东侧")
+    page.click("#save-camera")
+    expect(page.locator("#camera-form")).to_have_count(0)
+    cam = web_hub.hub.components.registry.get_camera("14042900001325000812")
+    assert cam is not None and cam.address == "乙村村口东侧" and cam.owner == "乙村村委会" and cam.ptz_type == 3
     # a YAML file (the export's format) imported from the page, then that camera disabled from its row
     yaml = (f'cameras:\n  - {{id: "14042900001325000813", name: 导入的摄像机, jurisdiction: "{VILLAGE_B}", '
             f'stream: "{web_hub.rtsp.url("cam2")}"}}\n')
     page.set_input_files("#import-file", files=[{"name": "乙村.yaml", "mimeType": "application/yaml",
                                                  "buffer": yaml.encode()}])
-    expect(page.locator(".toast")).to_contain_text("已导入：新增 1 台")
+    expect(page.locator(".toast", has_text="已导入")).to_contain_text("已导入：新增 1 台")
     imported = page.locator("li.camera[data-id='14042900001325000813']")
     expect(imported).to_be_visible()
     imported.locator("button", has_text="停用").click()
