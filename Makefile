@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export YOLO_OFFLINE := 1
 export YOLO_AUTOINSTALL := false
 
-.PHONY: run test setup system venv model lint typecheck bench clean
+.PHONY: run test setup system venv model lint typecheck bench clean screenshots
 
 run: setup
 	$(BIN)/sharpeyes run --demo
@@ -59,3 +59,7 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) $(DATA)
+
+# The web app's pages as PNGs in docs/screenshots/ (a real hub, Debian's Chromium; not run by the tests)
+screenshots: setup
+	PYTHONPATH=. $(BIN)/python -m tests.web.screenshots

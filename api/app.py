@@ -5,7 +5,8 @@ jurisdiction subtree; content is served only with a reason, and every such acces
 and every refused action, is written to the access log first (``api/access.py``).
 
 Owns the app only: one router per resource (``api/<resource>.py``), each built from the :class:`api.deps.ApiDeps`
-its caller (the hub, a test) gives, and the OpenAPI schema and docs behind a login. No stage imports this package;
+its caller (the hub, a test) gives, the web app (``api/static/``, served with its few JSON/SSE helpers by
+``api/webui.py``), and the OpenAPI schema and docs behind a login. No stage imports this package;
 the CLI serves it.
 """
 
@@ -27,6 +28,7 @@ from api.deps import ApiDeps
 from api.events import create_events_router
 from api.ops import create_ops_router
 from api.snapshots import create_snapshots_router
+from api.webui import create_webui_router
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.state.api_deps = deps
     for create_router in (create_auth_router, create_cameras_router, create_ops_router, create_centers_router,
                           create_events_router, create_snapshots_router, create_access_log_router,
-                          create_audit_router):
+                          create_audit_router, create_webui_router):
         app.include_router(create_router(deps))
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(authenticated)])

@@ -42,9 +42,10 @@ API_TOKEN_PREFIX = "se_"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/api/health"), ("POST", "/api/auth/token"), ("POST", "/api/auth/login"), ("GET", "/"),
+    ("GET", "/ui/{name}"),
 })
-"""The routes served without a user: liveness, logging in, and the page with its login form (it has no separate
-static files). Every other route must declare what it needs."""
+"""The routes served without a user: liveness, logging in, the page with its login form, and the page's own
+script and style files (``api/webui.py``: code, no data). Every other route must declare what it needs."""
 GUARD_ATTRIBUTE = "__sharpeyes_guard__"
 """Set on every dependency that authenticates (value: the permissions it requires, or ``authenticated``)."""
 LOGIN_FAILED_DETAIL = "wrong login or password"

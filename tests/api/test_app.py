@@ -410,26 +410,45 @@ ROUTES = {
     ("PATCH", "/api/cameras/{camera_id}"): "Change fields (and credentials) of a camera (logged)",
     ("DELETE", "/api/cameras/{camera_id}"): "Remove a camera and its credentials (logged)",
 }
+WEB_APP_ROUTES = {
+    ("GET", "/api/ui/config"): "What the web app shows: the SLA of each severity and the hub's timezone",
+    ("GET", "/api/ui/jurisdictions"): "The jurisdiction nodes of your subtree (county → township → village)",
+    ("GET", "/api/ui/availability"):
+        "在线率 and 完好率 of each camera of your subtree over the last days, and the key points",
+    ("GET", "/api/ui/changes"):
+        "Changes of the events you see (actions by anyone, incident updates, escalations) as Server-Sent Events",
+    ("POST", "/api/ui/cameras/import"): "Import a camera YAML file (all or nothing; within your jurisdiction; logged)",
+    ("POST", "/api/ui/cameras/discover"):
+        "Find ONVIF cameras by WS-Discovery (multicast, or one address); registers nothing",
+}
+ROUTES.update(WEB_APP_ROUTES)
 REASON_ROUTES = {("GET", "/api/events/{event_id}"), ("GET", "/snapshots/{ref}"), ("GET", "/api/access-log"),
                  ("GET", "/api/audit"), ("GET", "/api/cameras/export")}
 
 
 def test_index_and_openapi(env: Env) -> None:
-    r = env.anonymous.get("/")  # the page is open: it shows the login form first
+    r = env.anonymous.get("/")  # the page is open: a shell whose script shows the login form first
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/html")
     page = _Page()
     page.feed(r.text)
-    assert page.title == "Sharp Eyes Hub — live events"
-    assert {"login", "username", "password", "logout", "me", "events", "center", "reason", "audit"} <= page.ids
-    assert not {"who", "unit", "no-admin"} & page.ids  # who views is the logged-in user; an admin exists
-    # it logs in with the cookie, then sends the CSRF token on POSTs and polls the event list (all the user's
-    # events, or the chosen center's) every 2 s, through routes the app has
-    assert '"/api/auth/login"' in page.script and '"X-CSRF-Token": csrf' in page.script
-    assert '"/api/events?limit=60"' in page.script and "`/api/centers/${code}/events?limit=60`" in page.script
-    assert "setInterval(refresh, 2000)" in page.script and "X-Sharpeyes-User" not in page.script
-    assert env.http.get("/api/events", params={"limit": 60}).status_code == 200
-    assert env.http.get(f"/api/centers/{VILLAGE}/events", params={"limit": 60}).status_code == 200
+    assert page.title == "Sharp Eyes Hub"
+    assert page.ids == {"root"}  # no admin notice: an admin exists; no content before a login
+    assert '<script type="module" src="/ui/app.js">' in r.text and "http" not in r.text.split("<body>")[1]
+    # its modules are open too (code, no data), served by flat name only, with a JavaScript type
+    app = env.anonymous.get("/ui/app.js")
+    assert app.status_code == 200 and app.headers["content-type"].startswith("text/javascript")
+    client = env.anonymous.get("/ui/api.js").text
+    assert '"/api/auth/login"' in client and '"X-CSRF-Token"' in client and "X-Sharpeyes-User" not in client
+    assert env.anonymous.get("/ui/app.css").headers["content-type"].startswith("text/css")
+    for name in ("index.html", "..%2Fapp.py", "nope.js", "App.JS"):
+        assert env.anonymous.get(f"/ui/{name}").status_code == 404, name
+    # the queue reads the center's list, then its stream and the change feed: routes the app has
+    queue = env.anonymous.get("/ui/queue.js").text
+    assert "`/api/centers/${code}/events?${q}`" in queue
+    assert "`/api/centers/${code}/events/stream?heartbeat_s=4`" in queue
+    assert "/api/ui/changes" in queue and "setInterval(refresh" not in queue
+    assert env.http.get(f"/api/centers/{VILLAGE}/events", params={"limit": 200}).status_code == 200
 
     spec = env.http.get("/openapi.json").json()
     documented = {(method.upper(), path): op["summary"] for path, ops in spec["paths"].items()

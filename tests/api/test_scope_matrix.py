@@ -272,6 +272,12 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/cameras/{camera_id}/probe"): expect(WRITERS),
     ("PATCH", "/api/cameras/{camera_id}"): expect({TECH: OK, ADMIN: OK}),
     ("DELETE", "/api/cameras/{camera_id}"): expect({TECH: OK, ADMIN: OK}),
+    ("GET", "/api/ui/config"): expect(EVERYONE),
+    ("GET", "/api/ui/jurisdictions"): expect(EVERYONE),
+    ("GET", "/api/ui/availability"): expect(EVERYONE),
+    ("GET", "/api/ui/changes"): expect({OP_A: OK, OP_B: OK, OP_TOWNSHIP: OK, AUDITOR: OK, ADMIN: OK}),
+    ("POST", "/api/ui/cameras/import"): expect({TECH: OK, ADMIN: OK}),
+    ("POST", "/api/ui/cameras/discover"): expect({TECH: OK, ADMIN: OK}),
 }
 """(method, OpenAPI path) → role → expected outcome."""
 
@@ -280,6 +286,7 @@ UNDOCUMENTED: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/openapi.json"): expect({r: OK for r in USERS}),
     ("GET", "/docs"): expect({r: OK for r in USERS}),
     ("GET", "/metrics"): expect({TECH: OK, AUDITOR: OK, ADMIN: OK}),
+    ("GET", "/ui/{name}"): expect({r: OK for r in ROLES}, open_route=True),
 }
 """Routes served but not in the schema, checked the same way."""
 
@@ -344,6 +351,12 @@ def event_action(action: str) -> Call:
     return call
 
 
+def import_yaml(camera_id: str, village: str) -> str:
+    """A camera YAML file of one camera in ``village``."""
+    return (f'cameras:\n  - {{id: "{camera_id}", name: 导入摄像机, jurisdiction: "{village}", '
+            f'stream: "rtsp://127.0.0.1:9/imported"}}\n')
+
+
 def register(env: Env, role: str, h: dict[str, str]) -> int:
     body = {"id": env.world.new_camera_id(), "name": "新摄像机", "jurisdiction": VILLAGE_A,
             "stream": "rtsp://127.0.0.1:9/new", "probe": False}
@@ -386,6 +399,15 @@ CALLS: dict[tuple[str, str], Call] = {
         env, "PATCH", f"/api/cameras/{CAM_A}", h, json={"username": "admin", "password": "Rotated-Pass-77"}),
     ("DELETE", "/api/cameras/{camera_id}"): remove,
     ("GET", "/"): get("/"),
+    ("GET", "/ui/{name}"): get("/ui/app.js"),
+    ("GET", "/api/ui/config"): get("/api/ui/config"),
+    ("GET", "/api/ui/jurisdictions"): get("/api/ui/jurisdictions"),
+    ("GET", "/api/ui/availability"): get("/api/ui/availability"),
+    ("GET", "/api/ui/changes"): sse("/api/ui/changes"),
+    ("POST", "/api/ui/cameras/discover"): lambda env, role, h: _status(
+        env, "POST", "/api/ui/cameras/discover", h, json={"host": "127.0.0.1", "port": CLOSED_PORT, "timeout_s": 0.05}),
+    ("POST", "/api/ui/cameras/import"): lambda env, role, h: _status(
+        env, "POST", "/api/ui/cameras/import", h, json={"yaml": import_yaml(env.world.new_camera_id(), VILLAGE_A)}),
     ("GET", "/openapi.json"): get("/openapi.json"),
     ("GET", "/docs"): get("/docs"),
     ("GET", "/metrics"): get("/metrics"),
@@ -486,6 +508,66 @@ def test_sse_stream_does_not_leak(env: Env) -> None:
     for center in (VILLAGE_B, TOWNSHIP, COUNTY):
         r = env.http.get(f"/api/centers/{center}/events/stream", headers=env.headers[OP_A])
         assert r.status_code == 404 and later_b.id not in r.text, center
+
+
+def test_change_feed_and_web_app_lists_do_not_leak(env: Env) -> None:
+    w, http, h = env.world, env.http, env.headers
+    seen: list[str] = []
+    deadline = time.monotonic() + 10
+    with http.stream("GET", "/api/ui/changes", params={"heartbeat_s": 0.2}, headers=h[OP_A]) as resp:
+        assert resp.status_code == 200
+        for line in resp.iter_lines():
+            seen.append(line)
+            if line == ": connected":  # B's action first: had it leaked, it would come before A's
+                assert http.post(f"/api/events/{w.event_b.id}/ack", headers=h[OP_B],
+                                 json={"reason": "乙村签收"}).status_code == 200
+                assert http.post(f"/api/events/{w.event_a.id}/ack", headers=h[OP_A],
+                                 json={"reason": "甲村签收"}).status_code == 200
+            if line.startswith("data: ") and json.loads(line[6:])["id"] == w.event_a.id:
+                break
+            assert time.monotonic() < deadline, f"no change of village A's event within 10 s: {seen}"
+    text = "\n".join(seen)
+    assert '"status":"acknowledged"' in text and w.event_b.id not in text and CAM_B not in text
+    # a later state of an incident (the firehose) reaches the feed too, with the handling state kept
+    now = datetime.now(UTC)
+    seen = []
+    with http.stream("GET", "/api/ui/changes", params={"heartbeat_s": 0.2}, headers=h[OP_A]) as resp:
+        for line in resp.iter_lines():
+            seen.append(line)
+            if line == ": connected":
+                for ev in (w.event_b, w.event_a):
+                    w.publisher.publish_update(ev.model_copy(update={"updated_at": now, "ended_at": now}))
+            if line.startswith("data: ") and json.loads(line[6:])["id"] == w.event_a.id:
+                state = json.loads(line[6:])
+                break
+            assert time.monotonic() < deadline + 10, f"no update of village A's event within 10 s: {seen}"
+    assert state["ended_at"] and state["status"] == "acknowledged" and w.event_b.id not in "\n".join(seen)
+    nodes = {n["code"]: n["in_scope"] for n in http.get("/api/ui/jurisdictions", headers=h[OP_B]).json()}
+    assert nodes == {VILLAGE_B: True, TOWNSHIP: False, COUNTY: False}  # the nodes above: named, not in scope
+    cams = http.get("/api/ui/availability", headers=h[OP_B]).json()["cameras"]
+    assert {c["id"] for c in cams} == {CAM_B}
+
+
+def test_a_camera_import_stays_in_the_importers_jurisdiction(env: Env) -> None:
+    w, http = env.world, env.http
+    w.store.add_user("tech-fengzhou", role="technician", jurisdiction=TOWNSHIP, password=PASSWORD, unit="丰州镇派出所")
+    h = log_in(http, "tech-fengzhou")
+    outside, inside = w.new_camera_id(), w.new_camera_id()
+    both = import_yaml(inside, VILLAGE_A) + import_yaml(outside, OTHER_VILLAGE).removeprefix("cameras:\n")
+    r = http.post("/api/ui/cameras/import", headers=h, json={"yaml": both, "name": "两台.yaml"})
+    assert r.status_code == 422 and outside in r.json()["detail"]["message"], r.text
+    assert w.deps.registry.get_camera(inside) is None and w.deps.registry.get_camera(outside) is None  # all or none
+    # a village of another township is not created either, nor one of the tree changed
+    village = f'jurisdictions:\n  - {{code: "{OTHER_TOWNSHIP}009", name: 新村, parent: "{OTHER_TOWNSHIP}", ' \
+              'synthetic: true}\n'
+    r = http.post("/api/ui/cameras/import", headers=h, json={"yaml": village})
+    assert r.status_code == 422 and w.deps.registry.get_jurisdiction(f"{OTHER_TOWNSHIP}009") is None
+    r = http.post("/api/ui/cameras/import", headers=h, json={"yaml": import_yaml(inside, VILLAGE_A)})
+    assert r.status_code == 200 and r.json()["added"] == [inside], r.text
+    assert (w.deps.archive.access_log(limit=1)[0].user, w.deps.archive.access_log(limit=1)[0].action) == (
+        "tech-fengzhou", "camera_add")
+    r = http.post("/api/ui/cameras/import", headers=h, json={"yaml": "cameras: [{id: 1}]", "name": "../x.yaml"})
+    assert r.status_code == 422 and "cameras: [{id: 1}]" not in r.text
 
 
 def test_township_audit_does_not_leak(env: Env) -> None:
