@@ -43,17 +43,24 @@ class Center(BaseModel):
 def _sse(client: redis.Redis, stream: str, start: str, heartbeat_s: float) -> Iterator[bytes]:
     """The entries of ``stream`` after ``start`` as Server-Sent Events, a comment every ``heartbeat_s`` idle."""
     last = start
+    # a blocking XREAD must return before the client's socket timeout, or an idle stream reads as a Redis error
+    timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+    block_s = heartbeat_s if not timeout else max(0.1, min(heartbeat_s, float(timeout) - 1.0))
+    idle_since = time.monotonic()
     yield b": connected\n\n"
     while True:
         try:
-            resp: Any = client.xread({stream: last}, count=100, block=int(heartbeat_s * 1000))
+            resp: Any = client.xread({stream: last}, count=100, block=int(block_s * 1000))
         except redis.RedisError as exc:
             yield f"event: error\ndata: {json.dumps(str(exc))}\n\n".encode()
             time.sleep(heartbeat_s)
             continue
         if not resp:
-            yield b": keep-alive\n\n"
+            if time.monotonic() - idle_since >= heartbeat_s - 0.05:
+                yield b": keep-alive\n\n"
+                idle_since = time.monotonic()
             continue
+        idle_since = time.monotonic()
         for _name, entries in resp:
             for entry_id, fields in entries:
                 last = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
