@@ -202,6 +202,8 @@ class EventPublisher:
         # events waiting for Redis while the spool cannot be written (disk full): kept in order, in memory
         self._memory: deque[Event] = deque()
         self.memory_limit = memory_limit
+        self._journal_pending: deque[Event] = deque(maxlen=memory_limit)  # not yet journaled (disk full)
+        self._journal_lock = threading.Lock()
         self._storage_errors: dict[str, str] = {}  # "spool" / "journal" -> the last error, while it lasts
         self.ttl_s = ttl_s
         self.maxlen = maxlen
@@ -306,8 +308,10 @@ class EventPublisher:
         return "; ".join(f"{k}: {v}" for k, v in sorted(self._storage_errors.items()))
 
     def recheck_storage(self) -> None:
-        """Clear a spool error once the spool can be written again (it is otherwise written only while Redis is
-        down, so nothing else would notice that the disk has room again)."""
+        """Journal what waits to be journaled, and clear a spool error once the spool can be written again (it is
+        otherwise written only while Redis is down, so nothing else would notice that the disk has room again)."""
+        if "journal" in self._storage_errors:
+            self._journal([])
         if "spool" not in self._storage_errors or self._memory:
             return
         try:
@@ -327,14 +331,22 @@ class EventPublisher:
             log.warning("%s is written again", what)
 
     def _journal(self, events: Sequence[Event]) -> None:
-        if self.journal is None or not events:
+        """Journal ``events`` after whatever could not be journaled before. While the journal cannot be written
+        the events still go out; they wait in memory (the last ``memory_limit``) and are journaled, in order, at
+        the first write that works again (or :meth:`recheck_storage`), so the record of what was accepted stays
+        whole across a full disk."""
+        if self.journal is None or (not events and not self._journal_pending):
             return
-        try:
-            self.journal.record(events)
-        except sqlite3.Error as exc:  # disk full, read-only: the event still goes out
-            self._storage_failed("journal", exc)
-        else:
-            self._storage_worked("journal")
+        with self._journal_lock:
+            pending = [*self._journal_pending, *events]
+            try:
+                self.journal.record(pending)
+            except sqlite3.Error as exc:  # disk full, read-only: the event still goes out
+                self._journal_pending.extend(events)
+                self._storage_failed("journal", exc)
+            else:
+                self._journal_pending.clear()
+                self._storage_worked("journal")
 
     def _hold(self, events: Sequence[Event]) -> None:
         """Keep ``events`` (in order, after what already waits) until Redis takes them: in the spool, or in memory

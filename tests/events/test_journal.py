@@ -1,6 +1,6 @@
 """The publisher's journal and its storage faults, on a real Redis and real SQLite files: incidents left open by a
 killed hub are closed at the next start; a full spool or journal (SQLite's own SQLITE_FULL) does not stop delivery,
-is reported, and recovers when there is room again."""
+is reported, and recovers when there is room again (the journal then records what was accepted meanwhile)."""
 
 from __future__ import annotations
 
@@ -64,9 +64,13 @@ def test_full_journal_is_reported_and_delivery_goes_on(redis_client: redis.Redis
         error = pub.storage_error()
         assert error is not None and error.startswith("journal: ") and "full" in error
         assert [e.id for e in stream_events(redis_client, Keys().firehose)] == [e.id for e in big]
+        assert pub.journal.accepted_ids() == []
         pub.journal._db.execute("PRAGMA max_page_count = 1073741823")  # room again
-        pub.publish(make_event(99))
+        pub.recheck_storage()  # (the spool drainer's round): what waited is journaled, in order
         assert pub.storage_error() is None
+        assert pub.journal.accepted_ids() == sorted(e.id for e in big)
+        pub.publish(make_event(99))
+        assert pub.storage_error() is None and len(pub.journal.accepted_ids()) == 21
     finally:
         pub.journal.close()
         pub.spool.close()
