@@ -75,7 +75,8 @@ class CameraMaintainer:
         self.labels: dict[str, set[str]] = {} if labels is None else labels
         self.running: dict[str, Fingerprint] = {}  # camera id → fingerprint it was started with
         self.assigner = assigner  # cluster.leases: only the cameras this node holds a lease on run here
-        self._lock = threading.RLock()  # reconcile (starts, slow) and keep_leases (stops, prompt) per camera
+        self._lock = threading.RLock()  # reconcile (starts, slow) and the stops of unleased cameras, per camera
+        self._stopping: set[str] = set()  # unleased cameras whose sampler is being stopped
 
     def _leased(self, wanted: dict[str, Fingerprint]) -> dict[str, Fingerprint]:
         """The enabled cameras this node holds a lease on (all of them without leases)."""
@@ -85,10 +86,11 @@ class CameraMaintainer:
         return {c: fp for c, fp in wanted.items() if c in held}
 
     def keep_leases(self) -> None:
-        """Renew this node's leases, take its turn at free cameras, and stop at once every running camera it no
-        longer holds (lost, released, or — Redis unreachable — past its local deadline, which comes before anyone
-        else may take it). Called by :class:`LeaseKeeper` every third of the lease period, never blocked by camera
-        starts; the cameras newly leased start at the next :meth:`reconcile`."""
+        """Renew this node's leases, take its turn at free cameras, and let go at once of every running camera it
+        no longer holds (lost, released, or — Redis unreachable — past its local deadline, which comes before
+        anyone else may take it): its frames stop reaching analytics now, and its sampler is stopped on a thread
+        of its own, so a slow ffmpeg stop never delays the next renewal. Called by :class:`LeaseKeeper` every
+        third of the lease period; the cameras newly leased start at the next :meth:`reconcile`."""
         if self.assigner is None:
             return
         try:
@@ -97,11 +99,20 @@ class CameraMaintainer:
             lost = self.assigner.expire_local()
             log.warning("leases not renewed (%s); %d camera(s) past their local deadline", exc, len(lost))
         held = self.assigner.held()
-        for camera_id in [c for c in list(self.running) if c not in held]:
+        for camera_id in [c for c in list(self.running) if c not in held and c not in self._stopping]:
+            log.info("camera %s: lease gone, stopping it here", camera_id)
+            self.analytics.remove_camera(camera_id)  # no frame of it is analysed from now on
+            self._stopping.add(camera_id)
+            threading.Thread(target=self._stop_unleased, args=(camera_id,), name=f"stop:{camera_id}",
+                             daemon=True).start()
+
+    def _stop_unleased(self, camera_id: str) -> None:
+        try:
             with self._lock:
-                if camera_id in self.running:
-                    log.info("camera %s: lease gone, stopping it here", camera_id)
+                if self.assigner is not None and camera_id not in self.assigner.held() and camera_id in self.running:
                     self.stop_camera(camera_id)
+        finally:
+            self._stopping.discard(camera_id)
 
     def reconcile(self) -> dict[str, list[str]]:
         """Make the running cameras the registry's enabled ones: start new, restart changed (stream, rules,
