@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export YOLO_OFFLINE := 1
 export YOLO_AUTOINSTALL := false
 
-.PHONY: run test setup system venv model lint typecheck bench clean screenshots
+.PHONY: run test setup system venv model lint jscheck typecheck bench clean screenshots
 
 run: setup
 	$(BIN)/sharpeyes run --demo
@@ -46,9 +46,16 @@ $(MODEL_STAMP): $(DEPS_STAMP)
 	@rm -f $(DATA)/models/.exported-*
 	@touch $@
 
-lint: venv
+lint: venv jscheck
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
+	cd tools/jscheck && npx --no-install tsc -p tsconfig.json
+
+# the web app's JSDoc types checked by TypeScript (a development tool from npm, pinned by the lockfile; never served)
+jscheck: tools/jscheck/node_modules/.package-lock.json
+
+tools/jscheck/node_modules/.package-lock.json: tools/jscheck/package-lock.json
+	cd tools/jscheck && npm ci --no-audit --no-fund
 
 bench: setup
 	$(BIN)/python bench/detect.py

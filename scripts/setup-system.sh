@@ -15,6 +15,8 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql
 need_file /usr/share/doc/opencv-doc/examples/data/vtest.avi opencv-doc
 need_file /usr/bin/python3 python3
 need_file /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
+need_cmd npm npm  # make lint: TypeScript checks the web app's JSDoc types (tools/jscheck)
+need_cmd node nodejs
 need_file /usr/bin/chromium chromium  # the web app's browser tests (tests/web, Playwright) and `make screenshots`
 need_file /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc fonts-noto-cjk  # CJK text in the browser and snapshots
 if [ -x /usr/bin/python3 ]; then
