@@ -29,6 +29,40 @@ function matches(ev) {
   return true;
 }
 
+const ALERTS_KEY = "sharpeyes.alerts";
+
+/** @returns {boolean} whether this browser's user asked for alerts on major and critical events */
+function alertsOn() { return localStorage.getItem(ALERTS_KEY) === "1"; }
+
+/** Alerts on or off for this user in this browser; on asks the desktop-notification permission once. */
+/** @param {boolean} on */
+function setAlerts(on) {
+  localStorage.setItem(ALERTS_KEY, on ? "1" : "0");
+  if (on && "Notification" in window && Notification.permission === "default") void Notification.requestPermission();
+}
+
+/** A short tone and, where permitted, a desktop notification for a new major or critical event (opt-in). */
+/** @param {HubEvent} ev */
+function alert_(ev) {
+  if (!alertsOn()) return;
+  try {
+    const ctx = new AudioContext();
+    const tone = ctx.createOscillator();
+    const gain = ctx.createGain();
+    tone.frequency.value = ev.severity === "critical" ? 1175 : 880;
+    gain.gain.value = 0.15;
+    tone.connect(gain).connect(ctx.destination);
+    tone.start();
+    tone.stop(ctx.currentTime + (ev.severity === "critical" ? 0.6 : 0.3));
+    tone.onended = () => void ctx.close();
+  } catch { /* no audio device: the notification still comes */ }
+  if ("Notification" in window && Notification.permission === "granted") {
+    new Notification(t("queue.alertTitle", { severity: t("severity." + ev.severity), type: t("type." + ev.type) }),
+      { body: ev.camera_name || ev.camera_id, tag: ev.id });
+  }
+  document.dispatchEvent(new CustomEvent("sharpeyes:alert", { detail: { id: ev.id, severity: ev.severity } }));
+}
+
 /** @param {HTMLElement} container */
 export function renderQueue(container) {
   /** @type {Map<string, HubEvent>} */
@@ -45,7 +79,12 @@ export function renderQueue(container) {
   const shown = h("span", { class: "muted", "data-testid": "shown" });
   const liveState = h("span", { class: "live", "data-testid": "live" });
   const bar = h("div", { class: "filters" });
-  mount(container, h("div", { class: "toolbar" }, bar, h("div", { class: "stats" }, counter, shown, liveState)),
+  const alertBox = /** @type {HTMLInputElement} */ (h("input", { type: "checkbox", "data-testid": "alerts",
+    onchange: () => setAlerts(alertBox.checked) }));
+  alertBox.checked = alertsOn();
+  const alertToggle = h("label", { class: "alerts", title: t("queue.alertsHint") }, alertBox, t("queue.alerts"));
+  mount(container, h("div", { class: "toolbar" }, bar,
+    h("div", { class: "stats" }, counter, shown, liveState, alertToggle)),
     h("p", { class: "muted small keys" }, t("queue.keys")), list);
 
   function updateCounts() {
@@ -200,6 +239,7 @@ export function renderQueue(container) {
     // heartbeat below the hub's Redis socket timeout (5 s): a longer blocking read would time out server-side
     closers.push(subscribe(`/api/centers/${code}/events/stream?heartbeat_s=4`, EVENT_TYPES, (_name, ev) => {
       const known = items.get(ev.id);
+      if (!known && (ev.severity === "major" || ev.severity === "critical")) alert_(ev);
       upsert(known ? { ...ev, status: known.status, centers: known.centers, escalated_to: known.escalated_to,
         hold: known.hold } : { ...ev, status: "new", centers: [code], escalated_to: null, hold: false });
     }, (live) => { liveFlags.stream = live; showLive(); }));
