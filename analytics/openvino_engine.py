@@ -71,10 +71,36 @@ def letterbox(image: np.ndarray, size: int, stride: int = 32, ratio: float | Non
     return Letterboxed(blob[0], r, left, top, (h, w))
 
 
+def _to_frame(xyxy: np.ndarray, prep: Letterboxed) -> np.ndarray:
+    """Boxes in network pixels → frame pixels, clipped to the frame."""
+    xyxy = xyxy.copy()
+    xyxy[:, [0, 2]] -= prep.left
+    xyxy[:, [1, 3]] -= prep.top
+    xyxy /= prep.ratio
+    h, w = prep.shape
+    xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
+    xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
+    return xyxy
+
+
+def decode_end2end(output: np.ndarray, prep: Letterboxed, names: dict[int, str], labels: ModelLabels,
+                   conf: float) -> Detections:
+    """One image's output of an NMS-free model (YOLOv10, YOLO26: rows of x1, y1, x2, y2, score, class) →
+    :class:`Detections` in frame pixels."""
+    rows = output[output[:, 4] > conf]
+    if not len(rows):
+        return Detections(model_labels=labels)
+    xyxy = _to_frame(rows[:, :4].astype(np.float32), prep)
+    return Detections(xyxy, rows[:, 4].astype(np.float32), [names[int(c)] for c in rows[:, 5]], model_labels=labels)
+
+
 def decode(output: np.ndarray, prep: Letterboxed, names: dict[int, str], labels: ModelLabels, conf: float,
            iou: float) -> Detections:
     """One image's raw YOLO output (``4 + classes`` × anchors: centre-x, centre-y, w, h, class scores) →
-    :class:`Detections` in frame pixels after class-wise NMS."""
+    :class:`Detections` in frame pixels after class-wise NMS. An NMS-free model's output (anchors × 6) goes to
+    :func:`decode_end2end`."""
+    if output.ndim == 2 and output.shape[1] == 6 and output.shape[0] != 4 + len(names):
+        return decode_end2end(output, prep, names, labels, conf)
     scores_all = output[4:]
     cls = scores_all.argmax(0)
     scores = scores_all[cls, np.arange(scores_all.shape[1])]
@@ -87,13 +113,7 @@ def decode(output: np.ndarray, prep: Letterboxed, names: dict[int, str], labels:
     xyxy[:, 2:] = xywh[:, :2] + xywh[:, 2:] / 2
     offset = xyxy + (cls[:, None] * _MAX_WH)
     order = _nms(offset, scores, iou)[:_MAX_DET]
-    xyxy, scores, cls = xyxy[order], scores[order], cls[order]
-    xyxy[:, [0, 2]] -= prep.left
-    xyxy[:, [1, 3]] -= prep.top
-    xyxy /= prep.ratio
-    h, w = prep.shape
-    xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
-    xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
+    xyxy, scores, cls = _to_frame(xyxy[order], prep), scores[order], cls[order]
     return Detections(xyxy.astype(np.float32), scores.astype(np.float32), [names[int(c)] for c in cls],
                       model_labels=labels)
 

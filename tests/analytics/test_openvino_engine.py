@@ -171,3 +171,18 @@ def test_int8_export_keeps_the_teachers_persons(tmp_path: Path, vtest: list[np.n
     assert agreement.precision >= 0.9, agreement
     fp32 = Detector(DetectorSettings(precision="fp32"), models)  # type: ignore[call-arg]
     assert fp32.precision == "fp32"
+
+
+def test_nms_free_output_rows_are_decoded_in_frame_pixels() -> None:
+    """YOLOv10/YOLO26 exports give rows (x1, y1, x2, y2, score, class) in network pixels: kept above the
+    confidence, mapped back through the letterbox, no NMS."""
+    from analytics.labels import ModelLabels
+    from analytics.openvino_engine import decode
+
+    prep = letterbox(np.zeros((576, 768, 3), np.uint8), 640)  # 640×480, no padding: ratio 640/768
+    rows = np.array([[64, 80, 128, 240, 0.9, 0], [64, 80, 128, 240, 0.2, 1], [0, 0, 10, 10, 0.5, 1]], np.float32)
+    names = {0: "person", 1: "car"}
+    d = decode(np.vstack([rows, np.zeros((297, 6), np.float32)]), prep, names,
+               ModelLabels.from_names(names.values()), conf=0.35, iou=0.7)
+    assert d.labels == ["person", "car"]
+    np.testing.assert_allclose(d.xyxy[0], np.array([64, 80, 128, 240]) * 768 / 640, atol=0.01)
