@@ -105,6 +105,15 @@ def _stop_on_sigterm() -> Any:
     return stop
 
 
+def hub_health(port: int) -> dict[str, Any] | None:
+    """``/api/health`` of the hub on loopback ``port``; None while it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as resp:
+            return dict(json.loads(resp.read()))
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
 def _epoch(at: str) -> float:
     """A ledger time as SQLite holds it (ISO text, UTC when naive) → Unix seconds."""
     from datetime import UTC, datetime
@@ -192,11 +201,7 @@ class ChaosWorld:
         return time.monotonic() - t0
 
     def health(self) -> dict[str, Any] | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/api/health", timeout=2) as resp:
-                return dict(json.loads(resp.read()))
-        except (urllib.error.URLError, OSError, ValueError):
-            return None
+        return hub_health(self.api_port)
 
     def wait_health(self, timeout_s: float, *, since: float | None = None) -> float:
         """Seconds from ``since`` (default: now) until health is ok and nothing waits in the spool."""

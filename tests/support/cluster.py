@@ -8,14 +8,11 @@ Who runs what is read from the outside only: the leases in Redis (``Keys.camera_
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,7 @@ from sharpeyes.keys import Keys
 from sharpeyes.leases import CameraLeases
 from sharpeyes.proc import free_port
 from sharpeyes.settings import PROJECT_ROOT
-from tests.support.chaos import CAMERA, CONFIG_HEAD, TOWNSHIP, VILLAGE, camera_id
+from tests.support.chaos import CAMERA, CONFIG_HEAD, TOWNSHIP, VILLAGE, camera_id, hub_health
 
 
 class Node:
@@ -37,11 +34,7 @@ class Node:
         self.log = workdir / f"{name}.log"
 
     def health(self) -> dict[str, Any] | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/health", timeout=2) as resp:
-                return dict(json.loads(resp.read()))
-        except (urllib.error.URLError, OSError, ValueError):
-            return None
+        return hub_health(self.port)
 
     def ingesting(self) -> set[str]:
         """The cameras this process runs a sampler for (its health's ``ingest:<id>`` workers)."""
