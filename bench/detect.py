@@ -47,6 +47,7 @@ from analytics.detector import Detector, export_model
 from analytics.motion import MotionGate, detection_region
 from ingest.demo import VTEST_AVI
 from sharpeyes.settings import DetectorSettings, MotionSettings, Settings
+from tests.support.old_detector import UltralyticsOpenVino
 
 
 @dataclass
@@ -56,7 +57,7 @@ class Config:
     batch: int
     regions: bool = False  # gated: detect only the motion region (analytics/motion.py)
     gated: bool = False  # through the motion gate: skipped frames keep the last detections
-    detector: Detector | None = None
+    detector: Detector | UltralyticsOpenVino | None = None
     rates: list[float] = field(default_factory=list)
     ms: list[float] = field(default_factory=list)
     found: list[Detections] = field(default_factory=list)
@@ -91,8 +92,6 @@ def run_once(cfg: Config, frames: list[np.ndarray]) -> None:
                 region = detection_region(decision, last, w, h, gate.settings)
                 areas.append(1.0 if region is None else (region[2] - region[0]) * (region[3] - region[1]) / (w * h))
                 found.extend(det.detect_batch([frame], [region]))
-        elif cfg.legacy:
-            found.extend(_legacy(det, chunk))
         else:
             found.extend(det.detect_batch(chunk))
         per_image.append((time.perf_counter() - t0) / len(chunk))
@@ -101,14 +100,6 @@ def run_once(cfg: Config, frames: list[np.ndarray]) -> None:
     cfg.found = found
     if areas:
         cfg.area = statistics.fmean(areas)
-
-
-def _legacy(det: Detector, chunk: list[np.ndarray]) -> list[Detections]:
-    from analytics.detections import from_ultralytics
-
-    results = det.model.predict(chunk, imgsz=det.settings.imgsz, conf=det.settings.confidence, iou=det.settings.iou,
-                                device="cpu", verbose=False)
-    return [from_ultralytics(r, det.labels) for r in results]
 
 
 def build_configs(base: DetectorSettings, sizes: list[int], batch: int, quick: bool, gpu: bool) -> list[Config]:
@@ -164,10 +155,8 @@ def main() -> int:
             export_model(base.model_copy(update={"imgsz": size}), settings.model_dir, ["openvino"], int8=True)
     configs = build_configs(base, args.sizes, args.batch, args.quick, gpu)
     for cfg in configs:
-        if cfg.legacy:
-            cfg.detector = _legacy_detector(cfg.settings, settings.model_dir)
-        else:
-            cfg.detector = Detector(cfg.settings, settings.model_dir)
+        cfg.detector = (UltralyticsOpenVino(cfg.settings, settings.model_dir) if cfg.legacy
+                        else Detector(cfg.settings, settings.model_dir))
         run_once(cfg, frames[:3])  # warm-up
         cfg.rates.clear()
         cfg.ms.clear()
@@ -236,18 +225,6 @@ def local_motion(teacher_cfg: Config, base: DetectorSettings, args: argparse.Nam
             run_once(cfg, scene)
         out.append((cfg, total_agreement(teacher, cfg.found)))
     return out
-
-
-def _legacy_detector(ds: DetectorSettings, model_dir: Path) -> Detector:
-    """A Detector whose ultralytics model is the OpenVINO FP32 export, run through ultralytics' predictor (the
-    path every OpenVINO frame took before analytics/openvino_engine.py)."""
-    from ultralytics import YOLO
-
-    from analytics.detector import artifacts
-
-    det = Detector(ds, model_dir)  # pytorch, for names and labels
-    det.model = YOLO(str(artifacts(ds, model_dir)["openvino"]), task="detect")
-    return det
 
 
 if __name__ == "__main__":

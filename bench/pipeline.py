@@ -40,11 +40,10 @@ sys.path.pop(0)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cv2
-import numpy as np
 import redis
 
-from analytics.detections import Detections, from_ultralytics
-from analytics.detector import Detector, artifacts, export_model
+from analytics.detections import Detections
+from analytics.detector import Detector, export_model
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics, FrameScreen
 from events.publisher import EventPublisher, Spool, decode_entry
 from events.routing import Router, RoutingPolicy
@@ -55,7 +54,8 @@ from sharpeyes.frames import Frame
 from sharpeyes.keys import Keys
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.schema import EventType
-from sharpeyes.settings import PROJECT_ROOT, AnalyticsSettings, DetectorSettings, IngestSettings, Settings
+from sharpeyes.settings import PROJECT_ROOT, AnalyticsSettings, IngestSettings, Settings
+from tests.support.old_detector import UltralyticsOpenVino
 
 CACHE = PROJECT_ROOT / "data" / "bench-cache"
 CODES = ["140429", "140429100", "140429100001"]
@@ -90,27 +90,6 @@ def static_clip() -> Path:
                     "-an", "-f", "mp4", str(tmp)], check=True)
     tmp.replace(dst)
     return dst
-
-
-class UltralyticsOpenVino:
-    """The detector path before analytics/openvino_engine.py: ultralytics' predictor on the FP32 OpenVINO export
-    (what "today" means in the ratios)."""
-
-    def __init__(self, ds: DetectorSettings, model_dir: Path) -> None:
-        from ultralytics import YOLO
-
-        self.det = Detector(ds.model_copy(update={"backend": "pytorch"}), model_dir)  # names and labels
-        self.model = YOLO(str(artifacts(ds, model_dir)["openvino"]), task="detect")
-        self.model.predict(np.zeros((576, 768, 3), np.uint8), imgsz=ds.imgsz, verbose=False)
-        self.backend, self.ds = "openvino (ultralytics predict, fp32)", ds
-
-    def detect_batch(self, images: list, regions: list | None = None) -> list[Detections]:  # type: ignore[type-arg]
-        results = self.model.predict(images, imgsz=self.ds.imgsz, conf=self.ds.confidence, iou=self.ds.iou,
-                                     device="cpu", verbose=False)
-        return [from_ultralytics(r, self.det.labels) for r in results]
-
-    def describe(self) -> dict[str, object]:
-        return {"backend": self.backend, "precision": "fp32", "mode": "sync", "requests": 1, "imgsz": self.ds.imgsz}
 
 
 class CountingDetector:
