@@ -173,13 +173,13 @@ def _changes(deps: ApiDeps, principal: Principal, cursor: datetime, heartbeat_s:
     """The change feed: blocks on the firehose (incident updates arrive at once) for at most a second, then reads
     the archive for actions since the cursor; a comment every ``heartbeat_s`` idle."""
     client, keys = deps.redis, deps.keys
-    yield b": connected\n\n"
     sent: dict[int, datetime] = {}  # action id -> its time: actions at the cursor are not sent twice
-    try:
+    try:  # the firehose position is taken before the client hears "connected": nothing published after is missed
         newest: Any = client.xrevrange(keys.firehose, count=1)
         firehose_last = newest[0][0].decode() if newest else "0-0"
     except redis.RedisError:
         firehose_last = "$"
+    yield b": connected\n\n"
     idle = 0.0
     while True:
         chunks: list[bytes] = []
