@@ -206,8 +206,11 @@ class AnalyticsWorker(Worker):
     def __init__(self, detector_factory: Callable[[], Detector], snapshot_root: Path,
                  emit: Callable[[Event], None], emit_update: Callable[[Event], None] | None = None, *,
                  batch_size: int = 1, on_quality: Callable[[str, list[str]], None] | None = None,
-                 model_factory: Callable[[str], Detector] | None = None) -> None:
+                 model_factory: Callable[[str], Detector] | None = None, measure_s: float = 0.0) -> None:
         super().__init__("analytics", RestartPolicy(mode="always"))
+        self.measure_s = measure_s  # > 0: measure the default detector's frames/s for that long once it is loaded
+        self.detect_fps = 0.0  # what that measurement found (0: not measured)
+        self.frames_detected = 0  # frames run through a detector by this worker (a running total)
         self.detector_factory = detector_factory
         self.detector: Detector | None = None
         self.model_factory = model_factory
@@ -271,6 +274,10 @@ class AnalyticsWorker(Worker):
         if self.detector is None:
             self.detector = self.detector_factory()
             _publish_detector(None, self.detector)
+            if self.measure_s > 0:
+                self.detect_fps = self.detector.measure_fps(self.batch_size, self.measure_s)
+                log.info("detector: %.1f frames/s in batches of %d on this machine", self.detect_fps,
+                         self.batch_size)
         self.ready.set()
         while not self.stopping.is_set():
             self.beat()
@@ -317,6 +324,7 @@ class AnalyticsWorker(Worker):
                 cam.last_raw = dets
                 todo[i] = (cam, frame, dets)
                 metrics.FRAMES_DETECTED.labels(frame.camera_id).inc()
+                self.frames_detected += 1
         for cam, frame, found in todo:
             assert found is not None
             for event in cam.process(frame, found, self.snapshot_root):

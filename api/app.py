@@ -26,9 +26,10 @@ from api.cameras import create_cameras_router
 from api.centers import create_centers_router
 from api.deps import ApiDeps
 from api.events import create_events_router
-from api.ops import create_ops_router
+from api.ops import create_health_router, create_ops_router
 from api.snapshots import create_snapshots_router
 from api.webui import create_webui_router
+from api.workers import create_workers_router
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
         docs_url=None, redoc_url=None, openapi_url=None,  # served below, to logged-in users only
     )
     app.state.api_deps = deps
-    for create_router in (create_auth_router, create_cameras_router, create_ops_router, create_centers_router,
-                          create_events_router, create_snapshots_router, create_access_log_router,
-                          create_audit_router, create_webui_router):
+    for create_router in (create_auth_router, create_cameras_router, create_health_router, create_ops_router,
+                          create_workers_router, create_centers_router, create_events_router,
+                          create_snapshots_router, create_access_log_router, create_audit_router,
+                          create_webui_router):
         app.include_router(create_router(deps))
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(authenticated)])
@@ -59,6 +61,18 @@ def create_app(deps: ApiDeps) -> FastAPI:
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Sharp Eyes Hub — API")
 
+    if unguarded := unguarded_routes(app):
+        raise RuntimeError("routes without a declared permission (deny by default): " + "; ".join(unguarded))
+    return app
+
+
+def create_worker_app(deps: ApiDeps) -> FastAPI:
+    """What a worker node (``sharpeyes worker``) serves: liveness and its workers (``/api/health``, open, for a
+    load balancer or systemd's watchdog) and ``/metrics`` (ops:read, a token) — no web app, no event routes."""
+    app = FastAPI(title="Sharp Eyes Hub — worker node", version="0.1.0", docs_url=None, redoc_url=None,
+                  openapi_url=None, license_info={"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"})
+    app.state.api_deps = deps
+    app.include_router(create_health_router(deps))
     if unguarded := unguarded_routes(app):
         raise RuntimeError("routes without a declared permission (deny by default): " + "; ".join(unguarded))
     return app

@@ -1,6 +1,7 @@
-"""Operating the hub over HTTP: liveness (``/api/health``, open), Prometheus metrics (``/metrics``) and the
-backlog of each event stream (``/api/streams``), both ops:read, and the live page (``/``, ``static/index.html``,
-open: it shows a login form first, and how to create an admin while there is none).
+"""Operating the hub over HTTP: liveness (``/api/health``, open) and Prometheus metrics (``/metrics``,
+ops:read), the two a worker node serves too; the backlog of each event stream (``/api/streams``, ops:read); and the
+live page (``/``, ``static/index.html``, open: it shows a login form first, and how to create an admin while there
+is none).
 
 Owns only these read-only routes; metrics are defined in ``sharpeyes/metrics.py`` and the stream backlog is read
 from Redis at request time (``events/backlog.py``).
@@ -28,9 +29,9 @@ from identity.roles import Permission
 log = logging.getLogger(__name__)
 
 
-def create_ops_router(deps: ApiDeps) -> APIRouter:
-    """``GET /api/health``, ``GET /metrics``, ``GET /api/streams`` and ``GET /`` (the page)."""
-    registry, client, keys, supervisor, identity = deps.registry, deps.redis, deps.keys, deps.supervisor, deps.identity
+def create_health_router(deps: ApiDeps) -> APIRouter:
+    """``GET /api/health`` and ``GET /metrics``: what every node serves (a worker node nothing else)."""
+    registry, client, keys, supervisor = deps.registry, deps.redis, deps.keys, deps.supervisor
     router = APIRouter()
 
     @router.get("/api/health", summary="Liveness and worker status")
@@ -51,6 +52,14 @@ def create_ops_router(deps: ApiDeps) -> APIRouter:
     @router.get("/metrics", include_in_schema=False, dependencies=[Depends(requires(Permission.OPS_READ))])
     def prom() -> Response:
         return Response(generate_latest() + generate_latest(backlog), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def create_ops_router(deps: ApiDeps) -> APIRouter:
+    """``GET /api/streams`` and ``GET /`` (the page)."""
+    registry, client, keys, identity = deps.registry, deps.redis, deps.keys, deps.identity
+    router = APIRouter()
 
     @router.get("/api/streams", summary="Backlog of each event stream: length, pending and lag per consumer group",
                 dependencies=[Depends(requires(Permission.OPS_READ))])

@@ -347,6 +347,19 @@ class Archive:
                 out.extend(_view(r) for r in s.scalars(q))
         return out
 
+    def open_incidents(self, camera_id: str, types: Collection[str], *, within_s: float = 7 * 86400,
+                       limit: int = 200) -> list[Event]:
+        """The latest archived state of the camera's incidents of ``types`` that have not ended (``ended_at``
+        unset), occurred within ``within_s``, newest first (at most ``limit`` looked at)."""
+        since = datetime.fromtimestamp(utcnow().timestamp() - within_s, UTC)
+        with self.sessions() as s:
+            q = select(EventRecord.body).where(
+                EventRecord.camera_id == camera_id, EventRecord.type.in_(list(types)),
+                EventRecord.occurred_at >= since,
+            ).order_by(EventRecord.occurred_at.desc()).limit(limit)
+            events = [Event.from_json(body) for body in s.scalars(q)]
+        return [ev for ev in events if ev.ended_at is None]
+
     # ------------------------------------------------------------------------------------------ retention
     def purge(self, older_than: datetime) -> list[str]:
         """Delete events that occurred before ``older_than`` and are not on hold, and access records made before

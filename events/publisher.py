@@ -127,6 +127,8 @@ class Spool:
 
 # events that open an incident (a later state ends it); camera and quality events are points in time
 POINT_EVENTS = frozenset({EventType.CAMERA_OFFLINE, EventType.CAMERA_ONLINE, EventType.QUALITY_FAULT})
+INCIDENT_TYPES = frozenset(t.value for t in EventType if t not in POINT_EVENTS)
+"""The event types that open an incident, by value."""
 
 
 class Journal:
@@ -434,15 +436,22 @@ class EventPublisher:
         so no event stays "ongoing" forever. Returns the closing states."""
         if self.journal is None:
             return []
+        return self.close_orphans(self.journal.open_incidents(), "restart")
+
+    def close_orphans(self, open_incidents: Sequence[Event], ended_by: str = "takeover") -> list[Event]:
+        """Close incidents left open by a process that stopped handling them (this hub's previous run, from the
+        journal; or, ``takeover``, a worker node that died holding the camera, from the archive): each gets a last
+        state with ``ended_at`` = now and ``detail.ended_by`` = ``ended_by``, published like any update. Returns the
+        closing states."""
         now = utcnow()
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # ms, as the Event contract stores times
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         closing = [ev.model_copy(update={"updated_at": now, "ended_at": now,
-                                         "detail": {**ev.detail, "ended_by": "restart"}})
-                   for ev in self.journal.open_incidents()]
+                                         "detail": {**ev.detail, "ended_by": ended_by}})
+                   for ev in open_incidents if ev.ended_at is None]
         for ev in closing:
             self.publish(ev)
         if closing:
-            log.warning("closed %d incident(s) left open by the previous run: %s", len(closing),
+            log.warning("closed %d incident(s) left open (%s): %s", len(closing), ended_by,
                         ", ".join(ev.id for ev in closing[:10]))
         return closing
 

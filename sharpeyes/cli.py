@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import MetaData
 
 from sharpeyes.keys import CENTER_GROUP
+from sharpeyes.node import Roles
 from sharpeyes.settings import Settings
 
 if TYPE_CHECKING:
@@ -42,34 +43,61 @@ def _setup_logging(level: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """All in one: cameras, singletons (under the lock when cluster.leases shares the cameras), API and web app."""
+    settings = _settings(args)
+    return _serve(settings, Roles(singletons="locked" if settings.cluster.leases else "here"))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """A worker node: ingest and analytics of the cameras it leases (cluster.leases is on), liveness and metrics."""
+    settings = _settings(args)
+    settings = settings.model_copy(update={"cluster": settings.cluster.model_copy(update={"leases": True})})
+    return _serve(settings, Roles(cameras=True, api=False, singletons="locked" if args.singletons else "none"))
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    """An API node: the API and the web app, no cameras."""
+    return _serve(_settings(args), Roles(cameras=False, api=True,
+                                         singletons="locked" if args.singletons else "none"))
+
+
+def _serve(settings: Settings, roles: Roles) -> int:
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, create_worker_app
     from sharpeyes.hub import Hub
 
-    settings = _settings(args)
     _setup_logging(settings.log_level)
     # SIGTERM (systemd, docker, timeout) stops the hub like Ctrl-C. uvicorn captures both while serving and
     # re-raises them after shutdown: with the default SIGTERM action that would kill us before hub.stop()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        hub = Hub(settings)  # opens Redis, the registry and the archive; closes them itself when that fails
+        hub = Hub(settings, roles)  # opens Redis, the registry and the archive; closes them itself when that fails
         try:
             hub.start()
             _print_demo_accounts(hub)
+            app = create_app(hub.api_deps()) if roles.api else create_worker_app(hub.api_deps())
             # proxy headers (X-Forwarded-Proto/-For) are trusted from FORWARDED_ALLOW_IPS only (default 127.0.0.1):
             # behind a TLS reverse proxy on this machine the session cookie is then marked Secure
-            config = uvicorn.Config(create_app(hub.api_deps()), host=settings.api.host, port=settings.api.port,
+            config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
                                     log_level="warning", access_log=False, proxy_headers=True)
             server = uvicorn.Server(config)
-            log.info("hub ready: web UI http://%s:%d/  API docs http://%s:%d/docs (Ctrl-C stops)",
-                     settings.api.host, settings.api.port, settings.api.host, settings.api.port)
+            what = "web UI" if roles.api else "worker node: health"
+            log.info("hub ready (%s): %s http://%s:%d/%s (Ctrl-C stops)", _describe(roles), what,
+                     settings.api.host, settings.api.port, "" if roles.api else "api/health")
             server.run()  # returns on SIGINT/SIGTERM (then raises KeyboardInterrupt: the captured signal re-raised)
         finally:
             hub.stop()
     except KeyboardInterrupt:
         log.info("interrupted")
     return 0
+
+
+def _describe(roles: Roles) -> str:
+    parts = [name for name, on in (("cameras", roles.cameras), ("api", roles.api)) if on]
+    if roles.singletons != "none":
+        parts.append("singletons" + (" under the lock" if roles.singletons == "locked" else ""))
+    return ", ".join(parts)
 
 
 def _print_demo_accounts(hub: Hub) -> None:
@@ -319,6 +347,10 @@ def _int8_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: the demo footage); given, the INT8 export is redone")
 
 
+SINGLETONS_HELP = ("also take part in running the archiver, SLA escalator, retention and WVP bridge: one node at a "
+                   "time among those given --singletons runs them, under a Redis lock (give it to two for failover)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sharpeyes", description="Sharp Eyes Hub")
     sub = p.add_subparsers(dest="command", required=True)
@@ -326,6 +358,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--demo", action="store_true", help="serve the demo footage over a local RTSP server")
     run.add_argument("--port", type=int, help="HTTP port (default 8000)")
     run.set_defaults(func=cmd_run)
+    wrk = sub.add_parser("worker", help="a worker node: ingest and analytics of the cameras it leases (many nodes "
+                         "share one Redis and one database); serves /api/health and /metrics only")
+    wrk.add_argument("--port", type=int, help="HTTP port of /api/health and /metrics (default 8000)")
+    wrk.add_argument("--singletons", action="store_true", help=SINGLETONS_HELP)
+    wrk.set_defaults(func=cmd_worker)
+    api = sub.add_parser("api", help="an API node: the API and the web app, no cameras")
+    api.add_argument("--port", type=int, help="HTTP port (default 8000)")
+    api.add_argument("--singletons", action="store_true", help=SINGLETONS_HELP)
+    api.set_defaults(func=cmd_api)
     chk = sub.add_parser("check-config", help="validate camera_configs/*.yaml")
     chk.set_defaults(func=cmd_check)
     model = sub.add_parser("model", help="detector models")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -23,7 +24,7 @@ from analytics.pipeline import AnalyticsWorker
 from events.archive import Archive
 from events.consumer import CenterConsumer, CenterConsumerWorker
 from events.escalation import Escalator, SlaEscalationWorker
-from events.publisher import EventPublisher, Journal, Spool, SpoolDrainer
+from events.publisher import INCIDENT_TYPES, EventPublisher, Journal, Spool, SpoolDrainer
 from events.retention import RetentionWorker
 from events.routing import Router, RoutingPolicy
 from events.wvp_bridge import build_wvp_bridge, log_undelivered
@@ -37,6 +38,7 @@ from sharpeyes.heartbeats import HeartbeatPublisher
 from sharpeyes.keys import ARCHIVE_GROUP, Keys
 from sharpeyes.leases import Assigner, NodeInfo
 from sharpeyes.maintainer import CameraMaintainer, CameraRecorder
+from sharpeyes.node import Roles
 from sharpeyes.settings import Settings
 from sharpeyes.supervisor import Supervisor, Worker
 
@@ -45,8 +47,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Components:
-    """Everything a hub runs on; ``workers`` are the background workers to start, in order (the analytics worker
-    and the cameras are started after them)."""
+    """Everything a hub runs on; ``workers`` are the background workers every node starts, in order, and
+    ``singletons`` those one node at a time runs (the analytics worker and the cameras are started after them)."""
 
     keys: Keys
     redis: redis.Redis
@@ -61,6 +63,8 @@ class Components:
     analytics: AnalyticsWorker
     maintainer: CameraMaintainer
     workers: tuple[Worker, ...]
+    singletons: tuple[Worker, ...]
+    node_id: str  # this process's id among the nodes (cluster.node_id, or <hostname>-<pid>)
     resources: ExitStack = field(repr=False)
 
     def close(self) -> None:
@@ -82,6 +86,7 @@ def _analytics(s: Settings, publisher: EventPublisher, recorder: CameraRecorder)
         lambda: Detector(s.detector, s.model_dir), s.snapshot_dir, publisher.publish, publisher.publish_update,
         batch_size=s.analytics.effective_batch_size(s.detector), on_quality=recorder.on_quality,
         model_factory=lambda name: Detector(s.detector.model_copy(update={"model": name}), s.model_dir),
+        measure_s=1.0 if s.cluster.leases else 0.0,  # a worker node reports its detector's frames/s
     )
 
 
@@ -93,10 +98,12 @@ def _leave(assigner: Assigner) -> None:
         log.warning("cluster: leases not released (%s); they expire in %.0f s", exc, assigner.lease_ttl_s)
 
 
-def build_components(s: Settings, redis_url: str) -> Components:
+def build_components(s: Settings, redis_url: str, roles: Roles | None = None) -> Components:
     """Connect to Redis at ``redis_url``, open and sync the registry, open the identity store (accounts live in the
     same database: scopes are subtrees of its jurisdiction tree), refuse rules their models cannot serve
-    (:class:`analytics.rules.RuleClassError`), open the spool and the archive, and build the workers."""
+    (:class:`analytics.rules.RuleClassError`), open the spool and the archive, and build the workers (a camera
+    lease assigner with ``cluster.leases`` where ``roles`` runs cameras)."""
+    roles = roles or Roles()
     with ExitStack() as stack:
         client = redis_client(redis_url)
         stack.callback(client.close)
@@ -133,31 +140,35 @@ def build_components(s: Settings, redis_url: str) -> Components:
         archive.init()
         escalator = Escalator(client, keys, router, archive, ttl_s=s.event_ttl_s, maxlen=s.stream_maxlen)
         supervisor = Supervisor()
-        workers: tuple[Worker, ...] = (
-            SpoolDrainer(publisher),
+        workers: tuple[Worker, ...] = (SpoolDrainer(publisher), HeartbeatPublisher(supervisor, client, keys))
+        singletons: tuple[Worker, ...] = (
             _archiver(client, keys, archive, router),
             SlaEscalationWorker(escalator, {k.value: v for k, v in policy.sla_s.items()}),
             RetentionWorker(client, keys, archive, s.snapshot_dir, days=s.retention_days,
                             streams=lambda: [keys.firehose, *(keys.center_stream(c) for c in router.center_codes)]),
-            HeartbeatPublisher(supervisor, client, keys),
         )
         wvp = build_wvp_bridge(s.wvp, client, redis_url, keys=keys, tz=ZoneInfo(s.timezone),
                                on_undelivered=log_undelivered(archive, router.centers_for))
         if wvp is not None:  # a bad mapping file raised ValueError above: the hub refuses to start
             stack.callback(wvp.bridge.target.close)
-            workers = (*workers, wvp)
+            singletons = (*singletons, wvp)
         recorder = CameraRecorder(CameraStates(client, keys), registry)
         analytics = _analytics(s, publisher, recorder)
+        node_id = s.cluster.node_id or f"{socket.gethostname()}-{os.getpid()}"
         assigner = None
-        if s.cluster.leases:
-            node = NodeInfo(s.cluster.node_id or f"{socket.gethostname()}-{os.getpid()}", s.cluster.capacity,
-                            frozenset(s.cluster.labels))
+        if s.cluster.leases and roles.cameras:
+            node = NodeInfo(node_id, s.cluster.capacity, frozenset(s.cluster.labels), started_at=time.time())
             assigner = Assigner(client, keys, node, lease_ttl_s=s.cluster.lease_ttl_s)
             stack.callback(_leave, assigner)
             log.info("cluster: node %s, capacity %d, lease %.0f s: this process samples the cameras it leases",
                      node.node_id, node.capacity, s.cluster.lease_ttl_s)
+
+        def orphans(camera_id: str) -> None:  # a camera taken over: close what its previous holder left open
+            publisher.close_orphans(archive.open_incidents(camera_id, INCIDENT_TYPES))
+
         maintainer = CameraMaintainer(s, registry, cameras, analytics, supervisor, recorder, publisher.publish,
-                                      labels=labels, assigner=assigner)
+                                      labels=labels, assigner=assigner, on_takeover=orphans)
         return Components(keys=keys, redis=client, registry=registry, identity=identity, cameras=cameras, router=router,
                           publisher=publisher, archive=archive, escalator=escalator, supervisor=supervisor,
-                          analytics=analytics, maintainer=maintainer, workers=workers, resources=stack.pop_all())
+                          analytics=analytics, maintainer=maintainer, workers=workers, singletons=singletons,
+                          node_id=node_id, resources=stack.pop_all())

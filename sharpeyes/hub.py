@@ -1,4 +1,5 @@
-"""The composition root: wires registry → ingest → analytics → events (→ identity → api) for ``sharpeyes run``.
+"""The composition root: wires registry → ingest → analytics → events (→ identity → api) for ``sharpeyes run``,
+``sharpeyes worker`` and ``sharpeyes api`` (:class:`~sharpeyes.components.Roles`: what this process runs).
 
 Wires only: the parts are built by ``sharpeyes.components``, cameras are kept running by
 ``sharpeyes.maintainer``. With ``sharpeyes.cli`` these are the only core modules that import the stage packages;
@@ -16,10 +17,13 @@ from identity.cli import CREATE_ADMIN
 from identity.demo import DemoAccount, ensure_demo_accounts
 from sharpeyes.components import Components, build_components
 from sharpeyes.connections import redis_connect_url
+from sharpeyes.leases import SingletonLock
 from sharpeyes.maintainer import CameraReconciler, LeaseKeeper
+from sharpeyes.node import Roles
 from sharpeyes.proc import EmbeddedRedis
 from sharpeyes.services import ServiceWatchdog
 from sharpeyes.settings import Settings
+from sharpeyes.singletons import SingletonKeeper
 from sharpeyes.urls import redact_url
 
 log = logging.getLogger(__name__)
@@ -36,8 +40,9 @@ class Hub:
     created now, with their passwords, for the CLI to print once). ``stop()`` stops the workers and closes
     everything (also after a failed ``start()``)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, roles: Roles | None = None) -> None:
         self.settings = settings
+        self.roles = roles or Roles()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self._watchdogs: list[ServiceWatchdog] = []
         with ExitStack() as stack:
@@ -53,7 +58,7 @@ class Hub:
                 self._watchdogs.append(ServiceWatchdog("service:redis", embedded))
             else:
                 log.info("redis: %s", redact_url(redis_url))
-            self.components: Components = build_components(settings, redis_url)
+            self.components: Components = build_components(settings, redis_url, self.roles)
             stack.callback(self.components.close)
             self._resources = stack.pop_all()  # closed by stop(), last opened first
         self.demo_accounts: list[tuple[DemoAccount, str]] = []
@@ -74,6 +79,14 @@ class Hub:
             log.warning("no admin account: nobody can manage accounts or see everything; create one with `%s`",
                         CREATE_ADMIN)
         c.publisher.close_interrupted()  # incidents a killed predecessor left open
+        if self.roles.singletons == "here":
+            for worker in c.singletons:
+                c.supervisor.add(worker)
+        elif self.roles.singletons == "locked":
+            lock = SingletonLock(c.redis, c.keys, c.node_id, ttl_s=self.settings.cluster.lease_ttl_s)
+            c.supervisor.add(SingletonKeeper(lock, c.supervisor, c.singletons))
+        if not self.roles.cameras:
+            return self
         c.supervisor.add(c.analytics)
         if with_cameras:
             if c.maintainer.assigner is not None:

@@ -65,6 +65,17 @@ class Keys:
         """Hash: worker node id → JSON of its capacity, labels and measured detector frames/s."""
         return f"{self.prefix}:nodes:info"
 
+    @property
+    def singleton_lock(self) -> str:
+        """String with a TTL, ``<node>|<token>``: the node that runs the singleton workers (archiver, SLA escalator,
+        retention, platform bridge) now (sharpeyes/leases.py ``SingletonLock``)."""
+        return f"{self.prefix}:singletons:lock"
+
+    @property
+    def singleton_fence(self) -> str:
+        """Counter: the fencing token of the singleton lock's latest holder."""
+        return f"{self.prefix}:singletons:fence"
+
     def camera_lease(self, camera_id: str) -> str:
         """String with a TTL, ``<node>|<token>``: the worker node that may sample this camera (sharpeyes/leases.py)."""
         return f"{self.prefix}:camera:{camera_id}:lease"

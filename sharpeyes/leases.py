@@ -79,20 +79,27 @@ return 0
 
 @dataclass(frozen=True)
 class NodeInfo:
-    """What a worker node tells the others about itself."""
+    """What a worker node tells the others about itself (and ``GET /api/workers`` shows)."""
 
     node_id: str
     capacity: int  # most cameras it takes
     labels: frozenset[str] = frozenset()
-    detect_fps: float = 0.0  # detector frames/s measured at start (reported, shown in /api/workers)
+    detect_fps: float = 0.0  # detector frames/s measured at start (0 until measured)
+    frames_detected: int = 0  # frames run through its detector since it started (a running total)
+    detected_fps: float = 0.0  # frames run through its detector per second, over the last heartbeat interval
+    started_at: float = 0.0  # Unix time the node started
 
     def to_json(self) -> str:
-        return json.dumps({"capacity": self.capacity, "labels": sorted(self.labels), "detect_fps": self.detect_fps})
+        return json.dumps({"capacity": self.capacity, "labels": sorted(self.labels), "detect_fps": self.detect_fps,
+                           "frames_detected": self.frames_detected, "detected_fps": self.detected_fps,
+                           "started_at": self.started_at})
 
     @classmethod
     def from_json(cls, node_id: str, raw: str | bytes) -> NodeInfo:
         d = json.loads(raw)
-        return cls(node_id, int(d["capacity"]), frozenset(d.get("labels", ())), float(d.get("detect_fps", 0.0)))
+        return cls(node_id, int(d["capacity"]), frozenset(d.get("labels", ())), float(d.get("detect_fps", 0.0)),
+                   int(d.get("frames_detected", 0)), float(d.get("detected_fps", 0.0)),
+                   float(d.get("started_at", 0.0)))
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,63 @@ class CameraLeases:
                 node, _, token = (raw.decode() if isinstance(raw, bytes) else str(raw)).rpartition("|")
                 out[cam] = Lease(cam, node, int(token))
         return out
+
+
+class SingletonLock:
+    """One holder at a time for the hub's singleton workers (archiver, SLA escalator, retention, platform bridge),
+    the same construction as a camera lease: a Redis string ``<node>|<token>`` with a TTL under
+    :attr:`Keys.singleton_lock`, a fencing token from :attr:`Keys.singleton_fence` at every acquisition, and a local
+    deadline (last successful renewal + TTL less ``safety``) after which the holder stops acting even when Redis
+    cannot be asked, which comes before anyone else can take the lock."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, node_id: str, *, ttl_s: float = 15.0, safety: float = 0.2,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if "|" in node_id:
+            raise ValueError(f"node id {node_id!r} must not contain '|'")
+        self.client, self.keys, self.node_id, self.ttl_s, self.safety, self.clock = (
+            client, keys, node_id, ttl_s, safety, clock)
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self.token: int | None = None
+        self._deadline = 0.0
+
+    @property
+    def held(self) -> bool:
+        """This node may act as the singleton now (it holds the lock and its local deadline has not passed)."""
+        return self.token is not None and self.clock() < self._deadline
+
+    def step(self) -> bool:
+        """Take the lock when free, renew it when held; whether this node holds it after the step. Redis errors
+        propagate (the local deadline still ends :attr:`held` in time)."""
+        sent = self.clock()
+        if self.token is not None and self.clock() < self._deadline:
+            if self._renew(keys=[self.keys.singleton_lock], args=[f"{self.node_id}|{self.token}",
+                                                                  int(self.ttl_s * 1000)]):
+                self._deadline = sent + self.ttl_s * (1 - self.safety)
+                return True
+            log.warning("node %s lost the singleton lock (token %d)", self.node_id, self.token)
+            self.token = None
+        token = self._acquire(keys=[self.keys.singleton_lock, self.keys.singleton_fence],
+                              args=[self.node_id, int(self.ttl_s * 1000)])
+        if token is None:
+            self.token = None
+            return False
+        self.token, self._deadline = int(token), sent + self.ttl_s * (1 - self.safety)
+        return True
+
+    def release(self) -> None:
+        if self.token is not None:
+            self._release(keys=[self.keys.singleton_lock], args=[f"{self.node_id}|{self.token}"])
+        self.token = None
+
+    def holder(self) -> Lease | None:
+        """Who holds the lock now (from Redis), as a lease on the pseudo camera ``singletons``."""
+        raw = self.client.get(self.keys.singleton_lock)
+        if raw is None:
+            return None
+        node, _, token = (raw.decode() if isinstance(raw, bytes) else str(raw)).rpartition("|")
+        return Lease("singletons", node, int(token))
 
 
 def _score(camera_id: str, node: NodeInfo) -> float:

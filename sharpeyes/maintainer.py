@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 import redis
@@ -69,7 +71,8 @@ class CameraMaintainer:
 
     def __init__(self, settings: Settings, registry: Registry, cameras: CameraService, analytics: AnalyticsWorker,
                  supervisor: Supervisor, recorder: CameraRecorder, emit: Callable[[Event], None], *,
-                 labels: dict[str, set[str]] | None = None, assigner: Assigner | None = None) -> None:
+                 labels: dict[str, set[str]] | None = None, assigner: Assigner | None = None,
+                 on_takeover: Callable[[str], None] | None = None) -> None:
         self.settings, self.registry, self.cameras = settings, registry, cameras
         self.analytics, self.supervisor, self.recorder, self.emit = analytics, supervisor, recorder, emit
         self.labels: dict[str, set[str]] = {} if labels is None else labels
@@ -77,6 +80,8 @@ class CameraMaintainer:
         self.assigner = assigner  # cluster.leases: only the cameras this node holds a lease on run here
         self._lock = threading.RLock()  # reconcile (starts, slow) and the stops of unleased cameras, per camera
         self._stopping: set[str] = set()  # unleased cameras whose sampler is being stopped
+        self.on_takeover = on_takeover  # a leased camera about to start here: close what its last holder left open
+        self._detected = (time.monotonic(), 0)  # when, and the analytics' frames detected then (node heartbeat)
 
     def _leased(self, wanted: dict[str, Fingerprint]) -> dict[str, Fingerprint]:
         """The enabled cameras this node holds a lease on (all of them without leases)."""
@@ -93,6 +98,7 @@ class CameraMaintainer:
         third of the lease period; the cameras newly leased start at the next :meth:`reconcile`."""
         if self.assigner is None:
             return
+        self._report()
         try:
             self.assigner.step(dict.fromkeys(self.registry.camera_fingerprints()))
         except (redis.RedisError, SQLAlchemyError) as exc:
@@ -105,6 +111,17 @@ class CameraMaintainer:
             self._stopping.add(camera_id)
             threading.Thread(target=self._stop_unleased, args=(camera_id,), name=f"stop:{camera_id}",
                              daemon=True).start()
+
+    def _report(self) -> None:
+        """Put this node's detector figures in its next heartbeat: frames/s measured at start, frames detected so
+        far and per second since the last heartbeat."""
+        assert self.assigner is not None
+        now, done = time.monotonic(), self.analytics.frames_detected
+        then, before = self._detected
+        fps = (done - before) / (now - then) if now > then else 0.0
+        self._detected = (now, done)
+        self.assigner.node = replace(self.assigner.node, detect_fps=round(self.analytics.detect_fps, 2),
+                                     frames_detected=done, detected_fps=round(fps, 2))
 
     def _stop_unleased(self, camera_id: str) -> None:
         try:
@@ -165,6 +182,11 @@ class CameraMaintainer:
         model = cam.detector_model if cam.detector_model != self.settings.detector.model else None
         if model is not None:
             self.analytics.load_model(model)  # here, not in the worker thread: a loading error names the camera
+        if self.assigner is not None and self.on_takeover is not None:
+            try:  # incidents of a node that died holding the camera: nobody else would ever end them
+                self.on_takeover(camera_id)
+            except (redis.RedisError, SQLAlchemyError) as exc:
+                log.warning("camera %s: incidents its previous holder left open not closed: %s", camera_id, exc)
         masks = [m["polygon"] for m in (cam.privacy_masks or [])]
         screen = FrameScreen.build(masks, self.settings.analytics)
         self.analytics.add_camera(CameraAnalytics.build(cam.id, cam.name, place.civil_codes, rules, screen,

@@ -1,10 +1,11 @@
-"""Three hub processes share twelve RTSP cameras over one Redis with camera leases (``cluster.leases``): every camera
-is sampled by exactly one process (a handover may overlap for less than one lease period, the bound of issue #13:
-the old holder's sampler is still stopping); SIGKILL of one process → the others take its cameras over within 30 s
-(online again, each on one process); the killed process, started again, takes back only what a node over its share hands
-over, once (no flapping). Real hubs
-(``sharpeyes run``), real ffmpeg, real detector, real redis-server, and one PostgreSQL (the tests' private server)
-shared by the three."""
+"""Three worker nodes (``sharpeyes worker``) and one API node (``sharpeyes api``) share twelve RTSP cameras over one
+Redis with camera leases: every camera is sampled by exactly one process (a handover may overlap for less than one
+lease period, the bound of issue #13: the old holder's sampler is still stopping), and ``GET /api/workers`` on the API
+node says who holds what, each worker's measured detector frames/s, and who runs the singletons; SIGKILL of one
+worker → the others take its cameras over within 30 s (online again, each on one process) and close the incidents
+it left open; the killed worker, started again, takes back only what a node over its share hands over, once (no
+flapping). Real processes, real ffmpeg, real detector, real redis-server, and one PostgreSQL (the tests' private
+server) shared by all."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from events.archive import Archive
+from events.publisher import INCIDENT_TYPES
 from sharpeyes.proc import EmbeddedRedis
 from tests.support.cluster import Cluster
 from tests.support.wait import wait_until
@@ -72,11 +75,28 @@ def test_cameras_split_taken_over_and_not_taken_back(cluster: Cluster) -> None:
     assert wait_until(lambda: settled(cluster, names) and set(cluster.holders().values()) == names, 180, 0.5), (
         cluster.holders(), cluster.ingesting())
     spread = {n: sum(1 for h in cluster.holders().values() if h == n) for n in names}
+    view = cluster.workers_view()
+    assert view is not None and {n["node_id"] for n in view["nodes"]} == names, view
+    holders = cluster.holders()
+    for n in view["nodes"]:
+        assert set(n["cameras"]) == {c for c, h in holders.items() if h == n["node_id"]}, (n, holders)
+        assert n["detect_fps"] > 0 and n["capacity"] == 64, n
+    assert view["cameras_enabled"] == CAMERAS and view["singletons"] is not None, view
+    assert wait_until(lambda: all(n["frames_detected"] > 0 for n in (cluster.workers_view() or {"nodes": []})["nodes"]),
+                      30, 1.0)
 
-    victim = max(cluster.nodes, key=lambda n: spread[n.name])
+    # the victim: a node with an incident open on one of its cameras (people stay in the zones of vtest for seconds)
+    archive = Archive(cluster.database_url)
+
+    def open_on(node: str) -> list[str]:
+        return [ev.id for cam, h in cluster.holders().items() if h == node
+                for ev in archive.open_incidents(cam, INCIDENT_TYPES)]
+
+    assert wait_until(lambda: any(open_on(n) for n in names), 60, 0.2), "no incident opened on any camera"
+    victim = next(n for n in cluster.nodes if open_on(n.name))
     orphans = {c for c, h in cluster.holders().items() if h == victim.name}
     cluster.kill(victim)
-    t0 = time.monotonic()
+    t0, killed_at = time.monotonic(), time.time()
     survivors = names - {victim.name}
     assert wait_until(lambda: settled(cluster, survivors), 60, 0.5), (cluster.holders(), cluster.ingesting())
     takeover = time.monotonic() - t0
@@ -84,6 +104,19 @@ def test_cameras_split_taken_over_and_not_taken_back(cluster: Cluster) -> None:
           f"longest double sampling seen {OVERLAP.worst:.1f} s")
     assert takeover < 30, takeover
     assert {c for c, h in cluster.holders().items() if h in survivors} >= orphans
+    # the incidents the victim had open on its cameras were closed by the nodes that took them over
+    try:
+        def left_open() -> list[str]:
+            return [ev.id for cam in orphans for ev in archive.open_incidents(cam, INCIDENT_TYPES)
+                    if ev.occurred_at.timestamp() < killed_at]
+
+        assert wait_until(lambda: not left_open(), 15, 0.5), left_open()
+        closed = [ev for cam in orphans for ev in archive.search(camera_id=cam, limit=500)
+                  if ev.event.detail.get("ended_by") == "takeover"]
+        print(f"cluster: {len(closed)} incident(s) of {victim.name} closed by the takeover")
+        assert closed
+    finally:
+        archive.close()
 
     before = cluster.holders()
     cluster.start_node(victim)  # rejoins under the same node id

@@ -1,18 +1,22 @@
-"""Several hub processes sharing cameras over one Redis (``cluster.leases``): each ``sharpeyes run`` a child process
-with its own API port and data folder, all on one external redis-server and one database (PostgreSQL in the test),
-K cameras on the RTSP test server. Used by ``tests/e2e/test_cluster.py``.
+"""A county deployment on one machine: worker nodes (``sharpeyes worker``, camera leases) and one API node
+(``sharpeyes api``), each a child process with its own port and data folder, all on one external redis-server and
+one database (PostgreSQL in the test), K cameras on the RTSP test server. Used by ``tests/e2e/test_cluster.py``
+and ``bench/scale.py``.
 
-Who runs what is read from the outside only: the leases in Redis (``Keys.camera_lease``) and each process's
-``/api/health`` (its ``ingest:<camera>`` workers).
+Who runs what is read from the outside only: the leases in Redis (``Keys.camera_lease``), each worker's
+``/api/health`` (its ``ingest:<camera>`` workers) and the API node's ``GET /api/workers``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +27,14 @@ from sharpeyes.keys import Keys
 from sharpeyes.leases import CameraLeases
 from sharpeyes.proc import free_port
 from sharpeyes.settings import PROJECT_ROOT
-from tests.support.chaos import CAMERA, CONFIG_HEAD, TOWNSHIP, VILLAGE, camera_id, hub_health
+from tests.support.chaos import CAMERA, CONFIG_HEAD, COUNTY, TOWNSHIP, VILLAGE, camera_id, hub_health
 
 
 class Node:
-    def __init__(self, name: str, workdir: Path) -> None:
-        self.name, self.workdir = name, workdir
+    """One process: ``command`` is the ``sharpeyes`` subcommand and its options (``["worker"]``, ``["api"]``…)."""
+
+    def __init__(self, name: str, workdir: Path, command: list[str], env: dict[str, str] | None = None) -> None:
+        self.name, self.workdir, self.command, self.env = name, workdir, command, env or {}
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"{name}.log"
@@ -43,16 +49,24 @@ class Node:
 
 
 class Cluster:
-    """``nodes`` hub processes, K cameras; :meth:`close` stops everything it started."""
+    """``nodes`` worker processes (``worker_command``; ``node_env`` per node, e.g. a CPU affinity), an API node
+    (``api_command``; None: none), K cameras; :meth:`close` stops everything it started."""
 
     def __init__(self, workdir: Path, clip: Path, redis_url: str, cameras: int, nodes: int, *,
-                 database_url: str | None = None, lease_ttl_s: float = 3.0) -> None:
+                 database_url: str | None = None, lease_ttl_s: float = 3.0,
+                 worker_command: tuple[str, ...] = ("worker", "--singletons"),
+                 api_command: tuple[str, ...] | None = ("api", "--singletons"),
+                 node_env: list[dict[str, str]] | None = None, extra_env: dict[str, str] | None = None) -> None:
         self.workdir, self.redis_url, self.cameras, self.lease_ttl_s = workdir, redis_url, cameras, lease_ttl_s
         self.configs = workdir / "camera_configs"
         self.configs.mkdir(parents=True, exist_ok=True)
         self.database_url = database_url or f"sqlite:///{workdir / 'shared.db'}"
         self.rtsp = RtspServer({f"cam{i}": clip for i in range(cameras)})
-        self.nodes = [Node(f"node{i}", workdir) for i in range(nodes)]
+        self.nodes = [Node(f"node{i}", workdir, list(worker_command), (node_env or [{}] * nodes)[i])
+                      for i in range(nodes)]
+        self.api = Node("api", workdir, list(api_command)) if api_command is not None else None
+        self.extra_env = extra_env or {}
+        self._token: str | None = None
         self.keys = Keys()
         self.client = redis.Redis.from_url(redis_url, socket_timeout=5)
         self.leases = CameraLeases(self.client, self.keys)
@@ -67,9 +81,9 @@ class Cluster:
         for i in range(self.cameras):
             body += CAMERA.format(cam=camera_id(i), n=i, village=VILLAGE, url=self.rtsp.url(f"cam{i}"))
         (self.configs / "cluster.yaml").write_text(body, encoding="utf-8")
-        # the first node creates the shared database (as `sharpeyes db upgrade` would before a deployment's
+        # the first process creates the shared database (as `sharpeyes db upgrade` would before a deployment's
         # workers start), then the others join
-        first, *rest = self.nodes
+        first, *rest = [n for n in (self.api, *self.nodes) if n is not None]
         self.start_node(first)
         deadline = time.monotonic() + 180
         while first.health() is None:
@@ -86,12 +100,12 @@ class Cluster:
                "SHARPEYES_DATABASE_URL": self.database_url, "SHARPEYES_REDIS_URL": self.redis_url,
                "SHARPEYES_API__PORT": str(node.port), "SHARPEYES_CAMERA_RECONCILE_S": "1",
                "SHARPEYES_CLUSTER__LEASES": "true", "SHARPEYES_CLUSTER__NODE_ID": node.name,
-               "SHARPEYES_CLUSTER__LEASE_TTL_S": str(self.lease_ttl_s)}
+               "SHARPEYES_CLUSTER__LEASE_TTL_S": str(self.lease_ttl_s), **self.extra_env, **node.env}
         for name in ("REDIS_URL", "DATABASE_URL"):
             env.pop(name, None)
         exe = Path(sys.executable).with_name("sharpeyes")
         with node.log.open("ab") as logf:
-            node.proc = subprocess.Popen([str(exe), "run"], stdin=subprocess.DEVNULL, stdout=logf,
+            node.proc = subprocess.Popen([str(exe), *node.command], stdin=subprocess.DEVNULL, stdout=logf,
                                          stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
     def kill(self, node: Node) -> None:
@@ -112,6 +126,27 @@ class Cluster:
                 out.add(cam)
         return out
 
+    def workers_view(self) -> dict[str, Any] | None:
+        """``GET /api/workers`` of the API node, as an ops:read API token of the county sees it; None while it does
+        not answer."""
+        if self.api is None:
+            return None
+        if self._token is None:
+            from identity.store import IdentityStore
+
+            store = IdentityStore(self.database_url)
+            try:
+                self._token = store.add_token("cluster-test", role="technician", jurisdiction=COUNTY)
+            finally:
+                store.close()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.api.port}/api/workers",
+                                     headers={"Authorization": f"Bearer {self._token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return dict(json.loads(resp.read()))
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
     def alive(self) -> list[Node]:
         return [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
 
@@ -124,10 +159,11 @@ class Cluster:
         return out
 
     def close(self) -> None:
-        for node in self.nodes:
+        everyone = [n for n in (*self.nodes, self.api) if n is not None]
+        for node in everyone:
             if node.proc is not None and node.proc.poll() is None:
                 node.proc.send_signal(signal.SIGTERM)
-        for node in self.nodes:
+        for node in everyone:
             if node.proc is not None:
                 try:
                     node.proc.wait(60)
