@@ -175,12 +175,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(json.dumps([v.model_dump(mode="json") for v in views], ensure_ascii=False, indent=2))
         return 0
     table = Table(title=f"{len(views)} camera(s)", title_justify="left", box=box.SIMPLE_HEAD)
-    for col in ("ID", "jurisdiction", "credentials", "sampling", "model", "rules", "stream", "name"):
+    for col in ("ID", "jurisdiction", "credentials", "sampling", "model", "node", "rules", "stream", "name"):
         table.add_column(col, no_wrap=col in ("ID", "jurisdiction"), overflow="fold")
     for v in views:
         cred = "-" if v.username is None else ("[red]DEFAULT-PW[/]" if v.default_password else "vault")
         table.add_row(v.id, v.jurisdiction, cred, f"{v.sampling.mode}@{v.sampling.fps:g}",
-                      v.detector_model or "default", str(len(v.rules)), escape(v.stream),
+                      v.detector_model or "default", v.node_label or "any", str(len(v.rules)), escape(v.stream),
                       escape(v.name) if v.enabled else f"[dim]{escape(v.name)} (disabled)[/]")
     _console().print(table)
     return 0

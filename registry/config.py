@@ -82,6 +82,11 @@ class CameraFields(StrictModel):
         description="Detector for this camera: the name of a model imported with `sharpeyes model import` "
         "(`sharpeyes model list`). Unset: the hub's default model (detector.model).",
     )
+    node_label: str | None = Field(
+        None, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+        description="Pin to a node label: with camera leases (cluster.leases), only worker nodes with this label in "
+        "cluster.labels (e.g. 'gpu') sample the camera, and while no such node is up none does. Unset: any node.",
+    )
     privacy_masks: list[PrivacyMask] = Field(
         default_factory=list, description="Regions never analysed, stored or shown (private places, 条例 art. 8)."
     )

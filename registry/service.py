@@ -106,7 +106,7 @@ class _Prepared:
 EXPORT_ORDER = ("id", "name", "jurisdiction", "stream", "enabled", "onvif", "snapshot", "manufacturer", "model",
                 "firmware", "serial_number", "owner", "address", "position", "heading_deg", "fov_deg", "range_m",
                 "ptz_type", "position_type", "room_type", "use_type", "direction", "resolution", "sampling",
-                "detector_model", "rules")
+                "detector_model", "node_label", "rules")
 
 
 class CameraService:

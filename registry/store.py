@@ -108,6 +108,13 @@ class Registry:
             )
             return {cid: (cam_at, cred_at) for cid, cam_at, cred_at in rows}
 
+    def camera_pins(self) -> dict[str, str | None]:
+        """Enabled cameras → the node label each is pinned to (None: any node), for the lease assigner
+        (:meth:`sharpeyes.leases.Assigner.step`)."""
+        with self.sessions() as session:
+            rows = session.execute(select(Camera.id, Camera.node_label).where(Camera.enabled.is_(True)))
+            return {cid: label for cid, label in rows}
+
     def sync_camera_configs(self, directory: Path) -> list[str]:
         """Load ``directory``'s YAML and make the DB match it for YAML-sourced cameras.
 
@@ -194,6 +201,7 @@ def camera_from_config(cfg: CameraConfig, source_file: str | None) -> Camera:
         rules=[r.model_dump(mode="json") for r in cfg.rules],
         privacy_masks=[m.model_dump() for m in cfg.privacy_masks],
         detector_model=cfg.detector_model,
+        node_label=cfg.node_label,
         enabled=cfg.enabled,
         source_file=source_file,
         **{f: getattr(cfg, f) for f in CATALOG_COLUMNS},
@@ -221,6 +229,7 @@ def config_from_camera(cam: Camera) -> CameraConfig:
         "heading_deg": cam.heading_deg, "fov_deg": cam.fov_deg, "range_m": cam.range_m,
         "sampling": {"mode": cam.sample_mode, "fps": cam.sample_fps}, "rules": cam.rules, "enabled": cam.enabled,
         "privacy_masks": cam.privacy_masks or [], "snapshot": cam.snapshot_url, "detector_model": cam.detector_model,
+        "node_label": cam.node_label,
         **{f: getattr(cam, f) for f in CATALOG_COLUMNS},
     }
     if cam.longitude is not None and cam.latitude is not None:

@@ -62,6 +62,15 @@ def test_good_file_loads(tmp_path: Path) -> None:
     assert loaded.jurisdictions[0][1].synthetic is True
 
 
+def test_node_label_pins_a_camera(tmp_path: Path) -> None:
+    write(tmp_path, GOOD.replace("fps: 1}\n", "fps: 1}\n    node_label: gpu-a.1\n"))
+    (_path, cam), = load_camera_configs(tmp_path, KNOWN).cameras
+    assert cam.node_label == "gpu-a.1"
+    write(tmp_path, GOOD)
+    (_path, cam), = load_camera_configs(tmp_path, KNOWN).cameras
+    assert cam.node_label is None  # unset: any node
+
+
 def test_shipped_demo_config_is_valid() -> None:
     reg = registry_with_cameras(PROJECT_ROOT / "camera_configs")
     assert len(reg.cameras()) >= 1
@@ -80,6 +89,9 @@ def test_shipped_demo_config_is_valid() -> None:
         ("min_count: 3", "min_count: 1", 16, "cameras[0].rules[0].min_count", "greater than or equal to 2"),
         ("[[0, 0], [1, 0], [1, 1]]", "[[0, 0], [1, 0]]", 15, "cameras[0].rules[0].zone", "at least 3"),
         ("fps: 1}\n", "fps: 1}\n    detector_model: ../../etc/x\n", 12, "cameras[0].detector_model", "pattern"),
+        ("fps: 1}\n", "fps: 1}\n    node_label: GPU nodes\n", 12, "cameras[0].node_label", "pattern"),
+        ("fps: 1}\n", "fps: 1}\n    node_label: " + "g" * 65 + "\n", 12, "cameras[0].node_label", "pattern"),
+        ("fps: 1}\n", "fps: 1}\n    node_label: 3\n", 12, "cameras[0].node_label", "valid string"),
     ],
 )
 def test_bad_input_names_file_line_field(tmp_path: Path, old: str, new: str, line: int, field: str,

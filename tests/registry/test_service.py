@@ -185,6 +185,12 @@ def test_update_and_remove(tmp_path: Path, database_url: str) -> None:
     creds = service.credentials(view.id)
     assert creds is not None and (creds.username, creds.password.get_secret_value()) == ("admin",
                                                                                         "Long-Unique-Pass-1")
+    assert view.node_label is None and service.registry.camera_pins() == {view.id: None}
+    assert service.update(view.id, {"node_label": "gpu"}).node_label == "gpu"
+    assert service.registry.camera_pins() == {view.id: "gpu"}
+    with pytest.raises(InvalidCamera, match="node_label"):
+        service.update(view.id, {"node_label": "GPU node"})
+    assert service.update(view.id, {"node_label": None}).node_label is None  # unpinned: any node
     with pytest.raises(InvalidCamera, match="ptz_type"):
         service.update(view.id, {"ptz_type": 9})
     with pytest.raises(InvalidCamera, match="cannot be changed"):
@@ -220,10 +226,14 @@ cameras:
     stream: rtsp://10.0.0.12:554/ch1
     sampling: {{mode: keyframes, fps: 0.5}}
     detector_model: yolo11n
+    node_label: gpu
 """, encoding="utf-8")
     first = a.import_yaml(yaml_in)
     assert a.get("14042900001325000012").detector_model == "yolo11n"
     assert a.get("14042900001325000011").detector_model is None
+    assert a.get("14042900001325000012").node_label == "gpu"
+    assert a.get("14042900001325000011").node_label is None
+    assert a.registry.camera_pins() == {"14042900001325000011": None, "14042900001325000012": "gpu"}
     assert (first.added, first.jurisdictions) == (["14042900001325000011", "14042900001325000012"], 1)
     text1 = a.export_yaml()
     (tmp_path / "out.yaml").write_text(text1, encoding="utf-8")
@@ -238,6 +248,8 @@ cameras:
     assert b.import_yaml(tmp_path / "out.yaml").updated == ["14042900001325000012"]
     assert "东街 二" in b.export_yaml()
     assert b.export_yaml().count("detector_model: yolo11n") == 1
+    assert b.export_yaml().count("node_label: gpu") == 1
+    assert b.export_yaml().index("detector_model: yolo11n") < b.export_yaml().index("node_label: gpu")
 
 
 def test_invalid_import_writes_nothing(tmp_path: Path, service: CameraService) -> None:
@@ -357,10 +369,14 @@ def test_cli_list_and_completeness(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                                    capsys: pytest.CaptureFixture[str]) -> None:
     use_data_dir(monkeypatch, tmp_path)
     assert main(["camera", "add", "--name", "c", "--jurisdiction", TOWNSHIP,
-                 "--stream", "rtsp://10.0.0.9/x", "--set", "ptz_type=3"]) == 0
+                 "--stream", "rtsp://10.0.0.9/x", "--set", "ptz_type=3", "--set", "node_label=gpu"]) == 0
     assert main(["camera", "list"]) == 0 and main(["camera", "completeness"]) == 0
     out = capsys.readouterr().out
     assert "14042900001325000001" in out and "0/1 cameras complete" in out and "missing manufacturer" in out
+    row = next(line for line in out.splitlines() if line.strip().startswith("14042900001325000001"))  # the list's
+    assert " gpu " in row
+    assert main(["camera", "show", "14042900001325000001"]) == 0
+    assert "node_label: gpu" in capsys.readouterr().out
     assert main(["camera", "remove", "14042900001325000001"]) == 0
     assert main(["camera", "show", "14042900001325000001"]) == 2
 
@@ -411,4 +427,4 @@ def test_bulk_import_reports_progress_and_cli_tables(tmp_path: Path, monkeypatch
     assert out.startswith("120 camera(s)")
     rows = [line for line in out.splitlines() if line.strip().startswith("140429")]
     assert len(rows) == 120 and "rtsp://10.0.0.2/ch1" in rows[0]
-    assert "auto@1" in rows[0] and "default" in rows[0] and "批量 1" in rows[0]
+    assert "auto@1" in rows[0] and "default" in rows[0] and " any " in rows[0] and "批量 1" in rows[0]

@@ -1,6 +1,7 @@
 """Registry store: privacy masks and the sampling mode travel from YAML into the database, a database made by the
-previous release (no ``privacy_masks`` column) is upgraded in place, key points follow the YAML folder, and the
-quality ledger records changes; on SQLite and on PostgreSQL."""
+previous release (no ``privacy_masks`` column) is upgraded in place, node pins of the enabled cameras are read in
+one query, key points follow the YAML folder, and the quality ledger records changes; on SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -40,6 +41,36 @@ def test_old_database_gains_new_columns(tmp_path: Path, database_url: str) -> No
     reg.sync_camera_configs(tmp_path / "cfg")
     assert reg.cameras()[0].privacy_masks[0]["name"] == "住宅窗户"
     reg.close()
+
+
+PINNED = """
+jurisdictions:
+  - {code: "140429100001", name: 合成社区, parent: "140429100", synthetic: true}
+cameras:
+  - {id: "14042900001325000001", name: 校园路口, jurisdiction: "140429100001", stream: "rtsp://127.0.0.1:9/a",
+     node_label: gpu}
+  - {id: "14042900001325000002", name: 村委会, jurisdiction: "140429100001", stream: "rtsp://127.0.0.1:9/b"}
+  - {id: "14042900001325000003", name: 停用, jurisdiction: "140429100001", stream: "rtsp://127.0.0.1:9/c",
+     node_label: gpu, enabled: false}
+  - {id: "14042900001325000004", name: 边缘, jurisdiction: "140429100001", stream: "rtsp://127.0.0.1:9/d",
+     node_label: edge-2}
+"""
+
+
+def test_camera_pins_are_the_enabled_cameras_and_their_labels(tmp_path: Path, database_url: str) -> None:
+    reg = registry_with_cameras(write_configs(tmp_path, PINNED), url=database_url)
+    try:
+        assert reg.camera_pins() == {"14042900001325000001": "gpu", "14042900001325000002": None,
+                                     "14042900001325000004": "edge-2"}
+        assert reg.camera_pins().keys() == reg.camera_fingerprints().keys()  # the same cameras the maintainer runs
+        disabled = reg.get_camera("14042900001325000003")
+        assert disabled is not None and disabled.node_label == "gpu"  # stored, not handed out
+        # a pin changed in the file is what the next sync stores
+        write_configs(tmp_path, PINNED.replace("node_label: edge-2", "node_label: gpu"))
+        reg.sync_camera_configs(tmp_path)
+        assert reg.camera_pins()["14042900001325000004"] == "gpu"
+    finally:
+        reg.close()
 
 
 KEY_POINTS = """

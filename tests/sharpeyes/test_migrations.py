@@ -89,15 +89,17 @@ def test_a_model_change_becomes_the_next_revision(tmp_path: Path) -> None:
     scratch = make_engine(f"sqlite:///{tmp_path / 'scratch.db'}")
     fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     try:
+        top = migrate.head()
+        nxt = f"{int(top) + 1:04d}"
         path = migrate.new_revision(scratch, models, "add worker leases", scripts=scripts)
-        assert path == scripts / "versions" / "v0002_add_worker_leases.py"
+        assert path == scripts / "versions" / f"v{nxt}_add_worker_leases.py"
         code = path.read_text(encoding="utf-8")
-        assert "revision = '0002'" in code and "down_revision = '0001'" in code
+        assert f"revision = '{nxt}'" in code and f"down_revision = '{top}'" in code
         assert "op.create_table('worker_leases'" in code and "op.drop_table('worker_leases')" in code
         with fresh.begin() as conn:  # the longer history builds a database that matches the changed models
             command.upgrade(migrate.alembic_config(conn, scripts=scripts), "head")
         assert migrate.schema_diff(fresh, models) == []
-        assert migrate.current(fresh) == "0002"
+        assert migrate.current(fresh) == nxt
     finally:
         scratch.dispose()
         fresh.dispose()
@@ -130,7 +132,8 @@ def make_hub_data(url: str, configs: Path) -> dict[str, str]:
 def test_previous_release_database_with_data_is_upgraded_in_place(database_url: str, tmp_path: Path) -> None:
     made = make_hub_data(database_url, tmp_path / "cfg")
     # as a release before migrations, before the quality ledger and the access log, before privacy masks,
-    # per-camera models and snapshot lookup left it
+    # per-camera models and snapshot lookup left it (and, like every such release, before node pins: node_label
+    # goes too, tests/support/databases.py)
     as_previous_release(database_url, drop_tables=["camera_quality", "access_log"],
                         drop_columns={"cameras": ["privacy_masks", "detector_model"], "events": ["snapshot_ref"]})
     engine = make_engine(database_url)
@@ -146,8 +149,9 @@ def test_previous_release_database_with_data_is_upgraded_in_place(database_url: 
         assert migrate.current(engine) == migrate.head()
         # every row kept; the added columns hold their defaults
         cams = reg.cameras()
-        assert [(c.name, c.privacy_masks, c.detector_model, c.sample_mode, c.sample_fps) for c in cams] == [
-            ("校园路口", [], None, "auto", 1.0), ("村委会", [], None, "fps", 2.0)]
+        assert [(c.name, c.privacy_masks, c.detector_model, c.node_label, c.sample_mode, c.sample_fps)
+                for c in cams] == [("校园路口", [], None, None, "auto", 1.0), ("村委会", [], None, None, "fps", 2.0)]
+        assert reg.camera_pins() == {CAM: None, "14042900001325000002": None}
         with reg.sessions() as s:
             assert s.scalar(select(func.count()).select_from(AvailabilityRecord)) == 1
             assert s.scalar(select(func.count()).select_from(Jurisdiction)) > 15
@@ -175,6 +179,49 @@ def test_previous_release_database_with_data_is_upgraded_in_place(database_url: 
     finally:
         for store in (ids, archive, reg):
             store.close()
+        engine.dispose()
+
+
+def test_a_v0001_database_with_a_camera_gains_node_label(database_url: str, tmp_path: Path) -> None:
+    """A database the first migrating release left (at 0001, a camera registered) is taken to the head: the row is
+    kept, unpinned; a pin can then be stored; and the downgrade to 0001 drops the column, the row still kept."""
+    engine = make_engine(database_url)
+    try:
+        assert migrate.upgrade(engine, "0001") == "0001"
+        assert "node_label" not in {c["name"] for c in inspect(engine).get_columns("cameras")}
+        at_0001 = MetaData()
+        jurisdictions = Table("jurisdictions", at_0001, autoload_with=engine)
+        cameras = Table("cameras", at_0001, autoload_with=engine)
+        now = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+        with engine.begin() as conn:  # what that release's registry wrote: a county and one camera in it
+            conn.execute(jurisdictions.insert().values(code="140429", name="武乡县", level="county",
+                                                       has_center=True, synthetic=False, source="seed"))
+            conn.execute(cameras.insert().values(
+                id=CAM, name="校园路口", jurisdiction_code="140429", stream_url="rtsp://127.0.0.1:8554/vtest",
+                sample_mode="auto", sample_fps=1.0, rules=[], privacy_masks=[], detector_model="yolo11n",
+                enabled=True, created_at=now, updated_at=now))
+
+        reg = Registry(database_url)  # what the hub does at start
+        try:
+            reg.init()
+            assert migrate.current(engine) == migrate.head()
+            assert migrate.schema_diff(engine, MODELS) == []
+            (cam,) = reg.cameras()
+            assert (cam.id, cam.name, cam.detector_model, cam.node_label) == (CAM, "校园路口", "yolo11n", None)
+            assert reg.camera_pins() == {CAM: None}
+            with reg.sessions.begin() as s:
+                s.execute(text("UPDATE cameras SET node_label = 'gpu'"))
+            assert reg.camera_pins() == {CAM: "gpu"}
+        finally:
+            reg.close()
+
+        with engine.begin() as conn:
+            command.downgrade(migrate.alembic_config(conn), "0001")
+        assert migrate.current(engine) == "0001"
+        assert "node_label" not in {c["name"] for c in inspect(engine).get_columns("cameras")}
+        with engine.connect() as conn:
+            assert conn.execute(select(cameras.c.id, cameras.c.detector_model)).all() == [(CAM, "yolo11n")]
+    finally:
         engine.dispose()
 
 
