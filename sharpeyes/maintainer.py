@@ -100,7 +100,7 @@ class CameraMaintainer:
             return
         self._report()
         try:
-            self.assigner.step(dict.fromkeys(self.registry.camera_fingerprints()))
+            self.assigner.step(self.registry.camera_pins())  # enabled cameras → the node label each is pinned to
         except (redis.RedisError, SQLAlchemyError) as exc:
             lost = self.assigner.expire_local()
             log.warning("leases not renewed (%s); %d camera(s) past their local deadline", exc, len(lost))

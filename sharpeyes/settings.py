@@ -10,12 +10,20 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AliasChoices, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -316,7 +324,10 @@ class ClusterSettings(StrictModel):
         description="This node's id among the workers (unique, no '|'). Unset: <hostname>-<pid>.",
     )
     capacity: int = Field(64, ge=1, le=10_000, description="Most cameras this node takes.")
-    labels: list[str] = Field(default_factory=list, description="Node labels (e.g. 'gpu') reported with the node.")
+    labels: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]] = Field(
+        default_factory=list,
+        description="Node labels (e.g. 'gpu'; the pattern of a camera's node_label): a camera pinned to a label "
+        "runs only on nodes that have it.")
     lease_ttl_s: float = Field(
         15.0, ge=1.0, le=300.0,
         description="Lease period: renewed every third of it; a dead node's cameras are taken over within about "

@@ -31,6 +31,7 @@ from registry.service import CameraService
 from registry.store import Registry
 from registry.vault import Vault
 from sharpeyes.keys import ARCHIVE_GROUP, CENTER_GROUP, Keys
+from sharpeyes.leases import CameraLeases, Membership, NodeInfo, SingletonLock
 from sharpeyes.schema import Event, EventType, Severity, SnapshotRef
 from sharpeyes.settings import Settings
 from tests.support.auth import UNIT, bearer, identity_store
@@ -782,3 +783,33 @@ def test_event_lists_are_unlogged(env: Env) -> None:
     assert len(env.http.get(f"/api/centers/{VILLAGE}/events", headers=VIEWER).json()["items"]) == 1
     assert env.archive.access_log() == []
     assert env.anonymous.get("/api/events").status_code == 401
+
+
+def test_workers_show_nodes_leases_and_the_singleton_holder_in_scope(env: Env, redis_client: redis.Redis) -> None:
+    keys = Keys()
+    membership, leases = Membership(redis_client, keys), CameraLeases(redis_client, keys)
+    membership.heartbeat(NodeInfo("node-a", 32, frozenset({"gpu"}), detect_fps=48.0, frames_detected=900,
+                                  detected_fps=15.5, started_at=1.0))
+    membership.heartbeat(NodeInfo("node-b", 16))
+    assert leases.acquire(CAM1, "node-a", 30) is not None and leases.acquire(CAM2, "node-b", 30) is not None
+    lock = SingletonLock(redis_client, keys, "node-a", ttl_s=30)
+    assert lock.step()
+    r = env.http.get("/api/workers")  # admin
+    assert r.status_code == 200, r.text
+    body = r.json()
+    nodes = {n["node_id"]: n for n in body["nodes"]}
+    assert nodes["node-a"]["cameras"] == [CAM1] and nodes["node-b"]["cameras"] == [CAM2]
+    a = nodes["node-a"]
+    assert (a["labels"], a["capacity"], a["detect_fps"], a["detected_fps"], a["frames_detected"]) == (
+        ["gpu"], 32, 48.0, 15.5, 900)
+    assert a["singletons"] and not nodes["node-b"]["singletons"] and 0 < a["heartbeat_expires_in_s"] <= 10
+    assert body["singletons"] == {"node_id": "node-a", "token": lock.token} and body["cameras_unheld"] == []
+    # a technician of the village sees its camera only; the counts still cover every camera
+    tech = env.client("tech-village", role="technician", jurisdiction=VILLAGE).get("/api/workers").json()
+    tn = {n["node_id"]: n for n in tech["nodes"]}
+    assert tn["node-a"]["cameras"] == [CAM1] and tn["node-b"]["cameras"] == [] and tn["node-b"]["cameras_held"] == 1
+    # a camera whose holder died is unheld; an operator may not look; nobody anonymous
+    membership.leave("node-b")
+    assert env.http.get("/api/workers").json()["cameras_unheld"] == [CAM2]
+    assert env.client("op-village").get("/api/workers").status_code == 403
+    assert env.anonymous.get("/api/workers").status_code == 401

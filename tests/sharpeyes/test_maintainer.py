@@ -6,6 +6,7 @@ added to the supervisor without starting them: no ffmpeg, no detector."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from registry.store import Registry
 from registry.vault import Vault
 from sharpeyes.camera_state import CameraStates
 from sharpeyes.keys import Keys
+from sharpeyes.leases import Assigner, Membership, NodeInfo
 from sharpeyes.maintainer import CameraMaintainer, CameraRecorder
 from sharpeyes.schema import Event
 from sharpeyes.settings import Settings
@@ -160,3 +162,46 @@ def test_rules_the_model_cannot_serve_fail_until_changed(world: World, caplog: p
     # retried when changed; reported as "restarted" (a failed camera keeps its fingerprint in ``running``)
     assert world.maintainer.reconcile()["restarted"] == [cam]
     assert world.ingest(cam) is not None
+
+
+def test_leased_cameras_follow_pins_report_figures_and_close_orphans(tmp_path: Path, registry: Registry,
+                                                                    redis_client: redis.Redis) -> None:
+    """Two nodes on one registry and one Redis: the camera pinned to ``gpu`` runs only on the node with that label,
+    the unpinned one on exactly one of the two; each start asks for the incidents a previous holder left open to be
+    closed; the heartbeats carry the detector's figures."""
+    settings = Settings(data_dir=tmp_path)
+    service = CameraService(registry, Vault.from_key_file(tmp_path / "vault.key"))
+    keys = Keys("t-pins")
+    nodes: dict[str, tuple[CameraMaintainer, UnstartedSupervisor, list[str]]] = {}
+    for name, labels in (("cpu-node", frozenset[str]()), ("gpu-node", frozenset({"gpu"}))):
+        supervisor, taken_over = UnstartedSupervisor(), []
+        recorder = CameraRecorder(CameraStates(redis_client, keys), registry)
+        analytics = AnalyticsWorker(no_detector, tmp_path / "snapshots", lambda ev: None)
+        analytics.detect_fps, analytics.frames_detected = 12.5, 40
+        assigner = Assigner(redis_client, keys, NodeInfo(name, 10, labels), lease_ttl_s=1.0)
+        nodes[name] = (CameraMaintainer(settings, registry, service, analytics, supervisor, recorder, lambda ev: None,
+                                        labels={settings.detector.model: {"Normal", "Fall"}}, assigner=assigner,
+                                        on_takeover=taken_over.append), supervisor, taken_over)
+    spec = {"jurisdiction": TOWNSHIP, "stream": "rtsp://127.0.0.1:9/x", "probe": False}
+    pinned = service.register(CameraSpec.model_validate({**spec, "name": "卡口", "node_label": "gpu"}), via="t").id
+    free = service.register(CameraSpec.model_validate({**spec, "name": "东街"}), via="t").id
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for maintainer, _, _ in nodes.values():
+                maintainer.keep_leases()
+                maintainer.reconcile()
+            running = {n: set(m.running) for n, (m, _, _) in nodes.items()}
+            if running["gpu-node"] >= {pinned} and sum(free in r for r in running.values()) == 1:
+                break
+            time.sleep(0.2)
+        assert pinned in running["gpu-node"] and pinned not in running["cpu-node"], running
+        assert sum(free in r for r in running.values()) == 1, running
+        for name, (maintainer, supervisor, taken_over) in nodes.items():
+            assert sorted(taken_over) == sorted(running[name])  # every start under a lease closes orphans first
+            assert {w.name for w in supervisor.workers} == {f"ingest:{c}" for c in running[name]}
+        reported = {n.node_id: n for n in Membership(redis_client, keys).alive()}
+        assert reported["gpu-node"].detect_fps == 12.5 and reported["gpu-node"].frames_detected == 40
+    finally:
+        for _, supervisor, _ in nodes.values():
+            supervisor.stop_all()
