@@ -63,6 +63,7 @@ bench: setup
 	$(BIN)/python bench/queue.py
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) $(DATA)

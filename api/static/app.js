@@ -14,6 +14,7 @@ import { renderCameras } from "./cameras.js";
 import { renderAudit } from "./audit.js";
 import { renderAccessLog } from "./accesslog.js";
 import { renderMap } from "./map.js";
+import { renderSystem } from "./system.js";
 
 /** @typedef {(container: HTMLElement, params: string[]) => (void | (() => void))} Page */
 
@@ -25,6 +26,7 @@ const ROUTES = [
   { path: "map", nav: "nav.map", allowed: () => may("cameras:read"), page: renderMap },
   { path: "audit", nav: "nav.audit", allowed: () => may("audit:read"), page: renderAudit },
   { path: "access", nav: "nav.access", allowed: () => may("access_log:read"), page: renderAccessLog },
+  { path: "system", nav: "nav.system", allowed: () => may("ops:read"), page: renderSystem },
 ];
 
 const root = /** @type {HTMLElement} */ (document.getElementById("root"));

@@ -197,7 +197,7 @@ def test_leased_cameras_follow_pins_report_figures_and_close_orphans(tmp_path: P
             time.sleep(0.2)
         assert pinned in running["gpu-node"] and pinned not in running["cpu-node"], running
         assert sum(free in r for r in running.values()) == 1, running
-        for name, (maintainer, supervisor, taken_over) in nodes.items():
+        for name, (_, supervisor, taken_over) in nodes.items():
             assert sorted(taken_over) == sorted(running[name])  # every start under a lease closes orphans first
             assert {w.name for w in supervisor.workers} == {f"ingest:{c}" for c in running[name]}
         reported = {n.node_id: n for n in Membership(redis_client, keys).alive()}

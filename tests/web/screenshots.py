@@ -105,6 +105,9 @@ def capture(web: WebHub) -> None:
     auditor.goto(web.url + "/#/access")
     auditor.locator("#access-log tbody tr").first.wait_for()
     shoot(auditor, "access-log")
+    auditor.goto(web.url + "/#/system")
+    auditor.locator("#worker-nodes h2").wait_for()
+    shoot(auditor, "system")
     auditor.context.close()
 
 

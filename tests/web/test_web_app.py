@@ -126,7 +126,8 @@ def test_an_event_arrives_live_is_acknowledged_and_the_other_operator_sees_it(we
 
 def test_a_technician_adds_a_camera_through_the_form_and_it_goes_online(web_hub: WebHub) -> None:
     page = web_hub.page_as("tech-web")
-    assert page.locator("header nav a").evaluate_all("els => els.map(e => e.dataset.nav)") == ["cameras", "map"]
+    assert page.locator("header nav a").evaluate_all("els => els.map(e => e.dataset.nav)") == [
+        "cameras", "map", "system"]
     expect(page.locator("#camera-tree")).to_contain_text("浏览器测试甲村")
     page.click("#add-camera")
     form = page.locator("#camera-form")
@@ -214,7 +215,7 @@ def test_a_technician_onboards_an_onvif_camera_discover_probe_fill_add(web_hub: 
 def test_an_auditor_opens_the_audit_and_the_access_log(web_hub: WebHub) -> None:
     page = web_hub.page_as("auditor-web")
     assert page.locator("header nav a").evaluate_all("els => els.map(e => e.dataset.nav)") == [
-        "queue", "cameras", "map", "audit", "access"]
+        "queue", "cameras", "map", "audit", "access", "system"]
     page.click("header nav a[data-nav=audit]")
     dialog = page.locator("dialog.reason-dialog")
     expect(dialog).to_be_visible()
@@ -234,6 +235,12 @@ def test_an_auditor_opens_the_audit_and_the_access_log(web_hub: WebHub) -> None:
     expect(table).to_contain_text("合规审计")
     page.fill("input[name=q]", "login_failed")
     expect(table.locator("tbody tr").first).to_contain_text("op-a1")
+    # the system page: this hub's health and, a single hub, no worker nodes and nobody holding the singleton lock
+    page.click("header nav a[data-nav=system]")
+    expect(page.locator("#node-health")).to_contain_text("本节点")
+    expect(page.locator("#node-health [data-testid=health]")).to_have_text(re.compile("正常|降级"))
+    expect(page.locator("#worker-nodes")).to_contain_text("没有在线的工作节点")
+    expect(page.locator("#worker-nodes")).to_contain_text("当前没有节点持有单例锁")
     # read-only: the auditor's queue has no action buttons
     page.click("header nav a[data-nav=queue]")
     expect(page.locator("[data-testid=live]")).to_be_visible()
