@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from ulid import ULID
 
-from api.app import create_app
+from api.app import create_app, create_worker_app
 from api.deps import ApiDeps
 from events.archive import Archive
 from events.consumer import CenterConsumer
@@ -396,6 +396,7 @@ ROUTES = {
         "The access log of your jurisdiction (who viewed what, from which unit, why; logins; camera changes; "
         "refused actions), newest first",
     ("GET", "/api/streams"): "Backlog of each event stream: length, pending and lag per consumer group",
+    ("GET", "/api/workers"): "Worker nodes, the cameras each holds, and who runs the singleton workers",
     ("GET", "/api/audit"): "Four-all (四全) audit of your jurisdiction: coverage, sharing, availability, control "
                            "(JSON, CSV or HTML; with a reason; logged)",
     ("POST", "/api/cameras/probe"): "Probe an ONVIF device (nothing is registered)",
@@ -813,3 +814,14 @@ def test_workers_show_nodes_leases_and_the_singleton_holder_in_scope(env: Env, r
     assert env.http.get("/api/workers").json()["cameras_unheld"] == [CAM2]
     assert env.client("op-village").get("/api/workers").status_code == 403
     assert env.anonymous.get("/api/workers").status_code == 401
+
+
+def test_a_worker_node_serves_health_and_metrics_only(env: Env) -> None:
+    deps = env.http.app.state.api_deps  # type: ignore[attr-defined]
+    with TestClient(create_worker_app(deps)) as worker:
+        assert worker.get("/api/health").json()["redis"] is True  # open: a load balancer's probe
+        assert worker.get("/metrics").status_code == 401  # deny by default here too
+        tech = bearer(env.identity, "tech-metrics", role="technician", jurisdiction=VILLAGE)
+        assert worker.get("/metrics", headers=tech).status_code == 200
+        for path in ("/", "/api/events", "/api/workers", "/docs", "/openapi.json", "/ui/app.js", "/api/auth/login"):
+            assert worker.get(path, headers=tech).status_code in (404, 405), path

@@ -262,6 +262,7 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/snapshots/{ref}"): expect({OP_A: OK, OP_B: "404", OP_TOWNSHIP: OK, ADMIN: OK}, content=True),
     ("GET", "/api/access-log"): expect({AUDITOR: OK, ADMIN: OK}, content=True),
     ("GET", "/api/streams"): expect({TECH: OK, AUDITOR: OK, ADMIN: OK}),
+    ("GET", "/api/workers"): expect({TECH: OK, AUDITOR: OK, ADMIN: OK}),
     ("GET", "/api/audit"): expect({AUDITOR: OK, ADMIN: OK}, content=True),
     ("GET", "/api/cameras"): expect(EVERYONE),
     ("POST", "/api/cameras/probe"): expect(WRITERS),
@@ -384,6 +385,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/snapshots/{ref}"): lambda env, role, h: _status(env, "GET", f"/snapshots/{env.world.snapshot_ref}", h),
     ("GET", "/api/access-log"): get("/api/access-log"),
     ("GET", "/api/streams"): get("/api/streams"),
+    ("GET", "/api/workers"): get("/api/workers"),
     ("GET", "/api/audit"): get("/api/audit", format="json"),
     ("GET", "/api/cameras"): get("/api/cameras"),
     ("POST", "/api/cameras/probe"): lambda env, role, h: _status(
