@@ -1,9 +1,9 @@
 """Scale-out: the same camera set on 1, 2 and 3 worker nodes (``sharpeyes worker``, camera leases over one Redis,
-one PostgreSQL), each worker process pinned to its own CPU where the machine has enough (``os.sched_setaffinity``
-right after it starts, so its ffmpeg samplers and OpenVINO threads inherit it), the detector at 320 so that the
-sampling side counts; then one worker SIGKILLed and its cameras taken over by the others.
+one PostgreSQL), each worker process pinned to its own CPU where the machine has enough (``taskset -c`` at exec,
+so every thread and ffmpeg sampler it starts inherits it; with more workers than CPUs they share round-robin), the
+detector at 320 so that the sampling side counts; then one worker SIGKILLed and its cameras taken over by the others.
 
-    .venv/bin/python bench/scale.py [--quick] [--cameras 12] [--seconds 40] [--workers 1 2 3] [--imgsz 320]
+    .venv/bin/python bench/scale.py [--quick] [--cameras 24] [--seconds 40] [--workers 1 2 3] [--imgsz 320]
 
 The cameras: vtest looped by the RTSP test server, sampled at 2 frames/s each (the cluster test's camera
 template, tests/support/chaos.py: a line and a zone rule).
@@ -129,16 +129,14 @@ def run_config(workdir: Path, clip: Path, pg: PostgresServer, args: argparse.Nam
     rs = EmbeddedRedis(directory=folder / "redis", port=free_port()).start()
     db = pg.create_database()
     cpus = sorted(os.sched_getaffinity(0))
+    pins = [{cpus[i % len(cpus)]} for i in range(workers)] if len(cpus) > 1 else None
     cluster = Cluster(folder, clip, rs.url, cameras=args.cameras, nodes=workers, database_url=pg.url(db),
-                      lease_ttl_s=LEASE_S, worker_command=("worker", "--singletons"), api_command=None,
+                      lease_ttl_s=LEASE_S, worker_command=("worker", "--singletons"), api_command=None, node_cpus=pins,
                       extra_env={"SHARPEYES_DETECTOR__IMGSZ": str(args.imgsz), "SHARPEYES_LOG_LEVEL": "WARNING"})
     watch = Watch(cluster)
     out: dict[str, float] = {}
     try:
         cluster.start()
-        for i, node in enumerate(cluster.nodes):
-            if node.proc is not None and len(cpus) > 1:
-                os.sched_setaffinity(node.proc.pid, {cpus[i % len(cpus)]})
         names = {n.name for n in cluster.nodes}
         ready = watch.wait(names, 240)
         time.sleep(10)  # warm-up: the trackers and the motion gates settle, the first heartbeats are in
@@ -166,7 +164,7 @@ def run_config(workdir: Path, clip: Path, pg: PostgresServer, args: argparse.Nam
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--cameras", type=int, default=12)
+    ap.add_argument("--cameras", type=int, default=24, help="cameras sampled at 2 frames/s each")
     ap.add_argument("--seconds", type=float, default=40.0, help="measured window per configuration")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--imgsz", type=int, default=320)

@@ -33,8 +33,10 @@ from tests.support.chaos import CAMERA, CONFIG_HEAD, COUNTY, TOWNSHIP, VILLAGE, 
 class Node:
     """One process: ``command`` is the ``sharpeyes`` subcommand and its options (``["worker"]``, ``["api"]``…)."""
 
-    def __init__(self, name: str, workdir: Path, command: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, name: str, workdir: Path, command: list[str], env: dict[str, str] | None = None,
+                 cpus: set[int] | None = None) -> None:
         self.name, self.workdir, self.command, self.env = name, workdir, command, env or {}
+        self.cpus = cpus  # set: the process (and every thread and child it starts) runs on these CPUs only
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"{name}.log"
@@ -49,21 +51,23 @@ class Node:
 
 
 class Cluster:
-    """``nodes`` worker processes (``worker_command``; ``node_env`` per node, e.g. a CPU affinity), an API node
+    """``nodes`` worker processes (``worker_command``; ``node_env`` and ``node_cpus``, a CPU affinity set by
+    ``taskset`` at exec, per node), an API node
     (``api_command``; None: none), K cameras; :meth:`close` stops everything it started."""
 
     def __init__(self, workdir: Path, clip: Path, redis_url: str, cameras: int, nodes: int, *,
                  database_url: str | None = None, lease_ttl_s: float = 3.0,
                  worker_command: tuple[str, ...] = ("worker", "--singletons"),
                  api_command: tuple[str, ...] | None = ("api", "--singletons"),
-                 node_env: list[dict[str, str]] | None = None, extra_env: dict[str, str] | None = None) -> None:
+                 node_env: list[dict[str, str]] | None = None, extra_env: dict[str, str] | None = None,
+                 node_cpus: list[set[int]] | None = None) -> None:
         self.workdir, self.redis_url, self.cameras, self.lease_ttl_s = workdir, redis_url, cameras, lease_ttl_s
         self.configs = workdir / "camera_configs"
         self.configs.mkdir(parents=True, exist_ok=True)
         self.database_url = database_url or f"sqlite:///{workdir / 'shared.db'}"
         self.rtsp = RtspServer({f"cam{i}": clip for i in range(cameras)})
-        self.nodes = [Node(f"node{i}", workdir, list(worker_command), (node_env or [{}] * nodes)[i])
-                      for i in range(nodes)]
+        self.nodes = [Node(f"node{i}", workdir, list(worker_command), (node_env or [{}] * nodes)[i],
+                           (node_cpus or [set()] * nodes)[i] or None) for i in range(nodes)]
         self.api = Node("api", workdir, list(api_command)) if api_command is not None else None
         self.extra_env = extra_env or {}
         self._token: str | None = None
@@ -105,7 +109,8 @@ class Cluster:
             env.pop(name, None)
         exe = Path(sys.executable).with_name("sharpeyes")
         with node.log.open("ab") as logf:
-            node.proc = subprocess.Popen([str(exe), *node.command], stdin=subprocess.DEVNULL, stdout=logf,
+            pin = ["taskset", "-c", ",".join(map(str, sorted(node.cpus)))] if node.cpus else []
+            node.proc = subprocess.Popen([*pin, str(exe), *node.command], stdin=subprocess.DEVNULL, stdout=logf,
                                          stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
     def kill(self, node: Node) -> None:
