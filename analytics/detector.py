@@ -260,7 +260,8 @@ class Detector:
             names = model_names(settings, model_dir)
             self.engine = OpenVinoEngine(path, imgsz=settings.imgsz, names=names,
                                          labels=labels_of(self.stem, names.values()), conf=settings.confidence,
-                                         iou=settings.iou, mode=settings.mode, requests=settings.requests)
+                                         iou=settings.iou, mode=settings.mode, requests=settings.requests,
+                                         execution=settings.execution)
             if self.engine.precision != self.precision:
                 raise ModelError(f"{path} holds a {self.engine.precision} model, expected {self.precision}: "
                                  "remove it and run `sharpeyes model export --int8` again")
@@ -318,9 +319,12 @@ class Detector:
         return set(self.names.values())
 
     def describe(self) -> dict[str, object]:
-        """What runs: backend, precision, mode, requests in flight, input size, model file (health, metrics)."""
-        return {"backend": self.backend, "precision": self.precision, "mode": self.mode, "requests": self.requests,
-                "imgsz": self.settings.imgsz, "model": self.stem, "path": str(self.path)}
+        """What runs: backend, precision (of the weights), execution (OpenVINO: the precision the CPU computes in,
+        e.g. bf16 for FP32 weights on an AMX CPU), mode, requests in flight, input size, model file (health,
+        metrics)."""
+        execution = self.engine.execution if self.engine is not None else self.precision
+        return {"backend": self.backend, "precision": self.precision, "execution": execution, "mode": self.mode,
+                "requests": self.requests, "imgsz": self.settings.imgsz, "model": self.stem, "path": str(self.path)}
 
     def detect(self, image: np.ndarray) -> Detections:
         return self.detect_batch([image])[0]

@@ -148,11 +148,18 @@ def model_xml(directory: Path) -> Path:
     return found[0]
 
 
+def _type_name(value: Any) -> str:
+    """An OpenVINO element type (``Type.bf16``) as its short name (``bf16``)."""
+    name = getattr(value, "get_type_name", None)
+    return str(name()) if callable(name) else str(value)
+
+
 class OpenVinoEngine:
     """A compiled OpenVINO detector. :meth:`detect_batch` is thread-compatible, not thread-safe: one caller."""
 
     def __init__(self, directory: Path, *, imgsz: int, names: dict[int, str], labels: ModelLabels,
-                 conf: float, iou: float, mode: Mode = "sync", requests: int = 2, device: str = "CPU") -> None:
+                 conf: float, iou: float, mode: Mode = "sync", requests: int = 2, device: str = "CPU",
+                 execution: str = "auto") -> None:
         import openvino as ov
 
         self.imgsz, self.names, self.labels, self.conf, self.iou = imgsz, names, labels, conf, iou
@@ -163,18 +170,22 @@ class OpenVinoEngine:
         self._request: Any = None
         self._queue: Any = None
         self.requests = 1
+        # 'f32': no bf16 execution on CPUs that have it (OpenVINO's default there); an INT8 model keeps its int8
+        extra = {"INFERENCE_PRECISION_HINT": "f32"} if execution == "f32" else {}
         if mode in ("sync", "auto"):
-            latency = core.compile_model(model, device, {"PERFORMANCE_HINT": "LATENCY"})
+            latency = core.compile_model(model, device, {"PERFORMANCE_HINT": "LATENCY", **extra})
             self._request = latency.create_infer_request()
+            self.execution = _type_name(latency.get_property("INFERENCE_PRECISION_HINT"))
         if mode in ("async", "auto"):
-            config = {"PERFORMANCE_HINT": "THROUGHPUT"}
+            config = {"PERFORMANCE_HINT": "THROUGHPUT", **extra}
             if requests:
                 config["PERFORMANCE_HINT_NUM_REQUESTS"] = str(requests)
             throughput = core.compile_model(model, device, config)
+            self.execution = _type_name(throughput.get_property("INFERENCE_PRECISION_HINT"))
             self.requests = int(throughput.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
             self._queue = ov.AsyncInferQueue(throughput, self.requests)
-        log.info("openvino engine: %s, %s, %s, %d request(s) in flight", directory.name, self.precision, mode,
-                 self.requests)
+        log.info("openvino engine: %s, %s weights executed in %s, %s, %d request(s) in flight", directory.name,
+                 self.precision, self.execution, mode, self.requests)
 
     def detect_batch(self, images: Sequence[np.ndarray],
                      ratios: Sequence[float | None] | None = None) -> list[Detections]:

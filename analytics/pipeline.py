@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 def _publish_detector(name: str | None, detector: Detector) -> None:
     """The ``sharpeyes_detector_info`` metric of an imported model ``name`` or (None) the worker's default."""
     info = detector.describe()
-    shown = {k: str(info[k]) for k in ("backend", "precision", "mode", "requests", "imgsz")}
+    shown = {k: str(info[k]) for k in ("backend", "precision", "execution", "mode", "requests", "imgsz")}
     metrics.DETECTOR.labels(name or str(info.get("model", "default"))).info(shown)
 
 

@@ -16,7 +16,10 @@ boxes, analytics/motion.py); the area column is the mean share of the frame dete
 Exports and INT8 quantisations missing are made first (offline).
 
 Ratios are against PyTorch 640 batch 1 and against the faster of OpenVINO FP32 640 sync at batch 1 and at the
-batch (the previous default path, through ultralytics' predictor, is listed too). The last line names the fastest
+batch (the previous default path, through ultralytics' predictor, is listed too). On a CPU with AVX512-BF16 or AMX
+OpenVINO computes FP32 weights in bf16 by default (the header says what the CPU executes); the row "f32
+execution" (``detector.execution: f32``) is FP32 computed in 32 bits, and a line before the last gives the best
+configuration against it. The last line names the fastest
 configuration that keeps recall ≥ 0.95 against the teacher. ``--quick``: 16 frames, 1 round, 640 only.
 With ``--device cuda:0`` (a GPU machine): PyTorch at batch 1/8/16/32 on the GPU, no OpenVINO rows.
 """
@@ -124,6 +127,10 @@ def build_configs(base: DetectorSettings, sizes: list[int], batch: int, quick: b
         if size == sizes[0]:
             out.insert(1, Config("ultralytics openvino fp32 (old path)",
                                  ds(backend="pytorch", imgsz=size), batch, legacy=True))
+            # FP32 weights computed in f32: what "FP32" means where the CPU has no bf16 (OpenVINO's default on
+            # AVX512-BF16/AMX CPUs is bf16 execution, the rows above)
+            f32 = ds(backend="openvino", imgsz=size, precision="fp32", mode="sync", execution="f32")
+            out.append(Config("openvino fp32 sync, f32 execution", f32, batch))
         if quick:
             break
     return out
@@ -171,8 +178,11 @@ def main() -> int:
     ov_sync = [c for c in configs if c.name == "openvino fp32 sync" and c.settings.imgsz == args.sizes[0]]
     ov_fps = max((c.fps for c in ov_sync), default=float("nan"))
 
+    executed = next((str(c.detector.describe()["execution"]) for c in ov_sync
+                     if isinstance(c.detector, Detector)), "?")
     print(f"\nteacher and baseline: pytorch fp32 imgsz {args.sizes[0]} batch 1 on {args.device}; "
-          f"OpenVINO FP32 {args.sizes[0]} sync = {ov_fps:.1f} img/s (the faster of batch 1 and {args.batch})")
+          f"OpenVINO FP32 {args.sizes[0]} sync = {ov_fps:.1f} img/s (the faster of batch 1 and {args.batch}; "
+          f"the CPU executes it in {executed})")
     print(f"{'configuration':<38}{'imgsz':>6}{'batch':>6}{'area':>6}{'img/s':>8}{'ms/img':>8}{'recall':>8}"
           f"{'prec.':>7}{'vs PT':>8}{'vs OV':>7}")
     for c in configs:
@@ -192,6 +202,9 @@ def main() -> int:
     keep: Callable[[Config], bool] = lambda c: acc[id(c)].recall >= 1 - MAX_RECALL_LOSS  # noqa: E731
     best = max((c for c in configs if keep(c)), key=lambda c: c.fps)
     label = f"{best.name.replace(' ', '-')}-{best.settings.imgsz}-b{best.batch}"
+    f32 = [c for c in configs if c.settings.execution == "f32"]
+    if f32 and executed != "f32":
+        print(f"against FP32 executed in f32 ({f32[0].fps:.1f} img/s): {best.fps / f32[0].fps:.2f} x")
     print(f"detect: best {label} {best.fps:.1f} img/s = {best.fps / base_fps:.2f} x PyTorch {args.sizes[0]}, "
           f"{best.fps / ov_fps:.2f} x OpenVINO FP32 {args.sizes[0]}, recall {acc[id(best)].recall:.3f}")
     return 0

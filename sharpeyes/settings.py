@@ -69,6 +69,12 @@ class DetectorSettings(StrictModel):
         2, ge=0, le=64,
         description="Inference requests in flight in async mode; 0: the number OpenVINO finds optimal for the device.",
     )
+    execution: Literal["auto", "f32"] = Field(
+        "auto",
+        description="How OpenVINO executes an FP32 model on the CPU. 'auto': the plugin's default, which is bf16 on "
+        "CPUs with AVX512-BF16 or AMX (faster, and what the benchmarks call 'OpenVINO FP32'); 'f32': full 32-bit "
+        "execution. INT8 models are not affected.",
+    )
 
 
 class MotionSettings(StrictModel):

@@ -96,6 +96,18 @@ def test_async_equals_sync_frame_by_frame_in_order(detector: Detector, fp32_dir:
     assert len(sync[1]) == 0 and len(sync[2]) >= 4
 
 
+def test_f32_execution_is_f32_and_finds_the_same_persons(detector: Detector, fp32_dir: Path,
+                                                          vtest: list[np.ndarray]) -> None:
+    """``execution: f32`` turns off OpenVINO's bf16 execution (its default on AVX512-BF16/AMX CPUs, f32 elsewhere)."""
+    default = engine(fp32_dir, detector, "sync")
+    f32 = OpenVinoEngine(fp32_dir, imgsz=640, names=detector.names, labels=detector.labels, conf=0.35, iou=0.7,
+                         mode="sync", execution="f32")
+    assert f32.execution == "f32" and default.execution in ("f32", "bf16")
+    frames = vtest[:4]
+    agreement = total_agreement(f32.detect_batch(frames), default.detect_batch(frames))
+    assert agreement.recall >= 1 - MAX_RECALL_LOSS and agreement.precision >= 1 - MAX_RECALL_LOSS, agreement
+
+
 def test_region_is_detected_at_the_scale_of_its_frame(detector: Detector, vtest: list[np.ndarray]) -> None:
     frame = vtest[0]
     whole = detector.detect(frame)
