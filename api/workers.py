@@ -42,7 +42,10 @@ class WorkerNode(BaseModel):
 class WorkersOut(BaseModel):
     nodes: list[WorkerNode] = Field(description="Live worker nodes, by id.")
     cameras_enabled: int = Field(description="Enabled cameras (all).")
-    cameras_unheld: list[str] = Field(description="Enabled cameras you see that no live node holds now.")
+    cameras_here: int = Field(description="Cameras this process samples itself (a single hub, `sharpeyes run` "
+                              "without leases: all of them).")
+    cameras_unheld: list[str] = Field(description="Enabled cameras you see that no live node holds and this process "
+                                      "does not sample either: nobody looks at them now.")
     singletons: dict[str, Any] | None = Field(
         description="The holder of the singleton lock (node_id, token); null when no node holds it (a single hub, "
         "`sharpeyes run` without cluster.leases, runs them without the lock).")
@@ -50,7 +53,7 @@ class WorkersOut(BaseModel):
 
 def create_workers_router(deps: ApiDeps) -> APIRouter:
     """``GET /api/workers``."""
-    registry, client, keys = deps.registry, deps.redis, deps.keys
+    registry, client, keys, supervisor = deps.registry, deps.redis, deps.keys, deps.supervisor
     membership, leases = Membership(client, keys), CameraLeases(client, keys)
     router = APIRouter()
 
@@ -79,8 +82,11 @@ def create_workers_router(deps: ApiDeps) -> APIRouter:
                 cameras=[c for c in held if c in visible],
                 singletons=singleton is not None and singleton.node_id == n.node_id))
         live = {n.node_id for n in nodes}
-        unheld = sorted(c for c in visible if c not in holders or holders[c].node_id not in live)
-        return WorkersOut(nodes=out, cameras_enabled=len(enabled), cameras_unheld=unheld,
+        here = {str(w["name"]).split(":", 1)[1] for w in (supervisor.status() if supervisor else [])
+                if str(w["name"]).startswith("ingest:")}
+        unheld = sorted(c for c in visible if c not in here and (c not in holders or holders[c].node_id not in live))
+        return WorkersOut(nodes=out, cameras_enabled=len(enabled), cameras_here=len(here & set(enabled)),
+                          cameras_unheld=unheld,
                           singletons=None if singleton is None else {"node_id": singleton.node_id,
                                                                      "token": singleton.token})
 

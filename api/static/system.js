@@ -12,7 +12,7 @@ import { t } from "./i18n.js";
 /** @typedef {{node_id: string, capacity: number, labels: string[], detect_fps: number, detected_fps: number,
  *   frames_detected: number, started_at: number, heartbeat_expires_in_s: number, cameras_held: number,
  *   cameras: string[], singletons: boolean}} WorkerNode */
-/** @typedef {{nodes: WorkerNode[], cameras_enabled: number, cameras_unheld: string[],
+/** @typedef {{nodes: WorkerNode[], cameras_enabled: number, cameras_here: number, cameras_unheld: string[],
  *   singletons: {node_id: string, token: number} | null}} Workers */
 /** @typedef {{name: string, alive: boolean, healthy: boolean, heartbeat_age_s: number, restarts: number,
  *   last_error: string | null}} WorkerStatus */
@@ -51,6 +51,7 @@ export function renderSystem(container) {
       h("p", { class: "muted" }, t("system.summary", { nodes: view.nodes.length, cameras: view.cameras_enabled }),
         " ", view.singletons ? t("system.singletonHolder", { node: view.singletons.node_id,
           token: view.singletons.token }) : t("system.noSingletons")),
+      view.cameras_here ? h("p", null, t("system.here", { n: view.cameras_here })) : null,
       view.nodes.length === 0 ? h("p", { class: "notice" }, t("system.noNodes")) : h("div", { class: "table-wrap" },
         h("table", { class: "grid", id: "nodes" },
           h("thead", null, h("tr", null, cols.map((c) => h("th", null, t(c))))),

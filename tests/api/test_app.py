@@ -805,6 +805,7 @@ def test_workers_show_nodes_leases_and_the_singleton_holder_in_scope(env: Env, r
         ["gpu"], 32, 48.0, 15.5, 900)
     assert a["singletons"] and not nodes["node-b"]["singletons"] and 0 < a["heartbeat_expires_in_s"] <= 10
     assert body["singletons"] == {"node_id": "node-a", "token": lock.token} and body["cameras_unheld"] == []
+    assert body["cameras_here"] == 0  # this app's process samples nothing itself
     # a technician of the village sees its camera only; the counts still cover every camera
     tech = env.client("tech-village", role="technician", jurisdiction=VILLAGE).get("/api/workers").json()
     tn = {n["node_id"]: n for n in tech["nodes"]}

@@ -241,6 +241,8 @@ def test_an_auditor_opens_the_audit_and_the_access_log(web_hub: WebHub) -> None:
     expect(page.locator("#node-health [data-testid=health]")).to_have_text(re.compile("正常|降级"))
     expect(page.locator("#worker-nodes")).to_contain_text("没有在线的工作节点")
     expect(page.locator("#worker-nodes")).to_contain_text("当前没有节点持有单例锁")
+    expect(page.locator("#worker-nodes")).to_contain_text("本进程直接采集")  # its cameras: sampled here, not unheld
+    expect(page.locator("#unheld")).to_have_count(0, timeout=15_000)
     # read-only: the auditor's queue has no action buttons
     page.click("header nav a[data-nav=queue]")
     expect(page.locator("[data-testid=live]")).to_be_visible()
