@@ -158,7 +158,8 @@ class Spy:
         return [Detections() for _ in images]
 
     def describe(self) -> dict[str, object]:
-        return {"backend": self.backend, "precision": "fp32", "mode": "sync", "requests": 1, "imgsz": 640}
+        return {"backend": self.backend, "precision": "fp32", "execution": "fp32", "mode": "sync", "requests": 1,
+                "imgsz": 640}
 
 
 def test_worker_detects_each_camera_with_its_model(tmp_path: Path) -> None:

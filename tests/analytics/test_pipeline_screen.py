@@ -37,7 +37,8 @@ class StubDetector:
         self.batches: list[int] = []
 
     def describe(self) -> dict[str, object]:
-        return {"backend": self.backend, "precision": "fp32", "mode": "sync", "requests": 1, "imgsz": 640}
+        return {"backend": self.backend, "precision": "fp32", "execution": "fp32", "mode": "sync", "requests": 1,
+                "imgsz": 640}
 
     def detect_batch(self, images: list[np.ndarray], regions: object = None) -> list[Detections]:
         self.batches.append(len(images))

@@ -30,5 +30,5 @@ class UltralyticsOpenVino:
         return [from_ultralytics(r, self.det.labels) for r in results]
 
     def describe(self) -> dict[str, object]:
-        return {"backend": self.backend, "precision": "fp32", "mode": "sync", "requests": 1,
+        return {"backend": self.backend, "precision": "fp32", "execution": "default", "mode": "sync", "requests": 1,
                 "imgsz": self.settings.imgsz}
