@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 
 
 class Hub:
-    """Everything one machine runs.
+    """Everything one process runs, by its :class:`~sharpeyes.node.Roles` (all of it for ``sharpeyes run``; the
+    cameras for ``sharpeyes worker``; the API's parts for ``sharpeyes api``; the singleton workers directly, under
+    the Redis lock, or not at all).
 
     Constructing it opens what the hub runs on: Redis (an embedded redis-server when no URL is set), the
     registry (synced with the camera configs), the spool and the archive; rules a camera's model cannot serve
