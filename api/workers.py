@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from api.auth import requires
 from api.deps import ApiDeps
 from identity.roles import Permission, Principal, Role
-from sharpeyes.leases import CameraLeases, Membership, SingletonLock
+from sharpeyes.leases import CameraLeases, Membership, singleton_holder
 
 log = logging.getLogger(__name__)
 
@@ -63,25 +63,22 @@ def create_workers_router(deps: ApiDeps) -> APIRouter:
         enabled = {c.id: c.jurisdiction_code for c in registry.cameras(enabled_only=True)}
         visible = {c for c, code in enabled.items() if principal.role is Role.ADMIN or principal.sees(code)}
         try:
-            nodes = membership.alive()
-            scored: Any = client.zrange(keys.nodes_alive, 0, -1, withscores=True)
-            expires = {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in scored}
+            nodes = membership.alive_until()
             holders = leases.holders(enabled)
-            singleton = SingletonLock(client, keys, "api").holder()
+            singleton = singleton_holder(client, keys)
         except redis.RedisError as exc:
             raise HTTPException(503, f"event store unavailable: {exc}") from None
         now_ms = time.time() * 1000
         out = []
-        for n in nodes:
+        for n, until in nodes:
             held = sorted(c for c, lease in holders.items() if lease.node_id == n.node_id)
-            until = expires.get(n.node_id, now_ms)
             out.append(WorkerNode(
                 node_id=n.node_id, capacity=n.capacity, labels=sorted(n.labels), detect_fps=n.detect_fps,
                 detected_fps=n.detected_fps, frames_detected=n.frames_detected, started_at=n.started_at,
                 heartbeat_expires_in_s=round(max(0.0, (until - now_ms) / 1000), 1), cameras_held=len(held),
                 cameras=[c for c in held if c in visible],
                 singletons=singleton is not None and singleton.node_id == n.node_id))
-        live = {n.node_id for n in nodes}
+        live = {n.node_id for n, _ in nodes}
         here = {str(w["name"]).split(":", 1)[1] for w in (supervisor.status() if supervisor else [])
                 if str(w["name"]).startswith("ingest:")}
         unheld = sorted(c for c in visible if c not in here and (c not in holders or holders[c].node_id not in live))

@@ -40,6 +40,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
@@ -130,52 +131,85 @@ class Membership:
 
     def alive(self) -> list[NodeInfo]:
         """The nodes whose heartbeat has not expired, by id; expired ones are pruned."""
+        return [n for n, _ in self.alive_until()]
+
+    def alive_until(self) -> list[tuple[NodeInfo, float]]:
+        """:meth:`alive`, each node with the Unix ms until which its last heartbeat keeps it alive."""
         now_ms = int(time.time() * 1000)
         self.client.zremrangebyscore(self.keys.nodes_alive, "-inf", now_ms)
-        ids = sorted(x.decode() if isinstance(x, bytes) else str(x)
-                     for x in self.client.zrangebyscore(self.keys.nodes_alive, now_ms, "+inf"))
+        scored: Any = self.client.zrangebyscore(self.keys.nodes_alive, now_ms, "+inf", withscores=True)
+        until = {(x.decode() if isinstance(x, bytes) else str(x)): float(ms) for x, ms in scored}
+        ids = sorted(until)
         if not ids:
             return []
         raw = self.client.hmget(self.keys.nodes_info, ids)
-        return [NodeInfo.from_json(i, r) for i, r in zip(ids, raw, strict=True) if r is not None]
+        return [(NodeInfo.from_json(i, r), until[i]) for i, r in zip(ids, raw, strict=True) if r is not None]
 
 
-class CameraLeases:
-    """Atomic lease operations (Lua scripts: check-and-set in one round trip)."""
+class _LeaseScripts:
+    """The atomic operations on one lease key (a string ``<node>|<token>`` with a TTL) and its fence counter (Lua
+    scripts: check-and-set in one round trip); shared by the camera leases and the singleton lock."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
-        self.client, self.keys = client, keys
+    def __init__(self, client: redis.Redis) -> None:
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
 
-    def acquire(self, camera_id: str, node_id: str, ttl_s: float) -> int | None:
-        """The fencing token of a new (or this node's existing) lease on the camera; None when another holds it."""
+    def acquire(self, key: str, fence: str, node_id: str, ttl_s: float) -> int | None:
+        """The fencing token of a new (or this node's existing) lease; None when another node holds it."""
         if "|" in node_id:
             raise ValueError(f"node id {node_id!r} must not contain '|'")
-        token = self._acquire(keys=[self.keys.camera_lease(camera_id), self.keys.camera_fence(camera_id)],
-                              args=[node_id, int(ttl_s * 1000)])
+        token = self._acquire(keys=[key, fence], args=[node_id, int(ttl_s * 1000)])
         return None if token is None else int(token)
 
+    def renew(self, key: str, lease: Lease, ttl_s: float) -> bool:
+        return bool(self._renew(keys=[key], args=[f"{lease.node_id}|{lease.token}", int(ttl_s * 1000)]))
+
+    def release(self, key: str, lease: Lease) -> bool:
+        return bool(self._release(keys=[key], args=[f"{lease.node_id}|{lease.token}"]))
+
+
+def _lease(subject: str, raw: str | bytes) -> Lease:
+    """A lease key's value ``<node>|<token>`` as the lease on ``subject``."""
+    node, _, token = (raw.decode() if isinstance(raw, bytes) else str(raw)).rpartition("|")
+    return Lease(subject, node, int(token))
+
+
+class CameraLeases:
+    """Atomic lease operations on cameras."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client, self.keys = client, keys
+        self._scripts = _LeaseScripts(client)
+
+    def acquire(self, camera_id: str, node_id: str, ttl_s: float) -> int | None:
+        """The fencing token of a new (or this node's existing) lease on the camera; None when another holds it."""
+        return self._scripts.acquire(self.keys.camera_lease(camera_id), self.keys.camera_fence(camera_id), node_id,
+                                     ttl_s)
+
     def renew(self, lease: Lease, ttl_s: float) -> bool:
-        return bool(self._renew(keys=[self.keys.camera_lease(lease.camera_id)],
-                                args=[f"{lease.node_id}|{lease.token}", int(ttl_s * 1000)]))
+        return self._scripts.renew(self.keys.camera_lease(lease.camera_id), lease, ttl_s)
 
     def release(self, lease: Lease) -> bool:
-        return bool(self._release(keys=[self.keys.camera_lease(lease.camera_id)],
-                                  args=[f"{lease.node_id}|{lease.token}"]))
+        return self._scripts.release(self.keys.camera_lease(lease.camera_id), lease)
 
     def holders(self, camera_ids: Iterable[str]) -> dict[str, Lease]:
         """Camera → its current lease, for the cameras that have one."""
         ids = list(camera_ids)
         if not ids:
             return {}
-        out = {}
-        for cam, raw in zip(ids, self.client.mget([self.keys.camera_lease(c) for c in ids]), strict=True):
-            if raw is not None:
-                node, _, token = (raw.decode() if isinstance(raw, bytes) else str(raw)).rpartition("|")
-                out[cam] = Lease(cam, node, int(token))
-        return out
+        raw = self.client.mget([self.keys.camera_lease(c) for c in ids])
+        return {cam: _lease(cam, r) for cam, r in zip(ids, raw, strict=True) if r is not None}
+
+
+SINGLETONS = "singletons"
+"""The subject of the singleton lock's :class:`Lease` (where a camera lease names its camera)."""
+
+
+def singleton_holder(client: redis.Redis, keys: Keys) -> Lease | None:
+    """Who holds the singleton lock now (from Redis); None: nobody."""
+    raw: Any = client.get(keys.singleton_lock)
+    return None if raw is None else _lease(SINGLETONS, raw)
 
 
 class SingletonLock:
@@ -191,9 +225,7 @@ class SingletonLock:
             raise ValueError(f"node id {node_id!r} must not contain '|'")
         self.client, self.keys, self.node_id, self.ttl_s, self.safety, self.clock = (
             client, keys, node_id, ttl_s, safety, clock)
-        self._acquire = client.register_script(_ACQUIRE)
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
+        self._scripts = _LeaseScripts(client)
         self.token: int | None = None
         self._deadline = 0.0
 
@@ -205,34 +237,27 @@ class SingletonLock:
     def step(self) -> bool:
         """Take the lock when free, renew it when held; whether this node holds it after the step. Redis errors
         propagate (the local deadline still ends :attr:`held` in time)."""
-        sent = self.clock()
-        if self.token is not None and self.clock() < self._deadline:
-            if self._renew(keys=[self.keys.singleton_lock], args=[f"{self.node_id}|{self.token}",
-                                                                  int(self.ttl_s * 1000)]):
-                self._deadline = sent + self.ttl_s * (1 - self.safety)
+        deadline = self.clock() + self.ttl_s * (1 - self.safety)  # counted from before the request is sent
+        if self.held and self.token is not None:
+            if self._scripts.renew(self.keys.singleton_lock, Lease(SINGLETONS, self.node_id, self.token), self.ttl_s):
+                self._deadline = deadline
                 return True
             log.warning("node %s lost the singleton lock (token %d)", self.node_id, self.token)
-            self.token = None
-        token = self._acquire(keys=[self.keys.singleton_lock, self.keys.singleton_fence],
-                              args=[self.node_id, int(self.ttl_s * 1000)])
-        if token is None:
-            self.token = None
+        self.token = self._scripts.acquire(self.keys.singleton_lock, self.keys.singleton_fence, self.node_id,
+                                           self.ttl_s)
+        if self.token is None:
             return False
-        self.token, self._deadline = int(token), sent + self.ttl_s * (1 - self.safety)
+        self._deadline = deadline
         return True
 
     def release(self) -> None:
         if self.token is not None:
-            self._release(keys=[self.keys.singleton_lock], args=[f"{self.node_id}|{self.token}"])
+            self._scripts.release(self.keys.singleton_lock, Lease(SINGLETONS, self.node_id, self.token))
         self.token = None
 
     def holder(self) -> Lease | None:
-        """Who holds the lock now (from Redis), as a lease on the pseudo camera ``singletons``."""
-        raw = self.client.get(self.keys.singleton_lock)
-        if raw is None:
-            return None
-        node, _, token = (raw.decode() if isinstance(raw, bytes) else str(raw)).rpartition("|")
-        return Lease("singletons", node, int(token))
+        """Who holds the lock now (from Redis)."""
+        return singleton_holder(self.client, self.keys)
 
 
 def _score(camera_id: str, node: NodeInfo) -> float:
