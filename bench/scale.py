@@ -41,7 +41,7 @@ from sharpeyes.keys import Keys
 from sharpeyes.leases import Membership
 from sharpeyes.proc import EmbeddedRedis, free_port
 from sharpeyes.settings import PROJECT_ROOT
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, Watch
 from tests.support.postgres import PostgresServer
 
 LEASE_S = 5.0
@@ -59,43 +59,6 @@ def _model_ready(imgsz: int) -> None:
     env = {**os.environ, "SHARPEYES_DETECTOR__IMGSZ": str(imgsz), "SHARPEYES_MODELS_DIR": str(models)}
     subprocess.run([str(Path(sys.executable).with_name("sharpeyes")), "model", "export"], check=True, env=env,
                    stdout=subprocess.DEVNULL)
-
-
-class Watch:
-    """Samples who samples what, and how long any camera has been sampled by two live workers at once."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.since: dict[str, float] = {}
-        self.worst = 0.0
-        self.twice: set[str] = set()
-
-    def observe(self) -> dict[str, list[str]]:
-        ingesting = self.cluster.ingesting()
-        now = time.monotonic()
-        both = {cam for cam, nodes in ingesting.items() if len(nodes) > 1}
-        for cam in both:
-            self.worst = max(self.worst, now - self.since.setdefault(cam, now))
-            if now - self.since[cam] > self.cluster.lease_ttl_s:
-                self.twice.add(cam)
-        for cam in set(self.since) - both:
-            del self.since[cam]
-        return ingesting
-
-    def settled(self, nodes: set[str]) -> bool:
-        c = self.cluster
-        holders, ingesting = c.holders(), self.observe()
-        return (len(holders) == c.cameras and set(holders.values()) <= nodes
-                and {cam: [holders[cam]] for cam in holders} == ingesting and c.online() == set(c.camera_ids))
-
-    def wait(self, nodes: set[str], timeout: float) -> float:
-        t0 = time.monotonic()
-        while not self.settled(nodes):
-            if time.monotonic() - t0 > timeout:
-                raise RuntimeError(f"not settled within {timeout:.0f} s: holders {self.cluster.holders()}, "
-                                   f"sampled {self.cluster.ingesting()}, online {len(self.cluster.online())}")
-            time.sleep(0.5)
-        return time.monotonic() - t0
 
 
 def detected_totals(client: redis.Redis, keys: Keys) -> dict[str, int]:

@@ -18,7 +18,7 @@ import pytest
 from events.archive import Archive
 from events.publisher import INCIDENT_TYPES
 from sharpeyes.proc import EmbeddedRedis
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, Watch
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -40,39 +40,20 @@ def cluster(tmp_path: Path, vtest_clip: Path, redis_server: EmbeddedRedis, postg
         c.close()
 
 
-class Overlap:
-    """How long any camera has been seen sampled by two processes at once (one lease period is the bound)."""
-
-    def __init__(self) -> None:
-        self.since: dict[str, float] = {}
-        self.worst = 0.0
-
-    def observe(self, ingesting: dict[str, list[str]]) -> None:
-        now = time.monotonic()
-        twice = {cam for cam, nodes in ingesting.items() if len(nodes) > 1}
-        for cam in twice:
-            self.worst = max(self.worst, now - self.since.setdefault(cam, now))
-        for cam in set(self.since) - twice:
-            del self.since[cam]
-
-
-OVERLAP = Overlap()
-
-
-def settled(c: Cluster, nodes: set[str]) -> bool:
-    """Every camera leased to one of ``nodes``, sampled there and nowhere else, and online."""
-    holders = c.holders()
-    ingesting = c.ingesting()
-    OVERLAP.observe(ingesting)
-    assert OVERLAP.worst < c.lease_ttl_s, f"a camera sampled by two processes for {OVERLAP.worst:.1f} s: {ingesting}"
-    return (len(holders) == CAMERAS and set(holders.values()) <= nodes
-            and {cam: [holders[cam]] for cam in holders} == ingesting and c.online() == set(c.camera_ids))
+def settled(watch: Watch, nodes: set[str]) -> bool:
+    """Every camera leased to one of ``nodes``, sampled there and nowhere else, and online; never a camera sampled
+    by two processes for a lease period."""
+    done = watch.settled(nodes)
+    assert watch.worst < watch.cluster.lease_ttl_s, (
+        f"a camera sampled by two processes for {watch.worst:.1f} s: {watch.cluster.ingesting()}")
+    return done
 
 
 def test_cameras_split_taken_over_and_not_taken_back(cluster: Cluster) -> None:
     names = {n.name for n in cluster.nodes}
+    watch = Watch(cluster)
     # nodes that come up late get cameras handed over by those above their share + slack (4 + 1 of 12 on 3)
-    assert wait_until(lambda: settled(cluster, names) and set(cluster.holders().values()) == names, 180, 0.5), (
+    assert wait_until(lambda: settled(watch, names) and set(cluster.holders().values()) == names, 180, 0.5), (
         cluster.holders(), cluster.ingesting())
     spread = {n: sum(1 for h in cluster.holders().values() if h == n) for n in names}
     view = cluster.workers_view()
@@ -98,10 +79,10 @@ def test_cameras_split_taken_over_and_not_taken_back(cluster: Cluster) -> None:
     cluster.kill(victim)
     t0, killed_at = time.monotonic(), time.time()
     survivors = names - {victim.name}
-    assert wait_until(lambda: settled(cluster, survivors), 60, 0.5), (cluster.holders(), cluster.ingesting())
+    assert wait_until(lambda: settled(watch, survivors), 60, 0.5), (cluster.holders(), cluster.ingesting())
     takeover = time.monotonic() - t0
     print(f"cluster: spread {spread}, {len(orphans)} cameras of {victim.name} taken over in {takeover:.1f} s, "
-          f"longest double sampling seen {OVERLAP.worst:.1f} s")
+          f"longest double sampling seen {watch.worst:.1f} s")
     assert takeover < 30, takeover
     assert {c for c, h in cluster.holders().items() if h in survivors} >= orphans
     # the incidents the victim had open on its cameras were closed by the nodes that took them over
@@ -134,4 +115,4 @@ def test_cameras_split_taken_over_and_not_taken_back(cluster: Cluster) -> None:
         time.sleep(0.5)
     assert all(n == 1 for n in moved.values()), moved
     assert all(sum(1 for h in cluster.holders().values() if h == n) <= 5 for n in survivors)
-    assert wait_until(lambda: settled(cluster, names), 30, 0.5)
+    assert wait_until(lambda: settled(watch, names), 30, 0.5)

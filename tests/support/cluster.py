@@ -177,3 +177,44 @@ class Cluster:
                     node.proc.wait()
         self.client.close()
         self.rtsp.stop()
+
+
+class Watch:
+    """Who samples what, read from the outside: how long any camera has been seen sampled by two live processes at
+    once (:attr:`worst`; one lease period is the bound) and which cameras were so for longer than that
+    (:attr:`twice`)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.since: dict[str, float] = {}
+        self.worst = 0.0
+        self.twice: set[str] = set()
+
+    def observe(self) -> dict[str, list[str]]:
+        ingesting = self.cluster.ingesting()
+        now = time.monotonic()
+        both = {cam for cam, nodes in ingesting.items() if len(nodes) > 1}
+        for cam in both:
+            self.worst = max(self.worst, now - self.since.setdefault(cam, now))
+            if now - self.since[cam] > self.cluster.lease_ttl_s:
+                self.twice.add(cam)
+        for cam in set(self.since) - both:
+            del self.since[cam]
+        return ingesting
+
+    def settled(self, nodes: set[str]) -> bool:
+        """Every camera leased to one of ``nodes``, sampled there and nowhere else, and online."""
+        c = self.cluster
+        holders, ingesting = c.holders(), self.observe()
+        return (len(holders) == c.cameras and set(holders.values()) <= nodes
+                and {cam: [holders[cam]] for cam in holders} == ingesting and c.online() == set(c.camera_ids))
+
+    def wait(self, nodes: set[str], timeout: float) -> float:
+        """Seconds until :meth:`settled`; RuntimeError after ``timeout``."""
+        t0 = time.monotonic()
+        while not self.settled(nodes):
+            if time.monotonic() - t0 > timeout:
+                raise RuntimeError(f"not settled within {timeout:.0f} s: holders {self.cluster.holders()}, "
+                                   f"sampled {self.cluster.ingesting()}, online {len(self.cluster.online())}")
+            time.sleep(0.5)
+        return time.monotonic() - t0
