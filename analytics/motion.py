@@ -6,7 +6,10 @@ Before differencing, the current frame is matched to the reference's mean and co
 (clouds, auto-exposure, street lights) is not motion. A frame passes when the changed area exceeds
 ``min_changed_fraction``; whatever happens, a detection is forced every ``force_every_s`` so stationary objects keep
 their tracks and dwell rules keep running. On motion the decision carries the box of what changed, and
-:func:`detection_region` turns it (with the last detection's boxes) into the part of the frame worth detecting.
+:func:`detection_region` turns it (with the last detection's boxes) into the part of the frame worth detecting;
+with regions on, a motion frame carries no box once ``force_every_s`` has passed since the last whole-frame pass,
+so a camera that never stops moving still has its whole view detected that often (someone standing still beside
+the movement, missed once by a crop, is found again).
 Pure computation: no I/O.
 """
 
@@ -73,6 +76,7 @@ class MotionGate:
         self.settings = settings or MotionSettings()  # type: ignore[call-arg]
         self._ref: np.ndarray | None = None  # grey copy of the last detected frame
         self._ref_t = 0.0
+        self._whole_t = 0.0  # frame time of the last pass without a region (the whole frame detected)
         self.counts: dict[str, int] = {}
 
     def _small(self, image: np.ndarray) -> np.ndarray:
@@ -122,7 +126,9 @@ class MotionGate:
             if fraction >= s.min_changed_fraction:
                 x, y, w, h = cv2.boundingRect(blobs)
                 gh, gw = grey.shape
-                decision = GateDecision(True, "motion", fraction, (x / gw, y / gh, (x + w) / gw, (y + h) / gh))
+                box = (x / gw, y / gh, (x + w) / gw, (y + h) / gh)
+                whole_due = s.regions and t - self._whole_t >= s.force_every_s
+                decision = GateDecision(True, "motion", fraction, None if whole_due else box)
             elif t - self._ref_t >= s.force_every_s:
                 decision = GateDecision(True, "forced", fraction)
             elif shift > s.lighting_shift:
@@ -131,5 +137,7 @@ class MotionGate:
                 decision = GateDecision(False, "static", fraction)
         if decision.detect:
             self._ref, self._ref_t = grey, t
+            if decision.region is None:
+                self._whole_t = t
         self.counts[decision.reason] = self.counts.get(decision.reason, 0) + 1
         return decision

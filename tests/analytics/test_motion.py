@@ -109,6 +109,20 @@ def test_motion_region_is_where_things_moved(frames: list[np.ndarray]) -> None:
     assert f.reason == "forced" and detection_region(f, np.zeros((0, 4), np.float32), w, h, s) is None
 
 
+def test_regions_give_way_to_a_whole_frame_every_force_every_s(frames: list[np.ndarray]) -> None:
+    """vtest moves every second, so the gate never forces a pass; with regions on, a motion frame still comes
+    without a box (the whole frame detected) once force_every_s has passed since the last whole-frame pass."""
+    gate = MotionGate(MotionSettings(force_every_s=3, regions=True))
+    decisions = [gate.decide(f, float(t)) for t, f in enumerate(frames)]
+    assert all(d.detect for d in decisions) and {d.reason for d in decisions[1:]} == {"motion"}
+    whole = [t for t, d in enumerate(decisions) if d.region is None]
+    assert whole == [0, 3, 6, 9], whole
+    assert all(d.region is not None for t, d in enumerate(decisions) if t not in whole)
+    plain = MotionGate(MotionSettings(force_every_s=3))  # regions off: the box is still reported, never used
+    plain_decisions = [plain.decide(f, float(t)) for t, f in enumerate(frames)]
+    assert all(d.region is not None for d in plain_decisions[1:])
+
+
 def test_small_region_grows_to_64_pixels() -> None:
     from analytics.motion import GateDecision
 
