@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
@@ -23,6 +24,12 @@ from sharpeyes.urls import Credentials
 log = logging.getLogger(__name__)
 
 State = Literal["unknown", "online", "offline"]
+
+
+class StateNotRecorded(Exception):
+    """Raised by ``on_state`` when a state change could not be recorded (the availability ledger refused it): the
+    worker keeps its previous state, emits no event, and reports the change again when it next sees it, no sooner
+    than ``state_retry_s`` later, so the ledger gets the transition late rather than never."""
 
 
 class CameraIngest(Worker):
@@ -58,18 +65,27 @@ class CameraIngest(Worker):
         self.frames = 0
         self.failures = 0
         self.last_reason = ""
+        self.state_retry_s = 5.0  # after a change that was not recorded, report it again no sooner than this
+        self._retry_state_at = 0.0
         self._sampler: FfmpegSampler | None = None
         self._lock = threading.Lock()
         # a heartbeat is due at least every stall timeout plus the longest backoff
         self.heartbeat_timeout_s = settings.stall_timeout_s + settings.backoff_max_s + 10
 
     def _set_state(self, state: State, reason: str) -> None:
-        previous, self.state = self.state, state
-        if previous == state:
+        previous = self.state
+        if previous == state or time.monotonic() < self._retry_state_at:
             return
         log.info("camera %s: %s -> %s (%s)", self.camera_id, previous, state, reason)
         if self.on_state is not None:
-            self.on_state(self.camera_id, state, reason)
+            try:
+                self.on_state(self.camera_id, state, reason)
+            except StateNotRecorded as exc:
+                self._retry_state_at = time.monotonic() + self.state_retry_s
+                log.warning("camera %s: %s -> %s not recorded (%s); reported again in %.0f s or later",
+                            self.camera_id, previous, state, exc, self.state_retry_s)
+                return
+        self.state = state
         # A first connection after start is not news; coming back after being offline is.
         if state == "online" and previous != "offline":
             return

@@ -22,7 +22,7 @@ from analytics.detector import ModelError
 from analytics.model_check import camera_model_problems
 from analytics.pipeline import AnalyticsWorker, CameraAnalytics, FrameScreen
 from analytics.rules import RuleClassError
-from ingest.worker import CameraIngest, State
+from ingest.worker import CameraIngest, State, StateNotRecorded
 from registry.config import TypeAdapterRules
 from registry.service import CameraService
 from registry.store import Registry, camera_place
@@ -50,9 +50,14 @@ class CameraRecorder:
         return self.states.last_state(camera_id)
 
     def on_state(self, camera_id: str, state: str, reason: str) -> None:
-        """An ingest worker's state change (``CameraIngest.on_state``)."""
+        """An ingest worker's state change (``CameraIngest.on_state``). The ledger row comes first, so once Redis
+        shows the new state the audit's ledger holds it too; a ledger write that fails raises ``StateNotRecorded``
+        and leaves Redis at the previous state: the worker keeps that state and reports the change again."""
+        try:
+            self.registry.record_availability(camera_id, state, reason[:REASON_MAX])
+        except SQLAlchemyError as exc:
+            raise StateNotRecorded(f"availability ledger: {str(exc).splitlines()[0][:200]}") from exc
         self.states.write_state(camera_id, state, reason)
-        self.registry.record_availability(camera_id, state, reason[:REASON_MAX])
 
     def on_quality(self, camera_id: str, faults: list[str]) -> None:
         """A change of the camera's quality diagnosis (``AnalyticsWorker.on_quality``). Neither write failing stops

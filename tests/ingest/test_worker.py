@@ -12,7 +12,7 @@ import pytest
 
 from ingest.demo import RtspServer
 from ingest.sampler import FfmpegSampler, StreamError, build_command, probe_stream
-from ingest.worker import CameraIngest
+from ingest.worker import CameraIngest, StateNotRecorded
 from sharpeyes.frames import Frame
 from sharpeyes.schema import Event, EventType
 from sharpeyes.settings import IngestSettings
@@ -110,3 +110,29 @@ def test_offline_then_online(own_rtsp: RtspServer) -> None:
         worker.stop()
     assert not worker.alive
     assert worker._sampler is None or worker._sampler.proc is None or worker._sampler.proc.poll() is not None
+
+
+def test_a_state_change_not_recorded_is_reported_again_later() -> None:
+    """``on_state`` refusing a change (the ledger could not take it) leaves the worker in its previous state, with
+    no event; the change is reported again once ``state_retry_s`` has passed, and then the event comes."""
+    events: list[Event] = []
+    calls: list[str] = []
+
+    def on_state(_camera: str, state: str, _reason: str) -> None:
+        calls.append(state)
+        if len(calls) == 1:
+            raise StateNotRecorded("database is locked")
+
+    worker = CameraIngest(
+        camera_id=CAM, camera_name="test", civil_codes=["140429"], url="rtsp://127.0.0.1:1/none", fps=1,
+        mode="fps", settings=IngestSettings(), on_frame=lambda _f: None, on_event=events.append, on_state=on_state,
+        initial_state="online",
+    )
+    worker._set_state("offline", "stream closed")
+    assert (worker.state, events, calls) == ("online", [], ["offline"])
+    worker._set_state("offline", "stream closed")  # within state_retry_s: not tried again
+    assert calls == ["offline"]
+    worker.state_retry_s, worker._retry_state_at = 0.0, 0.0
+    worker._set_state("offline", "stream closed")
+    assert (worker.state, calls) == ("offline", ["offline", "offline"])
+    assert [e.type for e in events] == [EventType.CAMERA_OFFLINE]

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from analytics.detector import Detector
 from analytics.pipeline import AnalyticsWorker
-from ingest.worker import CameraIngest
+from ingest.worker import CameraIngest, StateNotRecorded
 from registry.models import AvailabilityRecord, QualityRecord
 from registry.service import CameraService, CameraSpec
 from registry.store import Registry
@@ -107,6 +107,10 @@ def test_recorder_writes_redis_and_the_ledgers(tmp_path: Path, registry: Registr
         recorder.on_quality("14042900001325000099", ["freeze"])
     assert "quality change not written to the ledger" in caplog.text
     assert redis_client.hget(Keys().camera_quality("14042900001325000099"), "faults") == b"freeze"
+    # a state change the ledger refuses is raised to the worker, and Redis keeps the previous state
+    with pytest.raises(StateNotRecorded, match="availability ledger"):
+        recorder.on_state("14042900001325000099", "online", "frames flowing")
+    assert recorder.last_state("14042900001325000099") == "unknown"
 
 
 def test_fingerprints_follow_record_and_credentials(world: World) -> None:

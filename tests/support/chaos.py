@@ -168,6 +168,7 @@ class ChaosWorld:
         self.rows: list[FaultRow] = []
         self.offline_s = float("nan")  # set by cut_camera
         self.ledger_error_s = float("nan")
+        self.ledger_missing = ""  # which ledger row was missing, when ledger_error_s is inf
 
     @property
     def redis_url(self) -> str:
@@ -339,10 +340,13 @@ class ChaosWorld:
                                    (camera_id(i),)).fetchall()
                 times = [(state, _epoch(at)) for state, at in rows]
                 off = [t for state, t in times if state == "offline" and t >= cut - 1]
-                if not off:
-                    return float("inf")
-                on = [t for state, t in times if state == "online" and t >= off[-1]]
+                on = [t for state, t in times if state == "online" and off and t >= off[-1]]
                 if not on:
+                    seen = [(state, round(t - cut, 1)) for state, t in times if t >= cut - 60]
+                    self.ledger_missing = (f"camera {camera_id(i)}: no {'online' if off else 'offline'} row; from the "
+                                           f"cut, all offline in Redis +{all_offline - cut:.1f} s, restore "
+                                           f"+{restore - cut:.1f} s, all online +{all_online - cut:.1f} s; ledger "
+                                           f"rows (s from the cut) {seen}")
                     return float("inf")
                 for t, lo, hi in ((off[-1], cut, all_offline), (on[0], restore, all_online)):
                     worst = max(worst, lo - t, t - hi, 0.0)
