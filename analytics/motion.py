@@ -141,3 +141,13 @@ class MotionGate:
                 self._whole_t = t
         self.counts[decision.reason] = self.counts.get(decision.reason, 0) + 1
         return decision
+
+    def region(self, decision: GateDecision, last_boxes: np.ndarray, width: int, height: int,
+               t: float) -> Box | None:
+        """:func:`detection_region` for a frame this gate passed at frame time ``t``; when it comes out as the whole
+        frame (the widened box too large), that pass counts as the whole-frame one, so the next is due
+        ``force_every_s`` after it rather than earlier."""
+        box = detection_region(decision, last_boxes, width, height, self.settings)
+        if box is None and decision.region is not None:
+            self._whole_t = max(self._whole_t, t)
+        return box

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from analytics.detections import Detections
 from analytics.detector import Detector, ModelError
-from analytics.motion import Box, GateDecision, MotionGate, detection_region
+from analytics.motion import Box, GateDecision, MotionGate
 from analytics.privacy import PrivacyMasker
 from analytics.quality import QualityChange, QualityMonitor
 from analytics.rules import Incident, Rule, build_rules
@@ -305,7 +305,7 @@ class AnalyticsWorker(Worker):
                 todo.append((cam, frame, None))
                 gate = cam.screen.gate
                 if decision is not None and gate is not None:
-                    region = detection_region(decision, cam.last_raw.xyxy, frame.width, frame.height, gate.settings)
+                    region = gate.region(decision, cam.last_raw.xyxy, frame.width, frame.height, frame.monotonic)
             regions.append(region)
         groups: dict[str | None, list[int]] = {}  # one batch per model
         for i, (cam, _, dets) in enumerate(todo):

@@ -47,7 +47,7 @@ from analytics.accuracy import MAX_RECALL_LOSS, Agreement, total_agreement
 from analytics.calibration import video_frames
 from analytics.detections import Detections
 from analytics.detector import Detector, export_model
-from analytics.motion import MotionGate, detection_region
+from analytics.motion import MotionGate
 from ingest.demo import VTEST_AVI
 from sharpeyes.settings import DetectorSettings, MotionSettings, Settings
 from tests.support.old_detector import UltralyticsOpenVino
@@ -92,7 +92,7 @@ def run_once(cfg: Config, frames: list[np.ndarray]) -> None:
                     continue
                 h, w = frame.shape[:2]
                 last = found[-1].xyxy if found else np.zeros((0, 4), np.float32)
-                region = detection_region(decision, last, w, h, gate.settings)
+                region = gate.region(decision, last, w, h, float(i + j))
                 areas.append(1.0 if region is None else (region[2] - region[0]) * (region[3] - region[1]) / (w * h))
                 found.extend(det.detect_batch([frame], [region]))
         else:

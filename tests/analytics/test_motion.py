@@ -123,6 +123,22 @@ def test_regions_give_way_to_a_whole_frame_every_force_every_s(frames: list[np.n
     assert all(d.region is not None for d in plain_decisions[1:])
 
 
+def test_a_region_too_large_to_crop_counts_as_the_whole_frame_pass(frames: list[np.ndarray]) -> None:
+    """A motion frame whose widened box exceeds region_max_fraction is detected whole (``MotionGate.region`` gives
+    None), and that pass starts the next force_every_s: with last time's boxes covering the frame on every frame
+    from 1, no decision needs to drop its box to force a whole pass."""
+    gate = MotionGate(MotionSettings(force_every_s=3, regions=True))
+    h, w = frames[0].shape[:2]
+    everywhere = np.array([[0, 0, w, h]], np.float32)
+    decisions, boxes = [], []
+    for t, f in enumerate(frames):
+        d = gate.decide(f, float(t))
+        decisions.append(d)
+        boxes.append(gate.region(d, everywhere if t else np.zeros((0, 4), np.float32), w, h, float(t)))
+    assert all(b is None for b in boxes)  # every pass detects the whole frame
+    assert all(d.region is not None for d in decisions[1:]), [t for t, d in enumerate(decisions) if d.region is None]
+
+
 def test_small_region_grows_to_64_pixels() -> None:
     from analytics.motion import GateDecision
 
