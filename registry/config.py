@@ -160,7 +160,7 @@ class CameraConfig(CameraFields):
 
 class JurisdictionConfig(StrictModel):
     code: str = Field(pattern=r"^\d{12}$", description="12-digit village/community or grid code.")
-    name: str = Field(min_length=1, description="Name.")
+    name: str = Field(min_length=1, max_length=100, description="Name (at most 100 characters).")
     parent: str = Field(pattern=r"^\d{9}$", description="9-digit township code it belongs to.")
     level: Literal["village", "grid"] = Field("village", description="Node level.")
     center: bool = Field(True, description="Whether this node hosts a comprehensive-governance center (综治中心).")

@@ -103,6 +103,11 @@ class _Prepared:
     probe: ProbeResult | None = None
 
 
+DEVICE_TEXT = ("manufacturer", "model", "firmware", "serial_number")
+"""Catalog fields an ONVIF probe fills from GetDeviceInformation (when the technician left them empty)."""
+DEVICE_TEXT_MAX = 100
+"""Their longest kept value (``CameraConfig`` and the ``cameras`` table hold 100 characters)."""
+
 EXPORT_ORDER = ("id", "name", "jurisdiction", "stream", "enabled", "onvif", "snapshot", "manufacturer", "model",
                 "firmware", "serial_number", "owner", "address", "position", "heading_deg", "fov_deg", "range_m",
                 "ptz_type", "position_type", "room_type", "use_type", "direction", "resolution", "sampling",
@@ -173,7 +178,8 @@ class CameraService:
                      "resolution": chosen.resolution, "snapshot": chosen.snapshot_uri}
             for key, value in fills.items():
                 if data.get(key) in (None, "") and value:
-                    data[key] = value
+                    # what the device says of itself is kept up to the catalog's length, never refused for it
+                    data[key] = value[:DEVICE_TEXT_MAX] if key in DEVICE_TEXT else value
         if not stream:
             raise InvalidCamera("a stream URL is required (or an ONVIF endpoint to probe for one)")
         data["stream"] = stream

@@ -80,6 +80,7 @@ def test_shipped_demo_config_is_valid() -> None:
     ("old", "new", "line", "field", "words"),
     [
         ("fps: 1}", "fps: fast}", 11, "cameras[0].sampling.fps", "valid number"),
+        ("name: 测试村", "name: " + "村" * 101, 3, "jurisdictions[0].name", "at most 100 characters"),
         ("    name: test camera\n", "    name: test camera\n    colour: red\n", 9, "cameras[0].colour", "unknown key"),
         ('"14042900001325000101"', '"14042900001395000101"', 7, "cameras[0].id", "digits 11-13"),
         ('"14042900001325000101"', '"1404290000132500010"', 7, "cameras[0].id", "20 digits"),

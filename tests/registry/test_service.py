@@ -78,6 +78,14 @@ def test_register_with_probe_fills_catalog(service: CameraService, device: Ipyca
     assert service.completeness().rate == 1.0
 
 
+def test_a_device_reporting_overlong_text_is_registered_with_it_cut(service: CameraService) -> None:
+    """A device whose GetDeviceInformation says more than the catalog keeps (100 characters) still registers: the
+    probe's text is cut, not refused (the technician could not fix what the device says)."""
+    with IpycamDevice(manufacturer="M" * 150, serial="S" * 120, password="Vault-Me-9xq!") as dev:
+        view = service.register(spec(dev, manufacturer=None))
+    assert (view.manufacturer, view.serial_number) == ("M" * 100, "S" * 100)
+
+
 def test_same_record_through_cli_api_and_yaml(tmp_path: Path, device: IpycamDevice,
                                               monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
