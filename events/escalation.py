@@ -80,9 +80,13 @@ class Escalator:
                 args=[copy.to_json(), self.ttl_s, self.maxlen, copy.id, copy.type.value, copy.severity.value,
                       copy.camera_id, target],
             )
-        except redis.RedisError:
-            self.archive.unclaim_escalation(item.event.id, target)  # not delivered: let a later try do it
-            raise
+        except redis.RedisError as exc:
+            if not self._delivered(copy.id, stream):
+                self.archive.unclaim_escalation(item.event.id, target)  # not delivered: let a later try do it
+                raise
+            # the script ran and only its reply was lost: the target center has the event, keep the claim
+            log.warning("event %s: escalation to %s delivered, its reply lost (%s)", copy.id, target, exc)
+            written = 1
         self.archive.act(copy.id, "sla_escalate" if sla else "escalate", center=from_center, user=user,
                          reason=f"{reason} (to {target})")
         if not written:
@@ -90,6 +94,16 @@ class Escalator:
         else:
             log.info("event %s escalated %s -> %s (%s)", copy.id, from_center, target, reason)
         return target
+
+
+    def _delivered(self, event_id: str, stream: str) -> bool:
+        """Whether the event has an entry in ``stream`` (the escalation script records it beside the XADD, in the
+        same atomic step); False when Redis cannot say, so a claim is only kept for a delivery seen. A delivery
+        not seen is claimed again by the next try, whose script finds the marker and writes nothing twice."""
+        try:
+            return self.client.hexists(self.keys.event_entries(event_id), stream)
+        except redis.RedisError:
+            return False
 
 
 class SlaEscalationWorker(Worker):

@@ -128,3 +128,26 @@ def test_redis_down_during_escalation_leaves_it_for_later(env: Env, tmp_path: Pa
         broken.escalate(item, user="system", reason="test")
     assert env.archive.get(event.id).escalated_to is None  # type: ignore[union-attr]  # claim rolled back
     assert SlaEscalationWorker(env.escalator, SLA).scan_once() == 1  # a later scan delivers it
+
+
+def test_escalation_whose_reply_is_lost_keeps_the_center_it_reached(env: Env) -> None:
+    """The escalation script ran (the township has the event) but its reply never came back (a timeout, a dropped
+    connection): the claim stays, so the archive still routes the event to the township its staff can see it
+    in, and a later scan does not deliver it again."""
+    event = aged_event(Severity.MINOR, 10)
+    env.publish(event)
+    item = env.archive.get(event.id)
+    assert item is not None
+    script = env.escalator._script
+
+    def reply_lost(**kw: object) -> object:
+        script(**kw)
+        raise redis.TimeoutError("Timeout reading from socket")
+
+    env.escalator._script = reply_lost  # type: ignore[assignment]
+    assert env.escalator.escalate(item, user="system", reason="test") == TOWNSHIP
+    after = env.archive.get(event.id)
+    assert after is not None and after.escalated_to == TOWNSHIP and TOWNSHIP in after.centers
+    env.escalator._script = script
+    assert SlaEscalationWorker(env.escalator, SLA).scan_once() == 0
+    assert [e.id for e in env.stream(TOWNSHIP)] == [event.id]
