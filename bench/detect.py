@@ -20,7 +20,9 @@ batch (the previous default path, through ultralytics' predictor, is listed too)
 OpenVINO computes FP32 weights in bf16 by default (the header says what the CPU executes); the row "f32
 execution" (``detector.execution: f32``) is FP32 computed in 32 bits, and a line before the last gives the best
 configuration against it. The last line names the fastest
-configuration that keeps recall ≥ 0.95 against the teacher. ``--quick``: 16 frames, 1 round, 640 only.
+configuration that keeps recall ≥ 0.95 against the teacher; the line "network alone" before it, INT8 and FP32
+with no pre- or post-processing (INT8 alone against the FP32 baseline: what no whole-frame row can exceed here).
+``--quick``: 16 frames, 1 round, 640 only.
 With ``--device cuda:0`` (a GPU machine): PyTorch at batch 1/8/16/32 on the GPU, no OpenVINO rows.
 """
 
@@ -46,8 +48,9 @@ import numpy as np
 from analytics.accuracy import MAX_RECALL_LOSS, Agreement, total_agreement
 from analytics.calibration import video_frames
 from analytics.detections import Detections
-from analytics.detector import Detector, export_model
+from analytics.detector import Detector, artifacts, export_model
 from analytics.motion import MotionGate
+from analytics.openvino_engine import letterbox, model_xml, with_preprocessing
 from ingest.demo import VTEST_AVI
 from sharpeyes.settings import DetectorSettings, MotionSettings, Settings
 from tests.support.old_detector import UltralyticsOpenVino
@@ -202,6 +205,9 @@ def main() -> int:
     keep: Callable[[Config], bool] = lambda c: acc[id(c)].recall >= 1 - MAX_RECALL_LOSS  # noqa: E731
     best = max((c for c in configs if keep(c)), key=lambda c: c.fps)
     label = f"{best.name.replace(' ', '-')}-{best.settings.imgsz}-b{best.batch}"
+    if not gpu:
+        network_ceiling(base.model_copy(update={"imgsz": args.sizes[0]}), settings.model_dir, frames, args.rounds,
+                        ov_fps)
     f32 = [c for c in configs if c.settings.execution == "f32"]
     if f32 and executed != "f32":
         print(f"against FP32 executed in f32 ({f32[0].fps:.1f} img/s): {best.fps / f32[0].fps:.2f} x")
@@ -211,6 +217,37 @@ def main() -> int:
 
 
 BAND = 0.4
+
+
+def network_ceiling(settings: DetectorSettings, model_dir: Path, frames: list[np.ndarray], rounds: int,
+                    ov_fps: float) -> None:
+    """The network alone, INT8 against FP32 as the CPU executes it: letterboxed frames made beforehand, the
+    THROUGHPUT hint's requests in flight, outputs not decoded (each round alternates the two; the best round
+    counts). Their ratio is what INT8 itself gives on this CPU; INT8 alone against the FP32 baseline row
+    (``ov_fps``, with its pre- and post-processing) bounds the S of the last line: no configuration of the whole
+    frame passes it."""
+    import openvino as ov
+
+    core = ov.Core()
+    tensors = [letterbox(f, settings.imgsz).image[None] for f in frames]
+    found = artifacts(settings, model_dir)
+    rates: dict[str, float] = {}
+    queues = {}
+    for name in ("openvino-int8", "openvino"):
+        model = with_preprocessing(core.read_model(model_xml(found[name])))
+        compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
+        queues[name] = ov.AsyncInferQueue(compiled, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+    for _ in range(max(rounds, 2)):
+        for name, queue in queues.items():
+            t0 = time.perf_counter()
+            for x in tensors:
+                queue.start_async({0: x})
+            queue.wait_all()
+            rates[name] = max(rates.get(name, 0.0), len(tensors) / (time.perf_counter() - t0))
+    int8 = rates["openvino-int8"]
+    print(f"network alone (no letterbox, no decoding), async: INT8 {int8:.1f} img/s, FP32 as executed "
+          f"{rates['openvino']:.1f} img/s: {int8 / rates['openvino']:.2f} x; INT8 alone = {int8 / ov_fps:.2f} x the "
+          f"OpenVINO FP32 baseline, the most any whole-frame configuration can reach on this CPU")
 
 
 def local_motion(teacher_cfg: Config, base: DetectorSettings, args: argparse.Namespace, model_dir: Path,
