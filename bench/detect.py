@@ -21,7 +21,7 @@ OpenVINO computes FP32 weights in bf16 by default (the header says what the CPU 
 execution" (``detector.execution: f32``) is FP32 computed in 32 bits, and a line before the last gives the best
 configuration against it. The last line names the fastest
 configuration that keeps recall ≥ 0.95 against the teacher; the line "network alone" before it, INT8 and FP32
-with no pre- or post-processing (INT8 alone against the FP32 baseline: what no whole-frame row can exceed here).
+with no pre- or post-processing (INT8 alone against the FP32 baseline: no whole-frame row passes it beyond noise).
 ``--quick``: 16 frames, 1 round, 640 only.
 With ``--device cuda:0`` (a GPU machine): PyTorch at batch 1/8/16/32 on the GPU, no OpenVINO rows.
 """
@@ -224,12 +224,12 @@ def network_ceiling(settings: DetectorSettings, model_dir: Path, frames: list[np
     """The network alone, INT8 against FP32 as the CPU executes it: letterboxed frames made beforehand, the
     THROUGHPUT hint's requests in flight, outputs not decoded (each round alternates the two; the best round
     counts). Their ratio is what INT8 itself gives on this CPU; INT8 alone against the FP32 baseline row
-    (``ov_fps``, with its pre- and post-processing) bounds the S of the last line: no configuration of the whole
-    frame passes it."""
+    (``ov_fps``, with its pre- and post-processing) bounds the S of the last line: a whole-frame configuration
+    comes near it, not past it beyond the noise of a run."""
     import openvino as ov
 
     core = ov.Core()
-    tensors = [letterbox(f, settings.imgsz).image[None] for f in frames]
+    images = [letterbox(f, settings.imgsz).image[None] for f in frames]
     found = artifacts(settings, model_dir)
     rates: dict[str, float] = {}
     queues = {}
@@ -240,14 +240,14 @@ def network_ceiling(settings: DetectorSettings, model_dir: Path, frames: list[np
     for _ in range(max(rounds, 2)):
         for name, queue in queues.items():
             t0 = time.perf_counter()
-            for x in tensors:
+            for x in images:
                 queue.start_async({0: x})
             queue.wait_all()
-            rates[name] = max(rates.get(name, 0.0), len(tensors) / (time.perf_counter() - t0))
+            rates[name] = max(rates.get(name, 0.0), len(images) / (time.perf_counter() - t0))
     int8 = rates["openvino-int8"]
     print(f"network alone (no letterbox, no decoding), async: INT8 {int8:.1f} img/s, FP32 as executed "
           f"{rates['openvino']:.1f} img/s: {int8 / rates['openvino']:.2f} x; INT8 alone = {int8 / ov_fps:.2f} x the "
-          f"OpenVINO FP32 baseline, the most any whole-frame configuration can reach on this CPU")
+          f"OpenVINO FP32 baseline, about the most a whole-frame configuration can reach on this CPU")
 
 
 def local_motion(teacher_cfg: Config, base: DetectorSettings, args: argparse.Namespace, model_dir: Path,

@@ -95,7 +95,6 @@ class Escalator:
             log.info("event %s escalated %s -> %s (%s)", copy.id, from_center, target, reason)
         return target
 
-
     def _delivered(self, event_id: str, stream: str) -> bool:
         """Whether the event has an entry in ``stream`` (the escalation script records it beside the XADD, in the
         same atomic step); False when Redis cannot say, so a claim is only kept for a delivery seen. A delivery

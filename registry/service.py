@@ -103,10 +103,11 @@ class _Prepared:
     probe: ProbeResult | None = None
 
 
-DEVICE_TEXT = ("manufacturer", "model", "firmware", "serial_number")
-"""Catalog fields an ONVIF probe fills from GetDeviceInformation (when the technician left them empty)."""
-DEVICE_TEXT_MAX = 100
-"""Their longest kept value (``CameraConfig`` and the ``cameras`` table hold 100 characters)."""
+def _fit(field: str, value: str) -> str:
+    """``value`` cut to the ``max_length`` of ``CameraConfig.<field>`` (the ``cameras`` column's width), if any."""
+    limits = [m.max_length for m in CameraConfig.model_fields[field].metadata if getattr(m, "max_length", None)]
+    return value[:limits[0]] if limits else value
+
 
 EXPORT_ORDER = ("id", "name", "jurisdiction", "stream", "enabled", "onvif", "snapshot", "manufacturer", "model",
                 "firmware", "serial_number", "owner", "address", "position", "heading_deg", "fov_deg", "range_m",
@@ -179,7 +180,7 @@ class CameraService:
             for key, value in fills.items():
                 if data.get(key) in (None, "") and value:
                     # what the device says of itself is kept up to the catalog's length, never refused for it
-                    data[key] = value[:DEVICE_TEXT_MAX] if key in DEVICE_TEXT else value
+                    data[key] = _fit(key, value)
         if not stream:
             raise InvalidCamera("a stream URL is required (or an ONVIF endpoint to probe for one)")
         data["stream"] = stream

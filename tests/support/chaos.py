@@ -340,7 +340,7 @@ class ChaosWorld:
                                    (camera_id(i),)).fetchall()
                 times = [(state, _epoch(at)) for state, at in rows]
                 off = [t for state, t in times if state == "offline" and t >= cut - 1]
-                on = [t for state, t in times if state == "online" and off and t >= off[-1]]
+                on = [t for state, t in times if state == "online" and t >= off[-1]] if off else []
                 if not on:
                     seen = [(state, round(t - cut, 1)) for state, t in times if t >= cut - 60]
                     self.ledger_missing = (f"camera {camera_id(i)}: no {'online' if off else 'offline'} row; from the "
