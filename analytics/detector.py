@@ -23,7 +23,7 @@ import numpy as np
 
 from analytics.detections import Detections, from_ultralytics
 from analytics.labels import DEFAULT_MODEL_LABELS, ModelLabels
-from analytics.motion import Box
+from analytics.motion import Regions
 from sharpeyes.settings import DetectorSettings
 
 log = logging.getLogger(__name__)
@@ -343,37 +343,36 @@ class Detector:
             if elapsed >= seconds:
                 return done / elapsed
 
-    def detect_batch(self, images: list[np.ndarray], regions: Sequence[Box | None] | None = None) -> list[Detections]:
-        """Detections of each frame, in order. ``regions[i]`` set (x0, y0, x1, y1 pixels): only that part of frame
-        ``i`` is detected, at the scale a whole-frame pass would use, and the boxes are given in frame pixels."""
+    def detect_batch(self, images: list[np.ndarray],
+                     regions: Sequence[Regions | None] | None = None) -> list[Detections]:
+        """Detections of each frame, in order, in frame pixels. ``regions[i]`` set (boxes x0, y0, x1, y1 in frame
+        pixels, :func:`~analytics.motion.detection_regions`): only those parts of frame ``i`` are detected, at the
+        scale a whole-frame pass would use. OpenVINO cuts each on its input grid (the network sees what a
+        whole-frame pass sees there); ultralytics' predictor takes the box around them."""
         if regions is None or all(r is None for r in regions):
             return self._detect(images)
-        crops: list[np.ndarray] = []
-        ratios: list[float | None] = []
-        for image, region in zip(images, regions, strict=True):
-            if region is None:
-                crops.append(image)
-                ratios.append(None)
-            else:
-                x0, y0, x1, y1 = region
-                crops.append(image[y0:y1, x0:x1])
-                ratios.append(self.settings.imgsz / max(image.shape[:2]))
-        found = self._detect(crops, ratios)
-        for dets, region in zip(found, regions, strict=True):
-            if region is not None and len(dets):
-                dets.xyxy += np.array([region[0], region[1], region[0], region[1]], np.float32)
-        return found
-
-    def _detect(self, images: list[np.ndarray], ratios: list[float | None] | None = None) -> list[Detections]:
         if self.engine is not None:
-            result: list[Detections] = self.engine.detect_batch(images, ratios)
+            result: list[Detections] = self.engine.detect_batch(images, regions)
             return result
-        if ratios is not None and any(r is not None for r in ratios):  # ultralytics: one input size per call
-            out: list[Detections] = []
-            for image, ratio in zip(images, ratios, strict=True):
-                size = self.settings.imgsz if ratio is None else _stride_ceil(max(image.shape[:2]) * ratio)
-                out.extend(self._predict([image], size))
-            return out
+        out: list[Detections] = []
+        for image, boxes in zip(images, regions, strict=True):
+            if not boxes:
+                out.extend(self._detect([image]))
+                continue
+            x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+            x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+            crop = image[y0:y1, x0:x1]
+            size = _stride_ceil(max(crop.shape[:2]) * self.settings.imgsz / max(image.shape[:2]))
+            dets = self._predict([crop], size)[0]
+            if len(dets):
+                dets.xyxy += np.array([x0, y0, x0, y0], np.float32)
+            out.append(dets)
+        return out
+
+    def _detect(self, images: list[np.ndarray]) -> list[Detections]:
+        if self.engine is not None:
+            result: list[Detections] = self.engine.detect_batch(images)
+            return result
         return self._predict(images, self.settings.imgsz)
 
     def _predict(self, images: list[np.ndarray], imgsz: int) -> list[Detections]:

@@ -1,15 +1,17 @@
-"""Motion gating: decides which sampled frames of one camera reach the detector.
+"""Motion gating: decides which sampled frames of one camera reach the detector, and where to look in them.
 
 Owns a cheap frame difference on a downscaled, blurred grey copy of the frame, against the last frame that *was*
 detected (so slow creep accumulates until it counts, and the detections the pipeline holds describe that frame).
 Before differencing, the current frame is matched to the reference's mean and contrast, so a global lighting change
 (clouds, auto-exposure, street lights) is not motion. A frame passes when the changed area exceeds
 ``min_changed_fraction``; whatever happens, a detection is forced every ``force_every_s`` so stationary objects keep
-their tracks and dwell rules keep running. On motion the decision carries the box of what changed, and
-:func:`detection_region` turns it (with the last detection's boxes) into the part of the frame worth detecting;
-with regions on, a motion frame carries no box once ``force_every_s`` has passed since the last whole-frame pass,
-so a camera that never stops moving still has its whole view detected that often (someone standing still beside
-the movement, missed once by a crop, is found again).
+their tracks and dwell rules keep running. On motion the decision carries the boxes of the blobs that changed, and
+:func:`detection_regions` turns them (with the last detection's boxes) into the parts of the frame worth detecting:
+each box widened by a margin, boxes merged where one crop costs less than two (Frigate's regions, not one box
+around everything); the detector cuts them on its own input grid (``analytics/openvino_engine.py``). With regions
+on, a motion frame carries no boxes once ``force_every_s`` has passed since the last whole-frame pass, so a camera
+that never stops moving still has its whole view detected that often (someone standing still beside the movement,
+missed once by a crop, is found again).
 Pure computation: no I/O.
 """
 
@@ -32,6 +34,10 @@ Reason = Literal["first", "motion", "forced", "static", "lighting", "disabled"]
 
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
+Regions = tuple[Box, ...]  # the parts of one frame to detect; None where the whole frame is detected
+Share = tuple[float, float, float, float]  # x0, y0, x1, y1 as shares of the frame's width and height
+
+_MAX_BOXES = 48  # more boxes than this (noise all over the view) are not worth merging one by one: whole frame
 
 
 @dataclass(frozen=True)
@@ -39,34 +45,66 @@ class GateDecision:
     detect: bool
     reason: Reason
     changed_fraction: float
-    region: tuple[float, float, float, float] | None = None  # on motion: the changed blobs' box, share of the frame
+    blobs: tuple[Share, ...] | None = None  # on motion: each changed blob's box; None: the whole frame is due
 
 
-def detection_region(decision: GateDecision, last_boxes: np.ndarray, width: int, height: int,
-                     settings: MotionSettings) -> Box | None:
-    """Where to detect a frame the gate passed: the box around what moved and what was found last time
-    (``last_boxes``, N×4 pixels, so objects that stopped stay detected), widened by ``region_margin`` and grown to
-    at least a 64-pixel square; None (the whole frame) unless the decision is motion, regions are on and the box
-    covers at most ``region_max_fraction`` of the frame."""
-    if not settings.regions or decision.reason != "motion" or decision.region is None:
+def _area(b: tuple[float, float, float, float] | tuple[int, int, int, int]) -> float:
+    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
+
+FBox = tuple[float, float, float, float]
+
+
+def merge_boxes(boxes: list[FBox], join_area: float) -> list[FBox]:
+    """Greedily replace two boxes by the box around both while that box's area is less than theirs plus
+    ``join_area`` (the pixels one more detector call is worth): overlapping or nearby boxes become one crop, far
+    apart ones stay two. Returns the boxes, largest first."""
+    out: list[FBox] = sorted(boxes, key=_area, reverse=True)
+    merged = True
+    while merged and len(out) > 1:
+        merged = False
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                a, b = out[i], out[j]
+                u = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                if _area(u) < _area(a) + _area(b) + join_area:
+                    out[i] = u
+                    del out[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return sorted(out, key=_area, reverse=True)
+
+
+def detection_regions(decision: GateDecision, last_boxes: np.ndarray, width: int, height: int,
+                      settings: MotionSettings) -> Regions | None:
+    """Where to detect a frame the gate passed: the boxes of what moved and of what was found last time
+    (``last_boxes``, N×4 pixels, so objects that stopped stay detected), each widened by ``region_margin``, merged
+    (:func:`merge_boxes`, ``region_merge``) and clipped to the frame; None (the whole frame) unless the decision is
+    motion, regions are on, and the crops cover at most ``region_max_fraction`` of the frame."""
+    if not settings.regions or decision.reason != "motion" or decision.blobs is None:
         return None
-    rx0, ry0, rx1, ry1 = decision.region
-    x0, y0, x1, y1 = rx0 * width, ry0 * height, rx1 * width, ry1 * height
-    if len(last_boxes):
-        x0, y0 = min(x0, float(last_boxes[:, 0].min())), min(y0, float(last_boxes[:, 1].min()))
-        x1, y1 = max(x1, float(last_boxes[:, 2].max())), max(y1, float(last_boxes[:, 3].max()))
+    boxes: list[FBox] = [(x0 * width, y0 * height, x1 * width, y1 * height) for x0, y0, x1, y1 in decision.blobs]
+    boxes += [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in last_boxes]
+    if not boxes or len(boxes) > _MAX_BOXES:
+        return None
     margin = settings.region_margin * max(width, height)
-    x0, y0, x1, y1 = x0 - margin, y0 - margin, x1 + margin, y1 + margin
-    for lo, hi, size in ((0, 2, width), (1, 3, height)):  # at least 64 px on each side, inside the frame
-        box = [x0, y0, x1, y1]
-        short = max(0.0, min(64.0, size) - (box[hi] - box[lo]))
-        box[lo], box[hi] = box[lo] - short / 2, box[hi] + short / 2
-        x0, y0, x1, y1 = box
-    ix0, iy0 = max(0, int(x0)), max(0, int(y0))
-    ix1, iy1 = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
-    if (ix1 - ix0) * (iy1 - iy0) > settings.region_max_fraction * width * height:
+    widened: list[FBox] = [(max(0.0, x0 - margin), max(0.0, y0 - margin), min(float(width), x1 + margin),
+                min(float(height), y1 + margin)) for x0, y0, x1, y1 in boxes]
+    merged = merge_boxes(widened, settings.region_merge * width * height)
+    if sum(_area(b) for b in merged) > settings.region_max_fraction * width * height:
         return None
-    return ix0, iy0, ix1, iy1
+    return tuple((int(x0), int(y0), min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1))))
+                 for x0, y0, x1, y1 in merged if x1 > x0 and y1 > y0) or None
+
+
+def regions_area(regions: Regions | None, width: int, height: int) -> float:
+    """Share of the frame's area the regions cover (1.0 for the whole frame; overlaps counted twice, as the
+    detector computes them twice)."""
+    if regions is None:
+        return 1.0
+    return sum(_area(r) for r in regions) / (width * height)
 
 
 class MotionGate:
@@ -124,11 +162,8 @@ class MotionGate:
             blobs, shift = self._changed(grey)
             fraction = float(blobs.mean())
             if fraction >= s.min_changed_fraction:
-                x, y, w, h = cv2.boundingRect(blobs)
-                gh, gw = grey.shape
-                box = (x / gw, y / gh, (x + w) / gw, (y + h) / gh)
                 whole_due = s.regions and t - self._whole_t >= s.force_every_s
-                decision = GateDecision(True, "motion", fraction, None if whole_due else box)
+                decision = GateDecision(True, "motion", fraction, None if whole_due else _blob_boxes(blobs))
             elif t - self._ref_t >= s.force_every_s:
                 decision = GateDecision(True, "forced", fraction)
             elif shift > s.lighting_shift:
@@ -137,17 +172,24 @@ class MotionGate:
                 decision = GateDecision(False, "static", fraction)
         if decision.detect:
             self._ref, self._ref_t = grey, t
-            if decision.region is None:
+            if decision.blobs is None:
                 self._whole_t = t
         self.counts[decision.reason] = self.counts.get(decision.reason, 0) + 1
         return decision
 
-    def region(self, decision: GateDecision, last_boxes: np.ndarray, width: int, height: int,
-               t: float) -> Box | None:
-        """:func:`detection_region` for a frame this gate passed at frame time ``t``; when it comes out as the whole
-        frame (the widened box too large), that pass counts as the whole-frame one, so the next is due
+    def regions(self, decision: GateDecision, last_boxes: np.ndarray, width: int, height: int,
+                t: float) -> Regions | None:
+        """:func:`detection_regions` for a frame this gate passed at frame time ``t``; when it comes out as the
+        whole frame (the crops too large), that pass counts as the whole-frame one, so the next is due
         ``force_every_s`` after it rather than earlier."""
-        box = detection_region(decision, last_boxes, width, height, self.settings)
-        if box is None and decision.region is not None:
+        regions = detection_regions(decision, last_boxes, width, height, self.settings)
+        if regions is None and decision.blobs is not None:
             self._whole_t = max(self._whole_t, t)
-        return box
+        return regions
+
+
+def _blob_boxes(blobs: np.ndarray) -> tuple[Share, ...]:
+    """The box of each connected blob of a changed-pixel mask, as shares of the mask's size."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats(blobs, connectivity=8)
+    gh, gw = blobs.shape
+    return tuple((x / gw, y / gh, (x + w) / gw, (y + h) / gh) for x, y, w, h, _ in stats[1:n])

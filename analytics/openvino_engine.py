@@ -25,7 +25,8 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +43,7 @@ Mode = Literal["auto", "sync", "async"]
 _PAD = 114
 _MAX_WH = 7680.0  # class offset for batched NMS, as ultralytics
 _MAX_DET = 300
+_SHAPES_KEPT = 24  # sync requests kept, one per input shape (windows are multiples of 64 px: few shapes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,23 +57,47 @@ class Letterboxed:
     shape: tuple[int, int]  # (h, w) of the original frame
 
 
-def letterbox(image: np.ndarray, size: int, stride: int = 32, ratio: float | None = None) -> Letterboxed:
-    """Resize keeping the aspect ratio so the long side is ``size`` (or by ``ratio``: a crop at the scale of its
-    whole frame) and pad to the smallest multiple of ``stride`` (ultralytics' ``LetterBox(auto=True)``); the
-    frame stays BGR uint8 (:func:`network_input` gives the raw network's float input)."""
+def letterbox(image: np.ndarray, size: int, stride: int = 32) -> Letterboxed:
+    """Resize keeping the aspect ratio so the long side is ``size`` and pad to the smallest multiple of ``stride``
+    (ultralytics' ``LetterBox(auto=True)``); the frame stays BGR uint8 (:func:`network_input` gives the raw
+    network's float input)."""
     h, w = image.shape[:2]
-    r = min(size / h, size / w) if ratio is None else ratio
+    r = min(size / h, size / w)
     nw, nh = max(round(w * r), 1), max(round(h * r), 1)
-    if ratio is None:
-        dw, dh = (size - nw) % stride / 2, (size - nh) % stride / 2
-    else:
-        dw, dh = -nw % stride / 2, -nh % stride / 2
+    dw, dh = (size - nw) % stride / 2, (size - nh) % stride / 2
     resized = image if (nw, nh) == (w, h) else cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
     top, bottom = round(dh - 0.1), round(dh + 0.1)
     left, right = round(dw - 0.1), round(dw + 0.1)
     if top or bottom or left or right:
         resized = cv2.copyMakeBorder(resized, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(_PAD,) * 3)
     return Letterboxed(np.ascontiguousarray(resized), r, left, top, (h, w))
+
+
+Window = tuple[int, int, int, int]  # x0, y0, x1, y1 in the letterboxed frame's pixels
+
+
+def crop_windows(prep: Letterboxed, regions: Sequence[tuple[int, int, int, int]], stride: int = 32,
+                 snap: int = 64) -> list[Window]:
+    """Frame-pixel regions as windows of the letterboxed frame that the network sees exactly as in a whole-frame
+    pass: edges on the ``stride`` grid (the same pixels, the same phase of every feature map, so a person well
+    inside finds the same box and confidence), sides rounded up to multiples of ``snap`` (few distinct input
+    shapes: the plugin keeps what it compiled per shape), kept inside the frame. A window inside another is
+    dropped."""
+    ch, cw = prep.image.shape[:2]
+    out: list[Window] = []
+    for x0, y0, x1, y1 in regions:
+        ax0 = int(np.floor((x0 * prep.ratio + prep.left) / stride)) * stride
+        ay0 = int(np.floor((y0 * prep.ratio + prep.top) / stride)) * stride
+        ax1 = int(np.ceil((x1 * prep.ratio + prep.left) / stride)) * stride
+        ay1 = int(np.ceil((y1 * prep.ratio + prep.top) / stride)) * stride
+        ax0, ay0 = min(max(ax0, 0), cw - stride), min(max(ay0, 0), ch - stride)
+        w = min(cw, max(snap, -(-(min(ax1, cw) - ax0) // snap) * snap))
+        h = min(ch, max(snap, -(-(min(ay1, ch) - ay0) // snap) * snap))
+        ax0, ay0 = min(ax0, cw - w), min(ay0, ch - h)  # both multiples of the stride: still on the grid
+        out.append((ax0, ay0, ax0 + w, ay0 + h))
+    inside = {i for i, a in enumerate(out) for j, b in enumerate(out)
+              if i != j and b[0] <= a[0] and b[1] <= a[1] and a[2] <= b[2] and a[3] <= b[3] and (a != b or j < i)}
+    return [w for i, w in enumerate(out) if i not in inside]
 
 
 def network_input(image: np.ndarray) -> np.ndarray:
@@ -112,24 +138,50 @@ def _to_frame(xyxy: np.ndarray, prep: Letterboxed) -> np.ndarray:
     return xyxy
 
 
+def _is_end2end(output: np.ndarray, names: dict[int, str]) -> bool:
+    """An NMS-free model's output (anchors × 6: x1, y1, x2, y2, score, class) rather than YOLO's raw one."""
+    return output.ndim == 2 and output.shape[1] == 6 and output.shape[0] != 4 + len(names)
+
+
+def shifted(output: np.ndarray, x0: int, y0: int, names: dict[int, str]) -> np.ndarray:
+    """One window's output with its coordinates moved by the window's origin (into the letterboxed frame)."""
+    out = output.copy()
+    if _is_end2end(out, names):
+        out[:, [0, 2]] += x0
+        out[:, [1, 3]] += y0
+    else:
+        out[0] += x0
+        out[1] += y0
+    return out
+
+
+def joined(outputs: Sequence[np.ndarray], names: dict[int, str]) -> np.ndarray:
+    """The outputs of several windows of one frame (:func:`shifted`) as one output: anchors side by side."""
+    if len(outputs) == 1:
+        return outputs[0]
+    return np.concatenate(outputs, axis=0 if _is_end2end(outputs[0], names) else 1)
+
+
 def decode_end2end(output: np.ndarray, prep: Letterboxed, names: dict[int, str], labels: ModelLabels,
-                   conf: float) -> Detections:
+                   conf: float, iou: float | None = None) -> Detections:
     """One image's output of an NMS-free model (YOLOv10, YOLO26: rows of x1, y1, x2, y2, score, class) →
-    :class:`Detections` in frame pixels."""
+    :class:`Detections` in frame pixels; ``iou`` set (the output of overlapping windows): class-wise NMS too."""
     rows = output[output[:, 4] > conf]
     if not len(rows):
         return Detections(model_labels=labels)
+    if iou is not None:
+        rows = rows[_nms(rows[:, :4] + rows[:, 5:6] * _MAX_WH, rows[:, 4], iou)]
     xyxy = _to_frame(rows[:, :4].astype(np.float32), prep)
     return Detections(xyxy, rows[:, 4].astype(np.float32), [names[int(c)] for c in rows[:, 5]], model_labels=labels)
 
 
 def decode(output: np.ndarray, prep: Letterboxed, names: dict[int, str], labels: ModelLabels, conf: float,
-           iou: float) -> Detections:
+           iou: float, windows: int = 1) -> Detections:
     """One image's raw YOLO output (``4 + classes`` × anchors: centre-x, centre-y, w, h, class scores) →
     :class:`Detections` in frame pixels after class-wise NMS. An NMS-free model's output (anchors × 6) goes to
-    :func:`decode_end2end`."""
-    if output.ndim == 2 and output.shape[1] == 6 and output.shape[0] != 4 + len(names):
-        return decode_end2end(output, prep, names, labels, conf)
+    :func:`decode_end2end` (with NMS where it joins several ``windows``)."""
+    if _is_end2end(output, names):
+        return decode_end2end(output, prep, names, labels, conf, iou if windows > 1 else None)
     scores_all = output[4:]
     cls = scores_all.argmax(0)
     scores = scores_all[cls, np.arange(scores_all.shape[1])]
@@ -197,14 +249,15 @@ class OpenVinoEngine:
         model = core.read_model(model_xml(directory))
         self.precision = "int8" if _is_quantized(model) else "fp32"
         model = with_preprocessing(model)
-        self._request: Any = None
+        self._latency: Any = None  # the LATENCY-hint model (sync, auto) and its requests by input shape
+        self._by_shape: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self._queue: Any = None
         self.requests = 1
         # 'f32': no bf16 execution on CPUs that have it (OpenVINO's default there); an INT8 model keeps its int8
         extra = {"INFERENCE_PRECISION_HINT": "f32"} if execution == "f32" else {}
         if mode in ("sync", "auto"):
             latency = core.compile_model(model, device, {"PERFORMANCE_HINT": "LATENCY", **extra})
-            self._request = latency.create_infer_request()
+            self._latency = latency
             self.execution = _type_name(latency.get_property("INFERENCE_PRECISION_HINT"))
         if mode in ("async", "auto"):
             config = {"PERFORMANCE_HINT": "THROUGHPUT", **extra}
@@ -218,48 +271,85 @@ class OpenVinoEngine:
                  self.precision, self.execution, mode, self.requests)
 
     def detect_batch(self, images: Sequence[np.ndarray],
-                     ratios: Sequence[float | None] | None = None) -> list[Detections]:
-        """Detections of each image, in order; ``ratios[i]`` set: image ``i`` is scaled by it (a crop detected at
-        the scale of its frame) instead of to the input size."""
+                     regions: Sequence[Sequence[tuple[int, int, int, int]] | None] | None = None
+                     ) -> list[Detections]:
+        """Detections of each image, in order, in frame pixels. ``regions[i]`` set (boxes in frame pixels): only
+        those parts of image ``i`` are detected, as windows of its letterboxed frame (:func:`crop_windows`), and
+        what they find is decoded together (one NMS over the windows)."""
         if not images:
             return []
-        scale: list[float | None] = list(ratios) if ratios is not None else [None] * len(images)
-        if self._queue is not None and (self._request is None or len(images) > 1):
-            return self._detect_async(images, scale)
-        preps = [letterbox(im, self.imgsz, ratio=r) for im, r in zip(images, scale, strict=True)]
-        out: list[Detections | None] = [None] * len(preps)
-        by_shape: dict[tuple[int, ...], list[int]] = {}
-        for i, p in enumerate(preps):
-            by_shape.setdefault(p.image.shape, []).append(i)
-        for idx in by_shape.values():
-            batch = np.stack([preps[i].image for i in idx])
-            raw = self._request.infer({0: batch})[0]
-            for j, i in enumerate(idx):
-                out[i] = decode(raw[j], preps[i], self.names, self.labels, self.conf, self.iou)
-        return [d for d in out if d is not None]
-
-    def _detect_async(self, images: Sequence[np.ndarray], ratios: list[float | None]) -> list[Detections]:
-        out: list[Detections | None] = [None] * len(images)
+        wanted = list(regions) if regions is not None else [None] * len(images)
         preps: list[Letterboxed | None] = [None] * len(images)
-        errors: list[BaseException] = []
+        windows = [1] * len(images)
 
-        def done(request: Any, i: int) -> None:
+        def jobs() -> Iterator[tuple[int, int, int, np.ndarray]]:
+            """(image index, window origin x, y, network input), letterboxing each image only when it is reached,
+            so in async mode the letterbox of one overlaps the inference of the one before."""
+            for i, (image, boxes) in enumerate(zip(images, wanted, strict=True)):
+                preps[i] = prep = letterbox(image, self.imgsz)
+                found = crop_windows(prep, boxes) if boxes else []
+                if not found:
+                    yield i, 0, 0, prep.image
+                    continue
+                windows[i] = len(found)
+                for x0, y0, x1, y1 in found:
+                    yield i, x0, y0, np.ascontiguousarray(prep.image[y0:y1, x0:x1])
+
+        outputs: list[list[np.ndarray]] = [[] for _ in images]
+        if self._queue is not None and (self._latency is None or len(images) > 1):
+            self._infer_async(jobs(), outputs)
+        else:  # a lone frame (auto) takes the sync requests: each input, whole or window, on every core
+            self._infer_sync(list(jobs()), outputs)
+        out = []
+        for i, prep in enumerate(preps):
+            assert prep is not None
+            out.append(decode(joined(outputs[i], self.names), prep, self.names, self.labels, self.conf, self.iou,
+                              windows[i]))
+        return out
+
+    def _infer_sync(self, jobs: list[tuple[int, int, int, np.ndarray]], outputs: list[list[np.ndarray]]) -> None:
+        """One request; inputs of the same shape stacked into one batch."""
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for k, job in enumerate(jobs):
+            by_shape.setdefault(job[3].shape, []).append(k)
+        for ks in by_shape.values():
+            batch = np.stack([jobs[k][3] for k in ks])
+            raw = self._request_for(batch.shape).infer({0: batch})[0]
+            for j, k in enumerate(ks):
+                i, x0, y0, _ = jobs[k]
+                outputs[i].append(shifted(raw[j], x0, y0, self.names) if x0 or y0 else raw[j].copy())
+
+    def _request_for(self, shape: tuple[int, ...]) -> Any:
+        """The sync request of one input shape: one request re-shaped for every window redoes its shape inference
+        and memory each time (about 2 ms on 2 cores); a request per recent shape keeps them (LRU)."""
+        request = self._by_shape.pop(shape, None)
+        if request is None:
+            request = self._latency.create_infer_request()
+        self._by_shape[shape] = request
+        while len(self._by_shape) > _SHAPES_KEPT:
+            self._by_shape.popitem(last=False)
+        return request
+
+    def _infer_async(self, jobs: Iterable[tuple[int, int, int, np.ndarray]],
+                     outputs: list[list[np.ndarray]]) -> None:
+        """The requests in flight, one input each, so the decoding of one overlaps the inference of the next."""
+        errors: list[BaseException] = []
+        started: list[tuple[int, int, int]] = []
+
+        def done(request: Any, k: int) -> None:
             try:
-                prep = preps[i]
-                assert prep is not None
-                out[i] = decode(request.get_output_tensor(0).data[0], prep, self.names, self.labels, self.conf,
-                                self.iou)
+                i, x0, y0 = started[k]
+                outputs[i].append(shifted(request.get_output_tensor(0).data[0], x0, y0, self.names))
             except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread below
                 errors.append(exc)
 
         self._queue.set_callback(done)
-        for i, im in enumerate(images):
-            preps[i] = prep = letterbox(im, self.imgsz, ratio=ratios[i])
-            self._queue.start_async({0: prep.image[None]}, i)
+        for k, (i, x0, y0, image) in enumerate(jobs):
+            started.append((i, x0, y0))
+            self._queue.start_async({0: image[None]}, k)
         self._queue.wait_all()
         if errors:
             raise errors[0]
-        return [d for d in out if d is not None]
 
 
 def _is_quantized(model: Any) -> bool:

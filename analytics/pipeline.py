@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from analytics.detections import Detections
 from analytics.detector import Detector, ModelError
-from analytics.motion import Box, GateDecision, MotionGate
+from analytics.motion import GateDecision, MotionGate, Regions, regions_area
 from analytics.privacy import PrivacyMasker
 from analytics.quality import QualityChange, QualityMonitor
 from analytics.rules import Incident, Rule, build_rules
@@ -45,12 +45,6 @@ def _publish_detector(name: str | None, detector: Detector) -> None:
     info = detector.describe()
     shown = {k: str(info[k]) for k in ("backend", "precision", "execution", "mode", "requests", "imgsz")}
     metrics.DETECTOR.labels(name or str(info.get("model", "default"))).info(shown)
-
-
-def _area_share(region: Box | None, frame: Frame) -> float:
-    if region is None:
-        return 1.0
-    return (region[2] - region[0]) * (region[3] - region[1]) / (frame.width * frame.height)
 
 
 @dataclass
@@ -289,7 +283,7 @@ class AnalyticsWorker(Worker):
         """Screen each frame, detect those that passed the gate in one batch, then track, apply rules and emit."""
         assert self.detector is not None
         todo: list[tuple[CameraAnalytics, Frame, Detections | None]] = []
-        regions: list[Box | None] = []  # where to detect each frame: None the whole frame
+        regions: list[Regions | None] = []  # where to detect each frame: None the whole frame
         for raw in frames:
             cam = self.cameras.get(raw.camera_id)
             if cam is None:
@@ -305,7 +299,7 @@ class AnalyticsWorker(Worker):
                 todo.append((cam, frame, None))
                 gate = cam.screen.gate
                 if decision is not None and gate is not None:
-                    region = gate.region(decision, cam.last_raw.xyxy, frame.width, frame.height, frame.monotonic)
+                    region = gate.regions(decision, cam.last_raw.xyxy, frame.width, frame.height, frame.monotonic)
             regions.append(region)
         groups: dict[str | None, list[int]] = {}  # one batch per model
         for i, (cam, _, dets) in enumerate(todo):
@@ -315,7 +309,7 @@ class AnalyticsWorker(Worker):
             detector = self.detector if model is None else self.load_model(model)
             t0 = time.perf_counter()
             for i in to_detect:
-                metrics.DETECTED_AREA.observe(_area_share(regions[i], todo[i][1]))
+                metrics.DETECTED_AREA.observe(regions_area(regions[i], todo[i][1].width, todo[i][1].height))
             results = detector.detect_batch([todo[i][1].image for i in to_detect], [regions[i] for i in to_detect])
             metrics.DETECT_SECONDS.observe((time.perf_counter() - t0) / len(to_detect))
             metrics.DETECT_BATCH_SIZE.observe(len(to_detect))

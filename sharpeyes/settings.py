@@ -94,20 +94,27 @@ class MotionSettings(StrictModel):
     )
     regions: bool = Field(
         False,
-        description="On motion, detect only the region that changed (the moved blobs plus the boxes of the last "
-        "detection, with a margin), cut from the frame at the scale of a whole-frame pass, when it covers at most "
-        "region_max_fraction of the frame; the first frame, forced passes and, under continuous motion, one pass "
-        "every force_every_s detect the whole frame. Off by default: bench/detect.py measures it losing persons "
-        "(recall about 0.7 against whole frames on a local-motion scene: a crop shifts near-threshold confidences).",
+        description="On motion, detect only the parts of the frame that changed (each moved blob and each box of "
+        "the last detection, widened by region_margin, merged per region_merge), cut on the detector's input grid "
+        "at the scale of a whole-frame pass, when they cover at most region_max_fraction of the frame; the first "
+        "frame, forced passes and, under continuous motion, one pass every force_every_s detect the whole frame. "
+        "bench/detect.py measures it against whole frames (recall and frames/s on vtest and on a local-motion "
+        "scene).",
     )
     region_max_fraction: float = Field(
         0.6, gt=0.0, le=1.0,
-        description="Largest share of the frame's area a motion region may cover; above it the whole frame is "
-        "detected (a crop that large saves too little).",
+        description="Largest share of the frame's area the motion regions may cover together; above it the whole "
+        "frame is detected (crops that large save too little).",
     )
     region_margin: float = Field(
-        0.06, ge=0.0, le=0.5,
-        description="Margin added on each side of the motion region, as a share of the frame's longer side.",
+        0.025, ge=0.0, le=0.5,
+        description="Margin added on each side of each moved blob and last box, as a share of the frame's longer "
+        "side (the detector adds up to one grid step more when it aligns the crop).",
+    )
+    region_merge: float = Field(
+        0.05, ge=0.0, le=1.0,
+        description="Two regions become one crop when the box around both is smaller than their areas plus this "
+        "share of the frame (what one more detector call costs: a few milliseconds of fixed overhead).",
     )
 
 
