@@ -9,12 +9,18 @@ HWC): the conversion to the network's float RGB CHW in [0, 1] is a preprocessing
 blob made in Python for every frame (3.6 ms of one core for a 640×480 frame, about a sixth of an INT8 inference).
 Two modes:
 
-- ``sync``: one inference request, frames of the same shape stacked into one batch (the LATENCY hint: one frame
-  uses every core);
+- ``sync``: frames of the same shape stacked into one batch on one inference request (the LATENCY hint: one frame
+  uses every core); a lone input (one frame, a window) on a request kept for its shape;
 - ``async``: an :class:`openvino.AsyncInferQueue` with ``requests`` in flight (the THROUGHPUT hint: one CPU stream
   per request), so the letterbox of one frame and the decoding of another overlap inference on all cores;
 - ``auto``: both compiled; a lone frame takes the sync request (lowest latency), several the async queue (most
   frames per second): a lone frame on one stream of the THROUGHPUT model would take about twice as long.
+
+Motion regions (``analytics/motion.py``) are detected as windows of the letterboxed frame cut on the network's
+32-pixel grid (:func:`crop_windows`): the network sees there exactly the pixels, and the phase of every feature
+map, of a whole-frame pass, so a person inside a window is found at the same place; each window is one input
+(in async mode the windows of several frames share the requests in flight), and a frame's windows are decoded
+together, one NMS over all of them.
 
 Also owns INT8 post-training quantisation of an FP32 IR with NNCF (:func:`quantize_int8`), calibrated on frames
 the caller supplies (nothing is downloaded). Must not read settings files, Redis or SQL.
@@ -43,7 +49,7 @@ Mode = Literal["auto", "sync", "async"]
 _PAD = 114
 _MAX_WH = 7680.0  # class offset for batched NMS, as ultralytics
 _MAX_DET = 300
-_SHAPES_KEPT = 24  # sync requests kept, one per input shape (windows are multiples of 64 px: few shapes)
+_SHAPES_KEPT = 24  # sync requests kept for lone inputs, one per shape (windows are multiples of 64 px: few shapes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,8 +255,9 @@ class OpenVinoEngine:
         model = core.read_model(model_xml(directory))
         self.precision = "int8" if _is_quantized(model) else "fp32"
         model = with_preprocessing(model)
-        self._latency: Any = None  # the LATENCY-hint model (sync, auto) and its requests by input shape
+        self._latency: Any = None  # the LATENCY-hint model (sync, auto) and its requests (_request_for)
         self._by_shape: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._batched: Any = None
         self._queue: Any = None
         self.requests = 1
         # 'f32': no bf16 execution on CPUs that have it (OpenVINO's default there); an INT8 model keeps its int8
@@ -296,15 +303,19 @@ class OpenVinoEngine:
                     yield i, x0, y0, np.ascontiguousarray(prep.image[y0:y1, x0:x1])
 
         outputs: list[list[np.ndarray]] = [[] for _ in images]
+        decoded: list[Detections | None] = [None] * len(images)
         if self._queue is not None and (self._latency is None or len(images) > 1):
-            self._infer_async(jobs(), outputs)
+            self._infer_async(jobs(), outputs, decoded, preps, windows)
         else:  # a lone frame (auto) takes the sync requests: each input, whole or window, on every core
             self._infer_sync(list(jobs()), outputs)
         out = []
         for i, prep in enumerate(preps):
-            assert prep is not None
-            out.append(decode(joined(outputs[i], self.names), prep, self.names, self.labels, self.conf, self.iou,
-                              windows[i]))
+            found = decoded[i]
+            if found is None:
+                assert prep is not None
+                found = decode(joined(outputs[i], self.names), prep, self.names, self.labels, self.conf, self.iou,
+                               windows[i])
+            out.append(found)
         return out
 
     def _infer_sync(self, jobs: list[tuple[int, int, int, np.ndarray]], outputs: list[list[np.ndarray]]) -> None:
@@ -320,8 +331,14 @@ class OpenVinoEngine:
                 outputs[i].append(shifted(raw[j], x0, y0, self.names) if x0 or y0 else raw[j].copy())
 
     def _request_for(self, shape: tuple[int, ...]) -> Any:
-        """The sync request of one input shape: one request re-shaped for every window redoes its shape inference
-        and memory each time (about 2 ms on 2 cores); a request per recent shape keeps them (LRU)."""
+        """The sync request for an input of ``shape``: a request re-shaped for every window redoes its shape
+        inference and memory allocation each time (1–2 ms on 2 cores), so a lone input (a window, one frame) has a
+        request per recent shape (LRU, a few MB each); batches of frames share one request, as batch sizes vary
+        and each would hold tens of MB."""
+        if shape[0] > 1:
+            if self._batched is None:
+                self._batched = self._latency.create_infer_request()
+            return self._batched
         request = self._by_shape.pop(shape, None)
         if request is None:
             request = self._latency.create_infer_request()
@@ -330,16 +347,23 @@ class OpenVinoEngine:
             self._by_shape.popitem(last=False)
         return request
 
-    def _infer_async(self, jobs: Iterable[tuple[int, int, int, np.ndarray]],
-                     outputs: list[list[np.ndarray]]) -> None:
-        """The requests in flight, one input each, so the decoding of one overlaps the inference of the next."""
+    def _infer_async(self, jobs: Iterable[tuple[int, int, int, np.ndarray]], outputs: list[list[np.ndarray]],
+                     decoded: list[Detections | None], preps: list[Letterboxed | None], windows: list[int]) -> None:
+        """The requests in flight, one input each, so the letterbox and decoding of one overlap the inference of
+        the next: a frame detected whole is decoded in its callback, a frame's windows are kept (moved into the
+        letterboxed frame) for the caller to decode together."""
         errors: list[BaseException] = []
         started: list[tuple[int, int, int]] = []
 
         def done(request: Any, k: int) -> None:
             try:
                 i, x0, y0 = started[k]
-                outputs[i].append(shifted(request.get_output_tensor(0).data[0], x0, y0, self.names))
+                raw = request.get_output_tensor(0).data[0]
+                prep = preps[i]
+                if windows[i] == 1 and not (x0 or y0) and prep is not None:  # whole (or one window at the origin)
+                    decoded[i] = decode(raw, prep, self.names, self.labels, self.conf, self.iou)
+                else:
+                    outputs[i].append(shifted(raw, x0, y0, self.names))
             except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread below
                 errors.append(exc)
 

@@ -197,10 +197,12 @@ def test_regions_find_what_the_whole_frame_finds_there(detector: Detector, fp32_
     mixed = detector.detect_batch([frame, frame], [None, regions])
     assert_same(mixed[0], whole)
     assert_same(mixed[1], part)
-    sync = engine(fp32_dir, detector, "sync").detect_batch([frame, frame], [regions, None])
+    plain = engine(fp32_dir, detector, "sync")
+    sync = plain.detect_batch([frame, frame, frame], [regions, None, regions[1:]])  # two windows, whole, one
+    assert len(sync[2]) and (sync[2].xyxy[:, 0] > 400).all()  # the one window's persons, in frame pixels
     for mode in ("async", "auto"):
         other = engine(fp32_dir, detector, mode)
-        for a, b in zip(other.detect_batch([frame, frame], [regions, None]), sync, strict=True):
+        for a, b in zip(other.detect_batch([frame, frame, frame], [regions, None, regions[1:]]), sync, strict=True):
             assert_same(a, b, atol=3.0)  # bf16 execution rounds per kernel: a few pixels
         assert_same(other.detect_batch([frame], [regions])[0], sync[0], atol=3.0)
 
