@@ -308,9 +308,10 @@ class AnalyticsWorker(Worker):
         for model, to_detect in groups.items():
             detector = self.detector if model is None else self.load_model(model)
             t0 = time.perf_counter()
-            for i in to_detect:
-                metrics.DETECTED_AREA.observe(regions_area(regions[i], todo[i][1].width, todo[i][1].height))
-            results = detector.detect_batch([todo[i][1].image for i in to_detect], [regions[i] for i in to_detect])
+            where = [regions[i] if detector.cuts_regions else None for i in to_detect]
+            for i, region in zip(to_detect, where, strict=True):
+                metrics.DETECTED_AREA.observe(regions_area(region, todo[i][1].width, todo[i][1].height))
+            results = detector.detect_batch([todo[i][1].image for i in to_detect], where)
             metrics.DETECT_SECONDS.observe((time.perf_counter() - t0) / len(to_detect))
             metrics.DETECT_BATCH_SIZE.observe(len(to_detect))
             for i, dets in zip(to_detect, results, strict=True):

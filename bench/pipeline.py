@@ -100,6 +100,7 @@ class CountingDetector:
     def __init__(self, det: Detector | UltralyticsOpenVino) -> None:
         self.det = det
         self.backend = det.backend
+        self.cuts_regions = det.cuts_regions
         self.frames = 0
         self.batches = 0
 

@@ -149,6 +149,8 @@ def test_rule_classes_are_checked_against_each_cameras_model(coco_pt: Path, tmp_
 
 
 class Spy:
+    cuts_regions = False
+
     def __init__(self, backend: str) -> None:
         self.backend = backend
         self.batches: list[int] = []

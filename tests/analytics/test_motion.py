@@ -106,8 +106,8 @@ def test_motion_regions_are_where_things_moved(frames: list[np.ndarray]) -> None
     assert near is not None and len(near) == 1 and near[0][0] <= 440  # close by: one crop around both
     assert regions_area(far, w, h) < 0.2
     assert detection_regions(d, np.array([[0, 0, w, h]], np.float32), w, h, s) is None  # too large: whole frame
-    off = MotionSettings(force_every_s=100)  # regions off by default
-    assert not off.regions and detection_regions(d, np.zeros((0, 4), np.float32), w, h, off) is None
+    off = MotionSettings(force_every_s=100, regions=False)
+    assert MotionSettings().regions and detection_regions(d, np.zeros((0, 4), np.float32), w, h, off) is None
     forced = MotionGate(MotionSettings(force_every_s=0.5, regions=True))
     forced.decide(still, 0.0)
     f = forced.decide(still, 1.0)
@@ -123,7 +123,7 @@ def test_regions_give_way_to_a_whole_frame_every_force_every_s(frames: list[np.n
     whole = [t for t, d in enumerate(decisions) if d.blobs is None]
     assert whole == [0, 3, 6, 9], whole
     assert all(d.blobs for t, d in enumerate(decisions) if t not in whole)
-    plain = MotionGate(MotionSettings(force_every_s=3))  # regions off: the blobs are still reported, never used
+    plain = MotionGate(MotionSettings(force_every_s=3, regions=False))  # off: blobs still reported, never used
     plain_decisions = [plain.decide(f, float(t)) for t, f in enumerate(frames)]
     assert all(d.blobs for d in plain_decisions[1:])
 

@@ -32,6 +32,7 @@ class StubDetector:
     """Three persons, wherever; records every batch."""
 
     backend = "stub"
+    cuts_regions = True
 
     def __init__(self) -> None:
         self.batches: list[int] = []
@@ -109,6 +110,18 @@ def test_motion_regions_reach_the_detector(tmp_path: Path, frames: list[np.ndarr
         assert isinstance(regions, tuple) and regions
         for x0, y0, x1, y1 in ((100, 300, 140, 400), (300, 300, 340, 400), (500, 300, 540, 400)):
             assert any(r[0] <= x0 and r[1] <= y0 and x1 <= r[2] and y1 <= r[3] for r in regions), regions
+
+
+def test_a_detector_that_cannot_cut_regions_gets_whole_frames(tmp_path: Path, frames: list[np.ndarray]) -> None:
+    """Ultralytics' predictor (PyTorch, ONNX) does not cut regions: the worker hands it whole frames even with
+    regions on."""
+    s = settings(force_every_s=3)
+    assert s.motion.regions  # the default
+    worker, det, _, _ = make_worker(tmp_path, s)
+    det.cuts_regions = False
+    for t in range(4):
+        worker.handle([frame(CAMS[0], frames[t], t)])
+    assert det.regions == [None] * 4
 
 
 def test_gating_off_detects_everything(tmp_path: Path, frames: list[np.ndarray]) -> None:

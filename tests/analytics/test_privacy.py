@@ -66,6 +66,7 @@ def test_masked_region_never_in_detector_input_or_snapshot(detector, frames: lis
 
     class Spy:
         backend = "spy"
+        cuts_regions = detector.cuts_regions
 
         def detect_batch(self, images: list[np.ndarray], regions: object = None) -> list[Detections]:
             seen.extend(images)

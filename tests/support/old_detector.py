@@ -23,6 +23,8 @@ class UltralyticsOpenVino:
         self.model.predict(np.zeros((576, 768, 3), np.uint8), imgsz=ds.imgsz, verbose=False)
         self.backend, self.settings = "openvino (ultralytics predict, fp32)", ds
 
+    cuts_regions = False  # ultralytics' predictor: whole frames
+
     def detect_batch(self, images: list[np.ndarray], regions: object = None) -> list[Detections]:
         ds = self.settings
         results = self.model.predict(images, imgsz=ds.imgsz, conf=ds.confidence, iou=ds.iou, device="cpu",
