@@ -37,7 +37,8 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
 Regions = tuple[Box, ...]  # the parts of one frame to detect; None where the whole frame is detected
 Share = tuple[float, float, float, float]  # x0, y0, x1, y1 as shares of the frame's width and height
 
-_MAX_BOXES = 48  # more boxes than this (noise all over the view) are not worth merging one by one: whole frame
+_MAX_BOXES = 64  # more boxes than this (noise all over the view) are not worth merging one by one: whole frame
+_MAX_REGIONS = 6  # each crop costs the detector a fixed few ms: more are merged, the cheapest pair first
 
 
 @dataclass(frozen=True)
@@ -55,25 +56,26 @@ def _area(b: tuple[float, float, float, float] | tuple[int, int, int, int]) -> f
 FBox = tuple[float, float, float, float]
 
 
-def merge_boxes(boxes: list[FBox], join_area: float) -> list[FBox]:
-    """Greedily replace two boxes by the box around both while that box's area is less than theirs plus
-    ``join_area`` (the pixels one more detector call is worth): overlapping or nearby boxes become one crop, far
-    apart ones stay two. Returns the boxes, largest first."""
-    out: list[FBox] = sorted(boxes, key=_area, reverse=True)
-    merged = True
-    while merged and len(out) > 1:
-        merged = False
-        for i in range(len(out)):
-            for j in range(i + 1, len(out)):
-                a, b = out[i], out[j]
-                u = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-                if _area(u) < _area(a) + _area(b) + join_area:
-                    out[i] = u
-                    del out[j]
-                    merged = True
-                    break
-            if merged:
-                break
+def merge_boxes(boxes: list[FBox], join_area: float, most: int = 0) -> list[FBox]:
+    """Merge boxes two at a time, the pair whose surrounding box adds the least area first, while that box's area
+    is less than theirs plus ``join_area`` (the pixels one more detector call is worth) or while there are more
+    than ``most`` (0: no limit): overlapping or nearby boxes become one crop, far apart ones stay apart. Returns
+    the boxes, largest first."""
+    b = np.array(boxes, np.float64).reshape(-1, 4)
+    while len(b) > 1:
+        x0 = np.minimum(b[:, None, 0], b[None, :, 0])
+        y0 = np.minimum(b[:, None, 1], b[None, :, 1])
+        x1 = np.maximum(b[:, None, 2], b[None, :, 2])
+        y1 = np.maximum(b[:, None, 3], b[None, :, 3])
+        area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        extra = (x1 - x0) * (y1 - y0) - area[:, None] - area[None, :]
+        extra[np.tril_indices(len(b))] = np.inf
+        i, j = np.unravel_index(int(np.argmin(extra)), extra.shape)
+        if extra[i, j] >= join_area and not (most and len(b) > most):
+            break
+        b[i] = (x0[i, j], y0[i, j], x1[i, j], y1[i, j])
+        b = np.delete(b, j, axis=0)
+    out: list[FBox] = [(float(r[0]), float(r[1]), float(r[2]), float(r[3])) for r in b]
     return sorted(out, key=_area, reverse=True)
 
 
@@ -81,8 +83,8 @@ def detection_regions(decision: GateDecision, last_boxes: np.ndarray, width: int
                       settings: MotionSettings) -> Regions | None:
     """Where to detect a frame the gate passed: the boxes of what moved and of what was found last time
     (``last_boxes``, N×4 pixels, so objects that stopped stay detected), each widened by ``region_margin``, merged
-    (:func:`merge_boxes`, ``region_merge``) and clipped to the frame; None (the whole frame) unless the decision is
-    motion, regions are on, and the crops cover at most ``region_max_fraction`` of the frame."""
+    (:func:`merge_boxes`, ``region_merge``, at most six) and clipped to the frame; None (the whole frame) unless
+    the decision is motion, regions are on, and the crops cover at most ``region_max_fraction`` of the frame."""
     if not settings.regions or decision.reason != "motion" or decision.blobs is None:
         return None
     boxes: list[FBox] = [(x0 * width, y0 * height, x1 * width, y1 * height) for x0, y0, x1, y1 in decision.blobs]
@@ -92,7 +94,7 @@ def detection_regions(decision: GateDecision, last_boxes: np.ndarray, width: int
     margin = settings.region_margin * max(width, height)
     widened: list[FBox] = [(max(0.0, x0 - margin), max(0.0, y0 - margin), min(float(width), x1 + margin),
                 min(float(height), y1 + margin)) for x0, y0, x1, y1 in boxes]
-    merged = merge_boxes(widened, settings.region_merge * width * height)
+    merged = merge_boxes(widened, settings.region_merge * width * height, _MAX_REGIONS)
     if sum(_area(b) for b in merged) > settings.region_max_fraction * width * height:
         return None
     return tuple((int(x0), int(y0), min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1))))

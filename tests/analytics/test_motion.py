@@ -151,6 +151,10 @@ def test_boxes_merge_where_one_crop_costs_less_than_two() -> None:
     c = (400.0, 400.0, 500.0, 500.0)
     assert sorted(merge_boxes([a, c], 1000.0)) == [a, c]  # far apart: two crops
     assert merge_boxes([a, c], 300_000.0) == [(0.0, 0.0, 500.0, 500.0)]  # one call is worth a lot: one crop
+    # at most `most`: the pair whose box adds the least goes first
+    far = [(0.0, 0.0, 10.0, 10.0), (20.0, 0.0, 30.0, 10.0), (500.0, 500.0, 510.0, 510.0)]
+    assert sorted(merge_boxes(far, 0.0, most=2)) == [(0.0, 0.0, 30.0, 10.0), (500.0, 500.0, 510.0, 510.0)]
+    assert len(merge_boxes(far, 0.0)) == 3
     d = GateDecision(True, "motion", 0.01, ((0.5, 0.5, 0.51, 0.51),))
     s = MotionSettings(regions=True, region_margin=0.0)
     assert detection_regions(d, np.zeros((0, 4), np.float32), 768, 576, s) == ((384, 288, 392, 294),)
