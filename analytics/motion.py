@@ -36,6 +36,7 @@ Reason = Literal["first", "motion", "forced", "static", "lighting", "disabled"]
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
 Regions = tuple[Box, ...]  # the parts of one frame to detect; None where the whole frame is detected
 Share = tuple[float, float, float, float]  # x0, y0, x1, y1 as shares of the frame's width and height
+FBox = tuple[float, float, float, float]  # x0, y0, x1, y1 in frame pixels, before rounding
 
 _MAX_BOXES = 64  # more boxes than this (noise all over the view) are not worth merging one by one: whole frame
 _MAX_REGIONS = 6  # each crop costs the detector a fixed few ms: more are merged, the cheapest pair first
@@ -49,11 +50,8 @@ class GateDecision:
     blobs: tuple[Share, ...] | None = None  # on motion: each changed blob's box; None: the whole frame is due
 
 
-def _area(b: tuple[float, float, float, float] | tuple[int, int, int, int]) -> float:
+def _area(b: FBox | Box) -> float:
     return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
-
-
-FBox = tuple[float, float, float, float]
 
 
 def merge_boxes(boxes: list[FBox], join_area: float, most: int = 0) -> list[FBox]:
@@ -92,8 +90,9 @@ def detection_regions(decision: GateDecision, last_boxes: np.ndarray, width: int
     if not boxes or len(boxes) > _MAX_BOXES:
         return None
     margin = settings.region_margin * max(width, height)
-    widened: list[FBox] = [(max(0.0, x0 - margin), max(0.0, y0 - margin), min(float(width), x1 + margin),
-                min(float(height), y1 + margin)) for x0, y0, x1, y1 in boxes]
+    widened: list[FBox] = [(max(0.0, x0 - margin), max(0.0, y0 - margin),
+                            min(float(width), x1 + margin), min(float(height), y1 + margin))
+                           for x0, y0, x1, y1 in boxes]
     merged = merge_boxes(widened, settings.region_merge * width * height, _MAX_REGIONS)
     if sum(_area(b) for b in merged) > settings.region_max_fraction * width * height:
         return None
