@@ -87,6 +87,13 @@ class CameraFields(StrictModel):
         description="Pin to a node label: with camera leases (cluster.leases), only worker nodes with this label in "
         "cluster.labels (e.g. 'gpu') sample the camera, and while no such node is up none does. Unset: any node.",
     )
+    motion_regions: bool | None = Field(
+        None,
+        description="Motion regions for this camera: true, the detector looks only where the frame changed and "
+        "where the last persons were (a whole-frame pass every analytics.motion.force_every_s); false, whole "
+        "frames every time (e.g. a view where what matters stands still). Unset: the hub's "
+        "analytics.motion.regions.",
+    )
     privacy_masks: list[PrivacyMask] = Field(
         default_factory=list, description="Regions never analysed, stored or shown (private places, 条例 art. 8)."
     )

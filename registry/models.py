@@ -57,6 +57,7 @@ class Camera(Base):
     privacy_masks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{name, polygon}]
     detector_model: Mapped[str | None] = mapped_column(String(64), nullable=True)  # imported model name
     node_label: Mapped[str | None] = mapped_column(String(64), nullable=True)  # pinned to nodes with this label
+    motion_regions: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # None: analytics.motion.regions
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # GB/T 28181 catalog (一机一档); codes as in registry/catalog.py
     manufacturer: Mapped[str | None] = mapped_column(String(100), nullable=True)

@@ -112,7 +112,7 @@ def _fit(field: str, value: str) -> str:
 EXPORT_ORDER = ("id", "name", "jurisdiction", "stream", "enabled", "onvif", "snapshot", "manufacturer", "model",
                 "firmware", "serial_number", "owner", "address", "position", "heading_deg", "fov_deg", "range_m",
                 "ptz_type", "position_type", "room_type", "use_type", "direction", "resolution", "sampling",
-                "detector_model", "node_label", "rules")
+                "detector_model", "node_label", "motion_regions", "rules")
 
 
 class CameraService:

@@ -202,6 +202,7 @@ def camera_from_config(cfg: CameraConfig, source_file: str | None) -> Camera:
         privacy_masks=[m.model_dump() for m in cfg.privacy_masks],
         detector_model=cfg.detector_model,
         node_label=cfg.node_label,
+        motion_regions=cfg.motion_regions,
         enabled=cfg.enabled,
         source_file=source_file,
         **{f: getattr(cfg, f) for f in CATALOG_COLUMNS},
@@ -229,7 +230,7 @@ def config_from_camera(cam: Camera) -> CameraConfig:
         "heading_deg": cam.heading_deg, "fov_deg": cam.fov_deg, "range_m": cam.range_m,
         "sampling": {"mode": cam.sample_mode, "fps": cam.sample_fps}, "rules": cam.rules, "enabled": cam.enabled,
         "privacy_masks": cam.privacy_masks or [], "snapshot": cam.snapshot_url, "detector_model": cam.detector_model,
-        "node_label": cam.node_label,
+        "node_label": cam.node_label, "motion_regions": cam.motion_regions,
         **{f: getattr(cam, f) for f in CATALOG_COLUMNS},
     }
     if cam.longitude is not None and cam.latitude is not None:

@@ -193,7 +193,7 @@ class CameraMaintainer:
             except (redis.RedisError, SQLAlchemyError) as exc:
                 log.warning("camera %s: incidents its previous holder left open not closed: %s", camera_id, exc)
         masks = [m["polygon"] for m in (cam.privacy_masks or [])]
-        screen = FrameScreen.build(masks, self.settings.analytics)
+        screen = FrameScreen.build(masks, self.settings.analytics.for_camera(cam.motion_regions))
         self.analytics.add_camera(CameraAnalytics.build(cam.id, cam.name, place.civil_codes, rules, screen,
                                                         tz=ZoneInfo(self.settings.timezone), model=model))
         self.supervisor.add(

@@ -173,6 +173,13 @@ class AnalyticsSettings(StrictModel):
             return 8
         return 8 if detector.backend in ("auto", "openvino") and detector.mode != "sync" else 1
 
+    def for_camera(self, motion_regions: bool | None) -> AnalyticsSettings:
+        """These settings with one camera's own choice of motion regions (camera YAML ``motion_regions``; None:
+        the hub's ``motion.regions``)."""
+        if motion_regions is None or motion_regions == self.motion.regions:
+            return self
+        return self.model_copy(update={"motion": self.motion.model_copy(update={"regions": motion_regions})})
+
 
 class IngestSettings(StrictModel):
     default_fps: float = Field(1.0, gt=0.0, le=30.0, description="Frames per second sampled when a camera sets none.")

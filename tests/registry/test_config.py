@@ -71,6 +71,15 @@ def test_node_label_pins_a_camera(tmp_path: Path) -> None:
     assert cam.node_label is None  # unset: any node
 
 
+def test_motion_regions_per_camera(tmp_path: Path) -> None:
+    write(tmp_path, GOOD.replace("fps: 1}\n", "fps: 1}\n    motion_regions: false\n"))
+    (_path, cam), = load_camera_configs(tmp_path, KNOWN).cameras
+    assert cam.motion_regions is False
+    write(tmp_path, GOOD)
+    (_path, cam), = load_camera_configs(tmp_path, KNOWN).cameras
+    assert cam.motion_regions is None  # unset: the hub's analytics.motion.regions
+
+
 def test_shipped_demo_config_is_valid() -> None:
     reg = registry_with_cameras(PROJECT_ROOT / "camera_configs")
     assert len(reg.cameras()) >= 1
@@ -93,6 +102,7 @@ def test_shipped_demo_config_is_valid() -> None:
         ("fps: 1}\n", "fps: 1}\n    node_label: GPU nodes\n", 12, "cameras[0].node_label", "pattern"),
         ("fps: 1}\n", "fps: 1}\n    node_label: " + "g" * 65 + "\n", 12, "cameras[0].node_label", "pattern"),
         ("fps: 1}\n", "fps: 1}\n    node_label: 3\n", 12, "cameras[0].node_label", "valid string"),
+        ("fps: 1}\n", "fps: 1}\n    motion_regions: sometimes\n", 12, "cameras[0].motion_regions", "valid boolean"),
     ],
 )
 def test_bad_input_names_file_line_field(tmp_path: Path, old: str, new: str, line: int, field: str,

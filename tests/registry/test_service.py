@@ -199,6 +199,9 @@ def test_update_and_remove(tmp_path: Path, database_url: str) -> None:
     with pytest.raises(InvalidCamera, match="node_label"):
         service.update(view.id, {"node_label": "GPU node"})
     assert service.update(view.id, {"node_label": None}).node_label is None  # unpinned: any node
+    assert view.motion_regions is None and service.update(view.id, {"motion_regions": False}).motion_regions is False
+    assert service.get(view.id).motion_regions is False  # stored
+    assert "motion_regions: false" in service.export_yaml([view.id])
     with pytest.raises(InvalidCamera, match="ptz_type"):
         service.update(view.id, {"ptz_type": 9})
     with pytest.raises(InvalidCamera, match="cannot be changed"):

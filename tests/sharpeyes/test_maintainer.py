@@ -155,6 +155,24 @@ def test_reconcile_starts_restarts_and_stops(world: World, redis_client: redis.R
     assert world.ingest(cam) is None
 
 
+def test_a_camera_chooses_its_motion_regions(world: World) -> None:
+    """A camera's own motion_regions (YAML or registration) wins over the hub's analytics.motion.regions; unset, the
+    hub's applies; a change restarts the camera with it."""
+    assert world.settings.analytics.motion.regions  # the hub's default
+    hub, off = world.register(), world.register(name="西街", motion_regions=False)
+    world.maintainer.reconcile()
+
+    def regions(cam: str) -> bool:
+        gate = world.analytics.cameras[cam].screen.gate
+        assert gate is not None
+        return gate.settings.regions
+
+    assert regions(hub) and not regions(off)
+    assert world.settings.analytics.motion.regions  # the hub's settings untouched
+    world.service.update(off, {"motion_regions": None}, via="test")
+    assert world.maintainer.reconcile()["restarted"] == [off] and regions(off)
+
+
 def test_rules_the_model_cannot_serve_fail_until_changed(world: World, caplog: pytest.LogCaptureFixture) -> None:
     cam = world.register(rules=PARKING)
     with caplog.at_level(logging.ERROR, logger="sharpeyes.maintainer"):

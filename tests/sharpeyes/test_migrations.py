@@ -317,3 +317,45 @@ def test_db_commands(database_url: str, tmp_path: Path, monkeypatch: pytest.Monk
     engine.dispose()
     assert main(["db", "check"]) == 1
     assert "ix_users_jurisdiction" in capsys.readouterr().err
+
+
+def test_a_v0002_database_gains_motion_regions(database_url: str) -> None:
+    """A database at 0002 (a camera registered) is taken to the head: the row is kept with motion_regions NULL (the
+    hub's setting), a camera's choice can then be stored, and the downgrade to 0002 drops the column, the row kept."""
+    engine = make_engine(database_url)
+    try:
+        assert migrate.upgrade(engine, "0002") == "0002"
+        assert "motion_regions" not in {c["name"] for c in inspect(engine).get_columns("cameras")}
+        at_0002 = MetaData()
+        jurisdictions = Table("jurisdictions", at_0002, autoload_with=engine)
+        cameras = Table("cameras", at_0002, autoload_with=engine)
+        now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+        with engine.begin() as conn:
+            conn.execute(jurisdictions.insert().values(code="140429", name="武乡县", level="county",
+                                                       has_center=True, synthetic=False, source="seed"))
+            conn.execute(cameras.insert().values(
+                id=CAM, name="校园路口", jurisdiction_code="140429", stream_url="rtsp://127.0.0.1:8554/vtest",
+                sample_mode="auto", sample_fps=1.0, rules=[], privacy_masks=[], node_label="gpu",
+                enabled=True, created_at=now, updated_at=now))
+
+        reg = Registry(database_url)
+        try:
+            reg.init()
+            assert migrate.current(engine) == migrate.head()
+            assert migrate.schema_diff(engine, MODELS) == []
+            (cam,) = reg.cameras()
+            assert (cam.id, cam.node_label, cam.motion_regions) == (CAM, "gpu", None)
+            with reg.sessions.begin() as s:
+                s.execute(text("UPDATE cameras SET motion_regions = false"))
+            assert reg.cameras()[0].motion_regions is False
+        finally:
+            reg.close()
+
+        with engine.begin() as conn:
+            command.downgrade(migrate.alembic_config(conn), "0002")
+        assert migrate.current(engine) == "0002"
+        assert "motion_regions" not in {c["name"] for c in inspect(engine).get_columns("cameras")}
+        with engine.connect() as conn:
+            assert conn.execute(select(cameras.c.id, cameras.c.node_label)).all() == [(CAM, "gpu")]
+    finally:
+        engine.dispose()

@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 
 from sharpeyes.connections import make_engine
 
-AFTER_BASELINE: Mapping[str, tuple[str, ...]] = {"cameras": ("node_label",)}
+AFTER_BASELINE: Mapping[str, tuple[str, ...]] = {"cameras": ("node_label", "motion_regions")}
 """Columns that revisions after the baseline add (table → columns): no release before migrations had them, so
 :func:`as_previous_release` always drops them (the baseline adopts the database, the later revisions add them)."""
 
