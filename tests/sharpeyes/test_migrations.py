@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Column, MetaData, String, Table, func, inspect, select, text
+from sqlalchemy import Column, Engine, MetaData, String, Table, func, inspect, select, text
 
 from events.archive import AccessRecord, Archive, ArchiveBase
 from identity.models import IdentityBase
@@ -182,6 +182,23 @@ def test_previous_release_database_with_data_is_upgraded_in_place(database_url: 
         engine.dispose()
 
 
+def insert_camera(engine: Engine, **columns: object) -> Table:
+    """What an earlier release's registry wrote, through the tables as the database has them now: a county and one
+    camera in it (plus ``columns``). Returns the cameras table as it was."""
+    at_revision = MetaData()
+    jurisdictions = Table("jurisdictions", at_revision, autoload_with=engine)
+    cameras = Table("cameras", at_revision, autoload_with=engine)
+    now = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(jurisdictions.insert().values(code="140429", name="武乡县", level="county", has_center=True,
+                                                   synthetic=False, source="seed"))
+        conn.execute(cameras.insert().values(
+            id=CAM, name="校园路口", jurisdiction_code="140429", stream_url="rtsp://127.0.0.1:8554/vtest",
+            sample_mode="auto", sample_fps=1.0, rules=[], privacy_masks=[], enabled=True, created_at=now,
+            updated_at=now, **columns))
+    return cameras
+
+
 def test_a_v0001_database_with_a_camera_gains_node_label(database_url: str, tmp_path: Path) -> None:
     """A database the first migrating release left (at 0001, a camera registered) is taken to the head: the row is
     kept, unpinned; a pin can then be stored; and the downgrade to 0001 drops the column, the row still kept."""
@@ -189,17 +206,7 @@ def test_a_v0001_database_with_a_camera_gains_node_label(database_url: str, tmp_
     try:
         assert migrate.upgrade(engine, "0001") == "0001"
         assert "node_label" not in {c["name"] for c in inspect(engine).get_columns("cameras")}
-        at_0001 = MetaData()
-        jurisdictions = Table("jurisdictions", at_0001, autoload_with=engine)
-        cameras = Table("cameras", at_0001, autoload_with=engine)
-        now = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
-        with engine.begin() as conn:  # what that release's registry wrote: a county and one camera in it
-            conn.execute(jurisdictions.insert().values(code="140429", name="武乡县", level="county",
-                                                       has_center=True, synthetic=False, source="seed"))
-            conn.execute(cameras.insert().values(
-                id=CAM, name="校园路口", jurisdiction_code="140429", stream_url="rtsp://127.0.0.1:8554/vtest",
-                sample_mode="auto", sample_fps=1.0, rules=[], privacy_masks=[], detector_model="yolo11n",
-                enabled=True, created_at=now, updated_at=now))
+        cameras = insert_camera(engine, detector_model="yolo11n")
 
         reg = Registry(database_url)  # what the hub does at start
         try:
@@ -326,17 +333,7 @@ def test_a_v0002_database_gains_motion_regions(database_url: str) -> None:
     try:
         assert migrate.upgrade(engine, "0002") == "0002"
         assert "motion_regions" not in {c["name"] for c in inspect(engine).get_columns("cameras")}
-        at_0002 = MetaData()
-        jurisdictions = Table("jurisdictions", at_0002, autoload_with=engine)
-        cameras = Table("cameras", at_0002, autoload_with=engine)
-        now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
-        with engine.begin() as conn:
-            conn.execute(jurisdictions.insert().values(code="140429", name="武乡县", level="county",
-                                                       has_center=True, synthetic=False, source="seed"))
-            conn.execute(cameras.insert().values(
-                id=CAM, name="校园路口", jurisdiction_code="140429", stream_url="rtsp://127.0.0.1:8554/vtest",
-                sample_mode="auto", sample_fps=1.0, rules=[], privacy_masks=[], node_label="gpu",
-                enabled=True, created_at=now, updated_at=now))
+        cameras = insert_camera(engine, node_label="gpu")
 
         reg = Registry(database_url)
         try:
