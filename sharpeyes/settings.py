@@ -109,7 +109,8 @@ class MotionSettings(StrictModel):
     region_margin: float = Field(
         0.025, ge=0.0, le=0.5,
         description="Margin added on each side of each moved blob and last box, as a share of the frame's longer "
-        "side (the detector adds up to one grid step more when it aligns the crop).",
+        "side (the detector widens each crop a little more: its edges go to the 32-pixel grid, its sides to "
+        "multiples of 64).",
     )
     region_merge: float = Field(
         0.1, ge=0.0, le=1.0,
