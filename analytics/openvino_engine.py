@@ -319,7 +319,8 @@ class OpenVinoEngine:
         return out
 
     def _infer_sync(self, jobs: list[tuple[int, int, int, np.ndarray]], outputs: list[list[np.ndarray]]) -> None:
-        """One request; inputs of the same shape stacked into one batch."""
+        """Inputs of the same shape stacked into one batch, each batch on the request for its shape
+        (:meth:`_request_for`)."""
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for k, job in enumerate(jobs):
             by_shape.setdefault(job[3].shape, []).append(k)
