@@ -359,12 +359,12 @@ class Detector:
         if self.engine is not None:
             result: list[Detections] = self.engine.detect_batch(images, regions)
             return result
-        return self._predict(images, self.settings.imgsz)
+        return self._predict(images)
 
-    def _predict(self, images: list[np.ndarray], imgsz: int) -> list[Detections]:
+    def _predict(self, images: list[np.ndarray]) -> list[Detections]:
         results = self.model.predict(
             images,
-            imgsz=imgsz,
+            imgsz=self.settings.imgsz,
             conf=self.settings.confidence,
             iou=self.settings.iou,
             device=self.device,

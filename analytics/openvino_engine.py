@@ -329,7 +329,7 @@ class OpenVinoEngine:
             raw = self._request_for(batch.shape).infer({0: batch})[0]
             for j, k in enumerate(ks):
                 i, x0, y0, _ = jobs[k]
-                outputs[i].append(shifted(raw[j], x0, y0, self.names) if x0 or y0 else raw[j].copy())
+                outputs[i].append(shifted(raw[j], x0, y0, self.names))
 
     def _request_for(self, shape: tuple[int, ...]) -> Any:
         """The sync request for an input of ``shape``: a request re-shaped for every window redoes its shape
