@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import random
 import shutil
 import signal
 import socket
@@ -53,7 +54,34 @@ def terminate(proc: subprocess.Popen[Any] | None, timeout: float = 5.0) -> None:
         proc.wait(timeout)
 
 
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_CHOSEN = 20000  # below the kernel's default ephemeral range (32768–60999), above the well-known services
+
+
+def _ephemeral_low() -> int:
+    """The first port the kernel hands out as an outgoing connection's source port (and to ``bind(0)``)."""
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` now, for a server to be started on it next. Chosen at random below the kernel's
+    ephemeral range, so that between this check and the server's own bind no outgoing connection (to Redis,
+    PostgreSQL, a camera) is handed it as its source port, as a port from ``bind(0)`` may be: that once kept a
+    test cluster's API node from starting ("address already in use"). ``bind(0)`` where the range leaves no room
+    below it."""
+    top = _ephemeral_low()
+    if top - _LOWEST_CHOSEN >= 1000:
+        for _ in range(64):
+            port = random.randrange(_LOWEST_CHOSEN, top)
+            with socket.socket() as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])

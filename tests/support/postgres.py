@@ -17,7 +17,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+
+from sharpeyes.proc import free_port
 
 INSTALL_HINT = "PostgreSQL server binaries missing: apt-get install -y postgresql (scripts/setup-system.sh)"
 SUPERUSER = "sharpeyes"
@@ -39,12 +40,6 @@ def postgres_bindir() -> Path:
     if not found:
         raise RuntimeError(INSTALL_HINT)
     return max(found, key=lambda d: int(d.parent.name) if d.parent.name.isdigit() else 0)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _die_with_parent() -> None:  # in the child, after the switch of user: the server dies with the test run
@@ -88,7 +83,7 @@ class PostgresServer:
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed ({init.returncode}): {out.decode(errors='replace')[-800:]}")
         for attempt in range(5):
-            self.port = _free_port()
+            self.port = free_port()
             try:
                 self._start_server(timeout)
                 return self
